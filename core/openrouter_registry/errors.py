@@ -1,0 +1,243 @@
+"""Every error openrouter-registry raises, under one base class.
+
+Messages say what went wrong and what to do about it. None of them ever contains the API key:
+errors are built from status codes, OpenRouter's own error messages, model ids and generation ids.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any
+
+__all__ = [
+    "OpenRouterError",
+    "ConfigurationError",
+    "SettingsError",
+    "MissingAPIKeyError",
+    "PluginError",
+    "HeaderError",
+    "APIError",
+    "BadRequestError",
+    "AuthenticationError",
+    "InsufficientCreditsError",
+    "ModerationError",
+    "ModelNotAvailableError",
+    "RateLimitError",
+    "ProviderError",
+    "TimeoutError",
+    "ConnectionError",
+    "StructuredOutputError",
+    "TruncatedOutputError",
+]
+
+DASHBOARD_KEYS = "https://openrouter.ai/settings/keys"
+
+
+class OpenRouterError(Exception):
+    """Base class of every error this library raises."""
+
+
+class ConfigurationError(OpenRouterError, ValueError):
+    """The settings, the arguments or the environment are wrong. Fix the configuration; retrying won't help."""
+
+
+class SettingsError(ConfigurationError):
+    """A setting (environment variable or explicit argument) holds a malformed value."""
+
+    def __init__(self, variable: str, expected: str, got: str | None = None) -> None:
+        self.variable = variable
+        self.expected = expected
+        message = f"{variable} must be {expected}"
+        if got is not None:
+            message += f", got {got}"
+        super().__init__(message)
+
+
+class MissingAPIKeyError(ConfigurationError):
+    """No API key was configured. The message starts with the documented `OPENROUTER_API_KEY is not set`."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "OPENROUTER_API_KEY is not set: export OPENROUTER_API_KEY=<your key> "
+            f"(create one at {DASHBOARD_KEYS}) or pass api_key=..."
+        )
+
+
+class PluginError(OpenRouterError):
+    """A plugin misbehaved (failed to load, broke its hook contract)."""
+
+    def __init__(self, plugin: str, message: str) -> None:
+        self.plugin = plugin
+        super().__init__(f"plugin {plugin!r}: {message}")
+
+
+class HeaderError(PluginError):
+    """A plugin returned a header name or value that cannot be sent (CR/LF, non-ASCII, reserved)."""
+
+
+class APIError(OpenRouterError):
+    """OpenRouter (or the provider behind it) answered with an error.
+
+    `status` is the HTTP status (or the `error.code` of an error delivered inside an HTTP 200),
+    `model` the model that was asked for, `generation_id` OpenRouter's id when one was given,
+    `provider` the upstream provider when OpenRouter named it, and `metadata` the raw
+    `error.metadata` object.
+    """
+
+    remedy: str = ""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        model: str | None = None,
+        generation_id: str | None = None,
+        provider: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        attempts: int = 1,
+    ) -> None:
+        self.api_message = message
+        self.status = status
+        self.model = model
+        self.generation_id = generation_id
+        self.provider = provider
+        self.metadata = dict(metadata or {})
+        self.attempts = attempts
+        super().__init__(self._compose())
+
+    def _compose(self) -> str:
+        parts = [self.api_message.rstrip(".") + "."]
+        context = []
+        if self.status is not None:
+            context.append(f"status {self.status}")
+        if self.model:
+            context.append(f"model {self.model}")
+        if self.provider:
+            context.append(f"provider {self.provider}")
+        if self.generation_id:
+            context.append(f"generation {self.generation_id}")
+        if self.attempts > 1:
+            context.append(f"after {self.attempts} attempts")
+        if context:
+            parts.append("(" + ", ".join(context) + ")")
+        if self.remedy:
+            parts.append(self.remedy)
+        return " ".join(parts)
+
+
+class BadRequestError(APIError):
+    """HTTP 400: the request was refused as invalid. Check the parameters (model id, max_tokens, schema)."""
+
+    remedy = "Check the request parameters (model id, max_tokens, response_format)."
+
+
+class AuthenticationError(APIError):
+    """HTTP 401: the key is missing, invalid or disabled."""
+
+    remedy = f"Check OPENROUTER_API_KEY: it must be a valid, enabled key ({DASHBOARD_KEYS})."
+
+
+class InsufficientCreditsError(APIError):
+    """HTTP 402: the account cannot pay for this request."""
+
+    remedy = "Add credits at https://openrouter.ai/settings/credits or lower max_tokens."
+
+
+class ModerationError(APIError):
+    """HTTP 403: the input was flagged by moderation. `reasons` and `flagged_input` come from OpenRouter."""
+
+    remedy = "Rephrase the flagged input or use a model without moderation."
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        metadata = kwargs.get("metadata") or {}
+        self.reasons: list[str] = list(metadata.get("reasons") or [])
+        self.flagged_input: str | None = metadata.get("flagged_input")
+        super().__init__(message, **kwargs)
+
+    def _compose(self) -> str:
+        text = super()._compose()
+        if self.reasons:
+            text += f" Reasons: {', '.join(map(str, self.reasons))}."
+        return text
+
+
+class ModelNotAvailableError(APIError):
+    """HTTP 404: the model does not exist, or no provider serves it with the requested parameters."""
+
+    remedy = "Check the model id at https://openrouter.ai/models or try a different model."
+
+
+class RateLimitError(APIError):
+    """HTTP 429 after every retry. The message starts with `OpenRouter API rate limit exceeded`."""
+
+    remedy = (
+        "Check your balance and usage limits at https://openrouter.ai/settings/credits, "
+        "consider upgrading your plan, or try a different model (free models allow 20 requests a minute)."
+    )
+
+    def _compose(self) -> str:
+        return "OpenRouter API rate limit exceeded: " + super()._compose()
+
+
+class ProviderError(APIError):
+    """HTTP 5xx (or a provider failure reported in an HTTP 200) after every retry."""
+
+    remedy = "The upstream provider failed; try again later or use a different model or provider."
+
+
+class TimeoutError(APIError, builtins.TimeoutError):
+    """The request timed out (HTTP 408 or a client-side timeout) after every retry."""
+
+    remedy = "Raise OPENROUTER_TIMEOUT, lower max_tokens, or try a faster model."
+
+
+class ConnectionError(APIError, builtins.ConnectionError):
+    """OpenRouter could not be reached after every retry."""
+
+    remedy = "Check your network and OPENROUTER_BASE_URL."
+
+
+class StructuredOutputError(OpenRouterError):
+    """The model's reply could not be turned into data that validates against the schema.
+
+    Carries the raw `text` of the last reply, the validation `errors`, the `usage` and `cost`
+    spent on every attempt, and the `model` and `generation_id`.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        text: str = "",
+        errors: list[str] | None = None,
+        model: str | None = None,
+        generation_id: str | None = None,
+        usage: Any = None,
+        cost: float | None = None,
+        attempts: int = 1,
+    ) -> None:
+        self.text = text
+        self.errors = list(errors or [])
+        self.model = model
+        self.generation_id = generation_id
+        self.usage = usage
+        self.cost = cost
+        self.attempts = attempts
+        context = []
+        if model:
+            context.append(f"model {model}")
+        if generation_id:
+            context.append(f"generation {generation_id}")
+        if attempts > 1:
+            context.append(f"after {attempts} attempts")
+        full = message
+        if context:
+            full += " (" + ", ".join(context) + ")"
+        if self.errors:
+            full += ": " + "; ".join(self.errors[:5])
+        super().__init__(full)
+
+
+class TruncatedOutputError(StructuredOutputError):
+    """The reply was cut off (`finish_reason: "length"`) before the structure was complete."""

@@ -1,0 +1,78 @@
+"""openrouter-registry plugin for Anthropic's Claude family on OpenRouter.
+
+Claude 3.5 Sonnet has no JSON mode on OpenRouter, so it is asked through the prompt, with the reply
+prefilled with ``{`` (an assistant message last, which Anthropic models continue). Claude's habit is
+to wrap JSON in prose or in a ```json fence; this plugin's parser takes the fenced or embedded block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from openrouter_registry import Candidate, Generator, ModelTable, Settings, hookimpl
+from openrouter_registry.generator import Mode
+
+__all__ = ["OpenRouterClaude", "OpenRouterClaude35Sonnet", "TABLE"]
+
+PREFILL = "{"
+
+
+def _wants_object(schema: Mapping[str, Any] | None) -> bool:
+    return schema is not None and (schema.get("type") == "object" or "properties" in schema)
+
+
+class OpenRouterClaude(Generator):
+    """Any Anthropic model on OpenRouter. Newer Claude models accept json_schema; older ones fall back
+    to the prompt, with the reply prefilled with ``{``."""
+
+    structured_modes: tuple[Mode, ...] = ("json_schema", "prompt")
+    description = "Anthropic Claude family"
+
+    def shape_messages(
+        self, messages: Sequence[Mapping[str, Any]], mode: Mode, schema: Mapping[str, Any] | None
+    ) -> list[dict[str, Any]]:
+        shaped = super().shape_messages(messages, mode, schema)
+        if mode == "prompt" and _wants_object(schema) and shaped and shaped[-1].get("role") != "assistant":
+            shaped.append({"role": "assistant", "content": PREFILL})
+        return shaped
+
+    def finish_text(self, text: str, mode: Mode, schema: Mapping[str, Any] | None) -> str:
+        if mode == "prompt" and _wants_object(schema) and not text.lstrip().startswith(PREFILL):
+            return PREFILL + text
+        return text
+
+
+class OpenRouterClaude35Sonnet(OpenRouterClaude):
+    """``anthropic/claude-3.5-sonnet``: 200K context, 8,192 output tokens, no JSON mode on OpenRouter."""
+
+    context_window = 200_000
+    max_output_tokens = 8_192
+    structured_modes: tuple[Mode, ...] = ("prompt",)
+    description = "Anthropic Claude 3.5 Sonnet"
+
+
+TABLE = ModelTable(
+    exact={"anthropic/claude-3.5-sonnet": OpenRouterClaude35Sonnet},
+    aliases={"anthropic/claude-3-5-sonnet": "anthropic/claude-3.5-sonnet"},
+    families=[(r"anthropic/claude-[\w.\-]+", OpenRouterClaude)],
+)
+
+
+@hookimpl
+def resolve_generator(model: str, settings: Settings) -> Candidate | None:
+    return TABLE.match(model)
+
+
+@hookimpl
+def claimed_models() -> list[str]:
+    return TABLE.claimed()
+
+
+@hookimpl
+def parse_structured(model: str, text: str, schema: Mapping[str, Any] | None) -> Any | None:
+    if not model.lower().startswith("anthropic/"):
+        return None
+    from openrouter_registry.structured import parse_embedded_json
+
+    return parse_embedded_json(text, schema)
