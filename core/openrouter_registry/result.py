@@ -1,0 +1,136 @@
+"""Value types a generation returns: `Usage`, `Reply` (one decoded HTTP answer) and `GenerationResult`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Generic, TypeVar
+
+import attrs
+
+__all__ = ["Usage", "Reply", "GenerationResult", "add_costs"]
+
+T = TypeVar("T")
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+@attrs.frozen
+class Usage:
+    """Token counts, summed over every attempt of a generation."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(*(a + b for a, b in zip(attrs.astuple(self), attrs.astuple(other))))
+
+    @classmethod
+    def from_api(cls, usage: Mapping[str, Any] | None) -> Usage:
+        """Read OpenRouter's ``usage`` object; missing or null parts count as 0."""
+        if not isinstance(usage, Mapping):
+            return cls()
+        prompt_details = usage.get("prompt_tokens_details")
+        completion_details = usage.get("completion_tokens_details")
+        prompt_details = prompt_details if isinstance(prompt_details, Mapping) else {}
+        completion_details = completion_details if isinstance(completion_details, Mapping) else {}
+        prompt, completion = _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))
+        return cls(
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            total_tokens=_int(usage.get("total_tokens")) or prompt + completion,
+            cached_tokens=_int(prompt_details.get("cached_tokens")),
+            reasoning_tokens=_int(completion_details.get("reasoning_tokens")),
+        )
+
+    def to_dict(self) -> dict[str, int]:
+        return attrs.asdict(self)
+
+
+def cost_from_api(usage: Mapping[str, Any] | None) -> float | None:
+    """``usage.cost`` in USD, or None when OpenRouter gave none."""
+    if not isinstance(usage, Mapping):
+        return None
+    cost = usage.get("cost")
+    if isinstance(cost, bool) or not isinstance(cost, (int, float, str)):
+        return None
+    try:
+        return float(cost)
+    except ValueError:
+        return None
+
+
+def add_costs(total: float | None, more: float | None) -> float | None:
+    """Sum costs where None means "not reported" (None + None stays None)."""
+    if more is None:
+        return total
+    return more if total is None else total + more
+
+
+@attrs.frozen
+class Reply:
+    """One decoded chat completion: what the model said and what it cost."""
+
+    text: str
+    finish_reason: str | None = None
+    model: str | None = None
+    provider: str | None = None
+    generation_id: str | None = None
+    usage: Usage = Usage()
+    cost: float | None = None
+    raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+
+
+@attrs.frozen
+class GenerationResult(Generic[T]):
+    """A finished generation.
+
+    ``content`` is the validated data (dict/list for a JSON Schema, an instance for a class schema,
+    the text when no schema was given); ``text`` the model's raw reply; ``model``, ``provider`` and
+    ``generation_id`` as OpenRouter reported them; ``mode`` how the structure was obtained;
+    ``attempts`` the HTTP requests spent (retries and re-asks included); ``usage`` and ``cost`` summed
+    over every billed attempt (``cost`` None when OpenRouter reported none).
+    """
+
+    content: T
+    text: str
+    model: str | None
+    provider: str | None
+    generation_id: str | None
+    mode: str | None
+    attempts: int
+    usage: Usage
+    cost: float | None
+    generator: str = ""
+    plugin: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `generate --json` object (``content`` as JSON data)."""
+        content: Any = self.content
+        if attrs.has(type(content)):
+            from .schema import unstructure
+
+            content = unstructure(content)
+        elif hasattr(content, "model_dump"):
+            content = content.model_dump(mode="json")
+        elif not isinstance(content, (dict, list, str, int, float, bool, type(None))):
+            from .schema import unstructure
+
+            content = unstructure(content)
+        return {
+            "content": content,
+            "text": self.text,
+            "model": self.model,
+            "provider": self.provider,
+            "generation_id": self.generation_id,
+            "mode": self.mode,
+            "attempts": self.attempts,
+            "usage": self.usage.to_dict(),
+            "cost": self.cost,
+            "generator": self.generator,
+            "plugin": self.plugin,
+        }
