@@ -1,0 +1,125 @@
+"""Settings: env parsing through cattrs, explicit overrides, clear errors, the key never shown."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from openrouter_registry import MissingAPIKeyError, Settings, SettingsError
+
+KEY = "sk-or-v1-0123456789abcdef0123456789abcdef"
+
+
+def test_defaults() -> None:
+    s = Settings.from_env({})
+    assert (s.model, s.max_tokens, s.base_url, s.api_key, s.max_attempts, s.max_reasks) == (
+        "openai/gpt-4o",
+        None,
+        "https://openrouter.ai/api/v1",
+        None,
+        3,
+        1,
+    )
+    assert (s.embedder_model, s.embedder_dimensions) == ("openai/text-embedding-3-large", None)
+
+
+def test_env_values_are_converted() -> None:
+    s = Settings.from_env(
+        {
+            "OPENROUTER_API_KEY": KEY,
+            "OPENROUTER_MODEL": "anthropic/claude-3.5-sonnet",
+            "OPENROUTER_MAX_TOKENS": " 4096 ",
+            "OPENROUTER_HTTP_REFERER": "https://app.example",
+            "OPENROUTER_SITE_NAME": "My App",
+            "OPENROUTER_BASE_URL": "http://127.0.0.1:8080/api/v1/",
+            "OPENROUTER_TIMEOUT": "12.5",
+            "OPENROUTER_CONNECT_TIMEOUT": "2",
+            "OPENROUTER_MAX_ATTEMPTS": "5",
+            "OPENROUTER_RETRY_AFTER_MAX": "0",
+            "OPENROUTER_MAX_REASKS": "0",
+            "OPENROUTER_EMBEDDER_DIMENSIONS": "256",
+        }
+    )
+    assert s.require_api_key() == KEY
+    assert (s.model, s.max_tokens, s.base_url, s.timeout, s.connect_timeout) == (
+        "anthropic/claude-3.5-sonnet",
+        4096,
+        "http://127.0.0.1:8080/api/v1",
+        12.5,
+        2.0,
+    )
+    assert (s.max_attempts, s.retry_after_max, s.max_reasks, s.embedder_dimensions) == (5, 0.0, 0, 256)
+    assert (s.http_referer, s.site_name) == ("https://app.example", "My App")
+
+
+def test_explicit_arguments_win_over_env_and_none_is_ignored() -> None:
+    s = Settings.from_env({"OPENROUTER_MAX_TOKENS": "100", "OPENROUTER_MODEL": "a/b"}, max_tokens=4096, model=None)
+    assert (s.max_tokens, s.model) == (4096, "a/b")
+
+
+def test_empty_variables_count_as_unset() -> None:
+    assert Settings.from_env({"OPENROUTER_MAX_TOKENS": "", "OPENROUTER_MODEL": "  "}).model == "openai/gpt-4o"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"OPENROUTER_MAX_TOKENS": "abc"}, "OPENROUTER_MAX_TOKENS must be a positive integer, got 'abc'"),
+        ({"OPENROUTER_MAX_TOKENS": "0"}, "OPENROUTER_MAX_TOKENS must be a positive integer, got 0"),
+        ({"OPENROUTER_MAX_TOKENS": "-5"}, "OPENROUTER_MAX_TOKENS must be a positive integer, got -5"),
+        ({"OPENROUTER_MAX_TOKENS": "12.5"}, "OPENROUTER_MAX_TOKENS must be a positive integer, got '12.5'"),
+        ({"OPENROUTER_TIMEOUT": "soon"}, "OPENROUTER_TIMEOUT must be a positive number of seconds, got 'soon'"),
+        ({"OPENROUTER_TIMEOUT": "nan"}, "OPENROUTER_TIMEOUT must be a positive number of seconds, got 'nan'"),
+        ({"OPENROUTER_MAX_ATTEMPTS": "0"}, "OPENROUTER_MAX_ATTEMPTS must be an integer >= 1, got 0"),
+        (
+            {"OPENROUTER_BASE_URL": "http://openrouter.example/api/v1"},
+            "OPENROUTER_BASE_URL must be an https:// URL (plain http:// only for localhost or 127.0.0.1), "
+            "got 'http://openrouter.example/api/v1'",
+        ),
+        ({"OPENROUTER_BASE_URL": "openrouter.ai"}, "OPENROUTER_BASE_URL must be an https:// URL"),
+    ],
+)
+def test_malformed_values_name_the_variable_and_the_expected_value(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(env)
+    assert str(info.value).startswith(message)
+
+
+def test_bad_explicit_argument_is_reported_too() -> None:
+    with pytest.raises(SettingsError, match="OPENROUTER_MAX_TOKENS must be a positive integer, got -1"):
+        Settings.from_env({}, max_tokens=-1)
+    with pytest.raises(TypeError, match="unknown setting"):
+        Settings.from_env({}, max_token=5)
+
+
+@pytest.mark.parametrize("url", ["http://localhost:9000/api/v1", "http://127.0.0.5/v1", "http://[::1]:80/v1"])
+def test_plain_http_only_for_loopback(url: str) -> None:
+    assert Settings.from_env({"OPENROUTER_BASE_URL": url}).base_url == url
+
+
+def test_the_key_never_shows(caplog: pytest.LogCaptureFixture) -> None:
+    s = Settings.from_env({"OPENROUTER_API_KEY": KEY})
+    logging.getLogger("openrouter_registry").warning("settings are %s / %r / %s", s, s, s.api_key)
+    shown = repr(s) + str(s) + f"{s.api_key}" + caplog.text
+    assert KEY not in shown and "**********" in shown
+
+
+def test_missing_key_error_text() -> None:
+    with pytest.raises(MissingAPIKeyError) as info:
+        Settings.from_env({}).require_api_key()
+    assert str(info.value).startswith("OPENROUTER_API_KEY is not set")
+    assert "export OPENROUTER_API_KEY" in str(info.value)
+
+
+def test_a_bad_key_value_is_not_echoed() -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({}, api_key=12345)
+    assert "12345" not in str(info.value)
+
+
+def test_replace_validates() -> None:
+    s = Settings.from_env({}).replace(max_tokens=10)
+    assert s.max_tokens == 10
+    with pytest.raises(SettingsError):
+        s.replace(max_tokens=0)
