@@ -1,0 +1,63 @@
+"""The README is a contract: its example plugin works as written, and CI runs its test command."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from openrouter_registry import Registry, Settings
+from test_plugin_loading import install_fake_distribution
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+SETTINGS = Settings.from_env({}, api_key="sk-or-v1-readme-test-key")
+
+
+def example_plugin_source() -> str:
+    block = README.split("<!-- example-plugin", 1)[1]
+    match = re.search(r"```python\n(.*?)```", block, re.DOTALL)
+    assert match, "README lost its example plugin block"
+    return match.group(1)
+
+
+@pytest.fixture
+def acme(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Registry:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    install_fake_distribution(tmp_path, "acme-openrouter", "1.0.0", "acme_openrouter", example_plugin_source(), "acme_openrouter")
+    yield Registry(environ={})
+    sys.modules.pop("acme_openrouter", None)
+
+
+def test_readme_example_plugin_resolves_and_overrides(acme: Registry) -> None:
+    found = {m: (type(r.generator).__name__, r.plugin, str(r.match)) for m in (
+        "acme/writer-1", "acme/writer", "acme/writer-2", "acme/writer-1:free", "openai/gpt-4o", "openai/gpt-4o-mini"
+    ) for r in [acme.resolve(m, SETTINGS)]}
+    assert found == {
+        "acme/writer-1": ("AcmeWriter", "acme_openrouter", "exact"),
+        "acme/writer": ("AcmeWriter", "acme_openrouter", "alias"),
+        "acme/writer-2": ("AcmeWriter", "acme_openrouter", "family"),
+        "acme/writer-1:free": ("AcmeWriter", "acme_openrouter", "alias"),
+        "openai/gpt-4o": ("MyGPT4O", "acme_openrouter", "exact"),
+        "openai/gpt-4o-mini": ("OpenRouterGPT4OMini", "openrouter_gpt", "exact"),
+    }
+    assert "priority 10 > 0" in (acme.resolve("openai/gpt-4o", SETTINGS).tie_break or "")
+
+
+def test_readme_example_plugin_hooks(acme: Registry) -> None:
+    body = acme.generator("openai/gpt-4o", SETTINGS).build_body([{"role": "user", "content": "hi"}], mode="prompt")
+    assert body["provider"] == {"order": ["OpenAI"], "allow_fallbacks": False}
+    assert acme.build_headers("acme/writer-1", SETTINGS) == {"X-Acme-Team": "search"}
+    assert acme.build_headers("openai/gpt-4o", SETTINGS) == {}
+    assert acme.parse_structured("acme/writer-1", 'ACME:{"a": 1}', None) == {"a": 1}
+    info = {p.name: p for p in acme.plugins()}["acme_openrouter"]
+    assert (info.status, info.models, info.distribution) == ("loaded", ("acme/writer-1",), "acme-openrouter")
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    commands = re.findall(r"^make (\w+)\s+#", README, re.MULTILINE)
+    assert commands[:2] == ["demo", "test"]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert re.search(r"^make test$", ci, re.MULTILINE)
