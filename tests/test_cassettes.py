@@ -1,0 +1,114 @@
+"""Success paths of each family replayed from vcrpy cassettes (cassettes/*.yaml).
+
+The cassettes replay with record_mode "none": no network. To re-record them against the real API:
+
+    OPENROUTER_API_KEY=sk-or-v1-... OPENROUTER_RECORD_MODE=all .venv/bin/python -m pytest tests/test_cassettes.py
+
+`Authorization` is filtered out of every recording, and requests match on method, URL and JSON body, so a
+change to the request we send fails these tests until the cassette is re-recorded.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import vcr
+
+from openrouter_registry import OpenRouterService, Registry, Settings
+from openrouter_registry.modes import MODE_MEMORY
+
+CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
+RECORD_MODE = os.environ.get("OPENROUTER_RECORD_MODE", "none")
+KEY = os.environ.get("OPENROUTER_API_KEY", "") if RECORD_MODE != "none" else "sk-or-v1-cassette-replay-key"
+
+CITY = {
+    "title": "city_country",
+    "type": "object",
+    "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
+    "required": ["city", "country"],
+    "additionalProperties": False,
+}
+PROMPT = "Extract the city and country from: 'We landed in Lyon at dawn; France was still asleep.'"
+
+recorder = vcr.VCR(
+    cassette_library_dir=str(CASSETTES),
+    record_mode=RECORD_MODE,
+    filter_headers=["authorization", "cookie", "set-cookie"],
+    match_on=["method", "scheme", "host", "port", "path", "query", "body"],
+    decode_compressed_response=True,
+)
+
+
+def service() -> OpenRouterService:
+    settings = Settings.from_env(
+        {}, api_key=KEY, http_referer="https://github.com/openrouter-registry", site_name="openrouter-registry tests"
+    )
+    return OpenRouterService(settings, registry=Registry(environ={}))
+
+
+@pytest.fixture(autouse=True)
+def fresh_modes() -> None:
+    MODE_MEMORY.clear()
+
+
+CASES: list[tuple[str, str, dict[str, Any]]] = [
+    (
+        "openai/gpt-4o",
+        "gpt-4o-json-schema.yaml",
+        {"mode": "json_schema", "provider": "OpenAI", "generator": "OpenRouterGPT4O", "plugin": "openrouter_gpt"},
+    ),
+    (
+        "openai/gpt-4o-mini",
+        "gpt-4o-mini-json-schema.yaml",
+        {"mode": "json_schema", "provider": "Azure", "generator": "OpenRouterGPT4OMini", "plugin": "openrouter_gpt"},
+    ),
+    (
+        "anthropic/claude-3.5-sonnet",
+        "claude-3.5-sonnet-prompt-prefill.yaml",
+        {"mode": "prompt", "provider": "Anthropic", "generator": "OpenRouterClaude35Sonnet", "plugin": "openrouter_claude"},
+    ),
+    (
+        "meta-llama/llama-3.3-70b-instruct",
+        "llama-3.3-70b-json-schema.yaml",
+        {"mode": "json_schema", "provider": "DeepInfra", "generator": "OpenRouterLlama33_70B", "plugin": "openrouter_llama"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("model", "cassette", "expected"), CASES, ids=[c[0] for c in CASES])
+async def test_family_success_path(model: str, cassette: str, expected: dict[str, Any]) -> None:
+    with recorder.use_cassette(cassette) as tape:
+        async with service() as s:
+            g = await s.generate(PROMPT, schema=CITY, model=model, temperature=0)
+    assert g.content == {"city": "Lyon", "country": "France"}
+    assert {k: getattr(g, k) for k in expected} == expected
+    assert g.attempts == 1 and g.generation_id and g.generation_id.startswith("gen-")
+    assert g.usage.prompt_tokens > 0 and g.usage.completion_tokens > 0
+    assert g.cost is not None and g.cost > 0
+
+    # the request that went out
+    (request,) = tape.requests
+    assert request.headers["HTTP-Referer"] == "https://github.com/openrouter-registry"
+    assert request.headers["X-Title"] == "openrouter-registry tests"
+    assert request.headers["Authorization"] == f"Bearer {KEY}"
+    import json
+
+    body = json.loads(request.body)
+    assert body["model"] == model and body["temperature"] == 0
+    if expected["mode"] == "json_schema":
+        assert body["response_format"]["type"] == "json_schema"
+        assert body["response_format"]["json_schema"]["schema"] == CITY
+        assert body["response_format"]["json_schema"]["strict"] is True
+    else:
+        assert "response_format" not in body
+        assert body["messages"][-1] == {"role": "assistant", "content": "{"}
+
+
+def test_no_cassette_holds_a_key() -> None:
+    for path in CASSETTES.glob("*.yaml"):
+        text = path.read_text()
+        assert "sk-or-v1-" not in text and "Bearer" not in text, path.name
+        assert "authorization" not in text.lower(), path.name
