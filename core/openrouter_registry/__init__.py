@@ -75,30 +75,11 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from .errors import (
-        APIError,
-        AuthenticationError,
-        BadRequestError,
-        ConfigurationError,
-        ConnectionError,
-        HeaderError,
-        InsufficientCreditsError,
-        MissingAPIKeyError,
-        ModelNotAvailableError,
-        ModerationError,
-        OpenRouterError,
-        PluginError,
-        ProviderError,
-        RateLimitError,
-        SettingsError,
-        StructuredOutputError,
-        TimeoutError,
-        TruncatedOutputError,
-    )
-    from .generator import Generator
-    from .hookspecs import hookimpl, hookspec
-    from .matching import Candidate, Match, ModelTable
-    from .registry import PluginInfo, Registry, Resolution, get_registry
-    from .result import GenerationResult, Usage
-    from .service import NLPServices, OpenRouterService
-    from .settings import Secret, Settings
+    from .errors import APIError as APIError, AuthenticationError as AuthenticationError, BadRequestError as BadRequestError, ConfigurationError as ConfigurationError, ConnectionError as ConnectionError, HeaderError as HeaderError, InsufficientCreditsError as InsufficientCreditsError, MissingAPIKeyError as MissingAPIKeyError, ModelNotAvailableError as ModelNotAvailableError, ModerationError as ModerationError, OpenRouterError as OpenRouterError, PluginError as PluginError, ProviderError as ProviderError, RateLimitError as RateLimitError, SettingsError as SettingsError, StructuredOutputError as StructuredOutputError, TimeoutError as TimeoutError, TruncatedOutputError as TruncatedOutputError
+    from .generator import Generator as Generator
+    from .hookspecs import hookimpl as hookimpl, hookspec as hookspec
+    from .matching import Candidate as Candidate, Match as Match, ModelTable as ModelTable
+    from .registry import PluginInfo as PluginInfo, Registry as Registry, Resolution as Resolution, get_registry as get_registry
+    from .result import GenerationResult as GenerationResult, Usage as Usage
+    from .service import NLPServices as NLPServices, OpenRouterService as OpenRouterService
+    from .settings import Secret as Secret, Settings as Settings

@@ -47,11 +47,11 @@ def resolve_generator(model: str, settings: Settings) -> Candidate | None:
 
 
 @hookspec
-def claimed_models() -> Sequence[str]:
+def claimed_models() -> Sequence[str] | None:
     """List the model ids this plugin claims exactly (its ``Match.EXACT`` ids).
 
     Called by ``Registry.plugins()`` (and so by ``openrouter-registry plugins``) for display only;
-    it never influences resolution. Return a sequence of model ids, or an empty one.
+    it never influences resolution. Return a sequence of model ids, or None.
     """
 
 

@@ -80,6 +80,10 @@ def _valid_base_url(url: str) -> bool:
         return False
 
 
+def _strip_slash(value: Any) -> Any:
+    return value.rstrip("/") if isinstance(value, str) else value
+
+
 def _positive(value: float) -> bool:
     return value > 0 and math.isfinite(value)
 
@@ -101,7 +105,7 @@ class Settings:
     site_name: str | None = attrs.field(default=None, metadata=_env("OPENROUTER_SITE_NAME", "an app name"))
     base_url: str = attrs.field(
         default=DEFAULT_BASE_URL,
-        converter=lambda v: v.rstrip("/") if isinstance(v, str) else v,
+        converter=_strip_slash,
         validator=_check(_valid_base_url),
         metadata=_env("OPENROUTER_BASE_URL", "an https:// URL (plain http:// only for localhost or 127.0.0.1)"),
     )
@@ -223,7 +227,7 @@ def structure_settings(raw: Mapping[str, Any]) -> Settings:
             continue
         value = raw[field.name]
         try:
-            values[field.name] = _converter.structure(value, field.type)
+            values[field.name] = _converter.structure(value, field.type)  # type: ignore[arg-type]
         except (ValueError, TypeError, cattrs.BaseValidationError):
             meta = field.metadata
             raise SettingsError(meta["env"], meta["expected"], _shown(field.name, value)) from None

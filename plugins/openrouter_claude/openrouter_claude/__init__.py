@@ -8,7 +8,7 @@ to wrap JSON in prose or in a ```json fence; this plugin's parser takes the fenc
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from openrouter_registry import Candidate, Generator, ModelTable, Settings, hookimpl
 from openrouter_registry.generator import Mode
@@ -26,7 +26,7 @@ class OpenRouterClaude(Generator):
     """Any Anthropic model on OpenRouter. Newer Claude models accept json_schema; older ones fall back
     to the prompt, with the reply prefilled with ``{``."""
 
-    structured_modes: tuple[Mode, ...] = ("json_schema", "prompt")
+    structured_modes: ClassVar[tuple[Mode, ...]] = ("json_schema", "prompt")
     description = "Anthropic Claude family"
 
     def shape_messages(
@@ -48,7 +48,7 @@ class OpenRouterClaude35Sonnet(OpenRouterClaude):
 
     context_window = 200_000
     max_output_tokens = 8_192
-    structured_modes: tuple[Mode, ...] = ("prompt",)
+    structured_modes = ("prompt",)
     description = "Anthropic Claude 3.5 Sonnet"
 
 
