@@ -1,0 +1,35 @@
+"""Test helpers shipped with openrouter-registry: a local OpenRouter-compatible HTTP server.
+
+    from openrouter_registry.testing import FakeOpenRouter, Scripted, RecordedRequest
+
+    with FakeOpenRouter() as server:
+        server.base_url        # "http://127.0.0.1:<port>/api/v1"
+        server.api_key         # the one key it accepts ("sk-or-v1-local-test-key" by default)
+        server.enqueue(Scripted(status=429, json={"error": {"message": "slow down", "code": 429}},
+                                headers={"Retry-After": "1"}))
+        server.set_reply("weather", {"city": "Paris"})
+        server.refuse_modes["acme/model"] = {"json_schema", "json_object"}
+        ...
+        server.requests        # every RecordedRequest, in arrival order
+
+Used by the test suite, by ``openrouter-registry demo`` when no API key is set, and by plugin
+authors' tests. Importing it costs only the standard library and attrs; the JSON-Schema instance
+generator (`instance_for`) imports jsonschema on first use.
+"""
+
+from __future__ import annotations
+
+from .instances import UnsatisfiableSchemaError, instance_for
+from .server import DEFAULT_API_KEY, MODELS, PRICES, FakeOpenRouter, RecordedRequest, Scripted, price_of
+
+__all__ = [
+    "FakeOpenRouter",
+    "Scripted",
+    "RecordedRequest",
+    "instance_for",
+    "UnsatisfiableSchemaError",
+    "DEFAULT_API_KEY",
+    "MODELS",
+    "PRICES",
+    "price_of",
+]
