@@ -1,0 +1,606 @@
+"""Reply parsers: turn a model's raw reply text into JSON data, locally, without ever raising.
+
+Three parsers share one candidate search:
+
+- `parse_json_reply`: the core's generic parser (the ``parse_structured`` hook, ``trylast``). Recovers
+  clean JSON, fenced blocks, JSON inside prose, a value followed by chatter, JSON encoded as a JSON
+  string, Python literals, and, through ``json_repair``, trailing commas, single quotes and comments.
+- `parse_embedded_json`: Claude's habits (prose around ```json fences, a ``{`` prefill continued and
+  followed by prose); exact JSON only.
+- `parse_python_literal`: Llama's habits (a "Here is the JSON:" preamble, Python literals such as
+  ``True``/``None``/single quotes, trailing commas).
+
+The search: the whole reply first, then `json_candidates` (fenced blocks, json-tagged first, then
+balanced ``{...}``/``[...]`` spans found by a string-aware scan). Every exact decoding of every
+candidate comes before any repaired one, so a repair never shadows JSON that is really in the text.
+With a schema, the first value that validates wins, else the first value of an acceptable type;
+without one, the first JSON object or array. A parser returns None when nothing can be recovered.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import json
+import logging
+import math
+import re
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, NamedTuple
+
+__all__ = [
+    "parse_json_reply",
+    "parse_embedded_json",
+    "parse_python_literal",
+    "json_candidates",
+    "strip_control_tokens",
+    "strip_preamble",
+]
+
+log = logging.getLogger(__name__)
+
+#: Replies longer than this are only tried as one exact JSON document (no scanning, no repair).
+MAX_SCAN_CHARS = 2_000_000
+#: Candidates longer than this are never given to ``json_repair`` or the Python-literal reader.
+MAX_REPAIR_CHARS = 200_000
+#: At most this many candidate blocks are considered in one reply.
+MAX_CANDIDATES = 32
+#: Brackets nested deeper than this end the scan (no JSON decoder accepts such a value anyway).
+MAX_DEPTH = 500
+#: JSON encoded as a JSON string is decoded at most this many times.
+MAX_UNWRAP = 3
+
+_INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060\u200e\u200f"
+_DELETE_INVISIBLE = dict.fromkeys(map(ord, _INVISIBLE))
+_TOKEN = (
+    r"<\|start_header_id\|>[^<>|\n]{0,40}<\|end_header_id\|>"
+    r"|<\|im_start\|>(?:assistant|user|system)?"
+    r"|<\|[A-Za-z0-9_]{1,40}\|>"
+    r"|</?s>|\[/?INST\]|<</?SYS>>|<(?:start|end)_of_turn>|<eos>|<bos>|<pad>"
+)
+_CONTROL_TOKENS = re.compile(_TOKEN)
+_LEADING_JUNK = re.compile(rf"(?:\s|[{_INVISIBLE}]|{_TOKEN})+")
+_TRAILING_TOKEN = re.compile(rf"(?:{_TOKEN})\Z")
+_TAIL = 128
+_REASONING = re.compile(r"^\s*<(think|thinking|reasoning)>.*?</\1>", re.DOTALL)
+_JSON_TAGS = frozenset({"json", "jsonc", "json5", "jsonl"})
+_PREAMBLE = re.compile(
+    r"^\s*(?:(?:sure|certainly|okay|ok|of course|absolutely|great|alright)\b[^\n:{\[]{0,80}?[!.,]\s*)?"
+    r"(?:here(?:'s|\u2019s| is| are)|below is|the (?:json|output|result|answer|response)(?: is)?)"
+    r"\b[^\n{\[]{0,200}?:[ \t]*\n?",
+    re.IGNORECASE,
+)
+_OPENER = re.compile(r"[{\[]")
+_SPECIAL = re.compile(r"""[{}\[\]"']""")
+_DQ_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_SQ_STRING = re.compile(r"'[^'\\\n]*(?:\\.[^'\\\n]*)*'")
+_CLOSER_OF = {"{": "}", "[": "]"}
+_LEADING_COMMENT = re.compile(r"\s*(?://[^\n]*|/\*.*?\*/|#[^\n]*)", re.DOTALL)
+_OBJECT_START = re.compile(r"""\{\s*(?:\}|"(?:[^"\\]|\\.)*"\s*:|'(?:[^'\\]|\\.)*'\s*:|[A-Za-z_$][\w$-]*\s*:)""")
+_ARRAY_START = re.compile(r"""\[\s*(?:\]|[{\["'\d.+-]|(?:true|false|null|True|False|None)\b)""")
+_PYTHON_NAMES: dict[str, Any] = {"true": True, "false": False, "null": None}
+
+
+class _NotJSON(ValueError):
+    """A decoded value holds something JSON cannot represent."""
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotJSON(f"{text} is not a finite number")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotJSON(f"{name} is not JSON")
+
+
+_DECODER = json.JSONDecoder(parse_float=_finite_float, parse_constant=_no_constant)
+
+
+def _loads(text: str) -> Any:
+    """``json.loads`` that refuses NaN, Infinity and numbers too large for a float."""
+    return _DECODER.decode(text)
+
+
+# --- text clean-up ---------------------------------------------------------------------------------
+
+
+def strip_control_tokens(text: str) -> str:
+    """``text`` without model control tokens (``<|eot_id|>``, ``<|im_end|>``, ``</s>``, ``[/INST]``...)
+    and invisible characters (BOM, zero-width spaces and joiners, direction marks)."""
+    return _CONTROL_TOKENS.sub("", text.translate(_DELETE_INVISIBLE))
+
+
+def strip_preamble(text: str) -> str:
+    """``text`` without a leading "Here is the JSON:" / "Sure! Here's the output:" sentence."""
+    return _PREAMBLE.sub("", text, count=1)
+
+
+def _trim(text: str) -> str:
+    """``text`` without surrounding whitespace, invisible characters and control tokens."""
+    leading = _LEADING_JUNK.match(text)
+    start = leading.end() if leading is not None else 0
+    end = len(text)
+    while end > start:
+        while end > start and (text[end - 1].isspace() or text[end - 1] in _INVISIBLE):
+            end -= 1
+        tail = text[max(start, end - _TAIL) : end]
+        trailing = _TRAILING_TOKEN.search(tail)
+        if trailing is None:
+            break
+        end -= len(tail) - trailing.start()
+    return text[start:end]
+
+
+def _without_reasoning(text: str) -> str:
+    """``text`` without a leading ``<think>...</think>`` block (reasoning models' drafts)."""
+    return _REASONING.sub("", text, count=1)
+
+
+# --- candidates ------------------------------------------------------------------------------------
+
+
+class _Open(NamedTuple):
+    start: int
+    closer: str
+    children: list[tuple[int, int]]
+
+
+def _after_structural(text: str, index: int) -> bool:
+    """True when the character before ``index`` (whitespace skipped) can precede a string value."""
+    i = index - 1
+    while i >= 0 and text[i].isspace():
+        i -= 1
+    return i < 0 or text[i] in "{[,:("
+
+
+def _spans(text: str) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of the balanced top-level ``{...}``/``[...]`` blocks of ``text``, in order.
+
+    One pass, aware of double-quoted strings (and of single-quoted ones where a value can start).
+    A closer that matches an outer opener closes the blocks opened inside it; a stray closer is
+    ignored. Blocks completed inside an opener that never closes (a lone ``{`` in prose) follow.
+    """
+    stack: list[_Open] = []
+    pos = 0
+    while True:
+        if not stack:
+            found = _OPENER.search(text, pos)
+            if found is None:
+                return
+            stack.append(_Open(found.start(), _CLOSER_OF[found.group()], []))
+            pos = found.end()
+            continue
+        found = _SPECIAL.search(text, pos)
+        if found is None:
+            break
+        char, index = found.group(), found.start()
+        pos = index + 1
+        if char == '"':
+            if index and text[index - 1] == "\\":
+                continue  # an escaped quote outside any string: JSON inside a JSON string
+            string = _DQ_STRING.match(text, index)
+            if string is not None:  # an unterminated quote is prose (no later quote can close it)
+                pos = string.end()
+        elif char == "'":
+            string = _SQ_STRING.match(text, index) if _after_structural(text, index) else None
+            if string is not None:
+                pos = string.end()
+        elif char in _CLOSER_OF:
+            if len(stack) >= MAX_DEPTH:
+                break
+            stack.append(_Open(index, _CLOSER_OF[char], []))
+        else:
+            depth = next((d for d in range(len(stack) - 1, -1, -1) if stack[d].closer == char), None)
+            if depth is None:
+                continue
+            opened = stack[depth]
+            del stack[depth:]
+            if stack:
+                stack[-1].children.append((opened.start, index + 1))
+            else:
+                yield opened.start, index + 1
+    yield from sorted(span for opened in stack for span in opened.children)
+
+
+def _at_line_start(text: str, index: int) -> bool:
+    i = index - 1
+    while i >= 0 and text[i] in " \t":
+        i -= 1
+    return i >= 0 and text[i] == "\n"
+
+
+def _fences(text: str) -> list[str]:
+    """The bodies of the fenced code blocks of ``text``: json-tagged first, then untagged, then others.
+
+    An opening fence is ```` ``` ```` with an optional tag and a line end; the closing one starts a
+    line (so a fence mark inside a one-line JSON string never closes a block). Linear in ``text``.
+    """
+    marks = [found.start() for found in re.finditer("```", text)]
+    found: list[tuple[int, str]] = []
+    i = 0
+    while i < len(marks) and len(found) < MAX_CANDIDATES:
+        header_end = text.find("\n", marks[i] + 3)
+        if header_end < 0:
+            break
+        header = text[marks[i] + 3 : header_end].strip()
+        if "`" in header:
+            i += 1
+            continue
+        j = i + 1
+        while j < len(marks) and (marks[j] < header_end or not _at_line_start(text, marks[j])):
+            j += 1
+        if j == len(marks):
+            break
+        tag = header.split()[0].lower() if header else ""
+        rank = 0 if tag in _JSON_TAGS else 1 if not tag else 2
+        found.append((rank, text[header_end + 1 : marks[j]]))
+        i = j + 1
+    return [body for _, body in sorted(found, key=lambda item: item[0])]
+
+
+def json_candidates(text: str) -> Iterator[str]:
+    """The blocks of ``text`` that may hold a JSON value, best first, each once, at most
+    `MAX_CANDIDATES`: fenced blocks (json-tagged first), then balanced ``{...}``/``[...]`` spans."""
+    if len(text) > MAX_SCAN_CHARS:
+        return
+    seen: set[str] = set()
+    blocks = (block.strip() for block in _fences(text)) if "```" in text else ()
+    spans = (text[start:end] for start, end in _spans(text))
+    for block in itertools.chain(blocks, spans):
+        if block and block not in seen:
+            seen.add(block)
+            yield block
+            if len(seen) >= MAX_CANDIDATES:
+                return
+
+
+def _candidates(text: str) -> Iterator[str]:
+    """The whole (trimmed) text, then `json_candidates`."""
+    whole = _trim(text)
+    if whole:
+        yield whole
+    yield from json_candidates(text)
+
+
+# --- decoders --------------------------------------------------------------------------------------
+
+Decoder = Callable[[str], Iterator[Any]]
+
+
+def _exact(text: str) -> Iterator[Any]:
+    """The JSON value ``text`` is; else the object/array it starts with (followed by chatter); else,
+    for JSON whose quotes are escaped (``{\\"a\\": 1}``, a JSON string's inside), the unescaped value."""
+    try:
+        yield _loads(text)
+        return
+    except (ValueError, RecursionError):
+        pass
+    if text[:1] in _CLOSER_OF:
+        try:
+            value, _ = _DECODER.raw_decode(text)
+        except (ValueError, RecursionError):
+            pass
+        else:
+            yield value
+            return
+    if '\\"' in text and text[:1] in _CLOSER_OF:
+        try:
+            yield _loads(_loads('"' + text + '"'))
+        except (ValueError, RecursionError, TypeError):
+            pass
+
+
+def _to_json(node: ast.AST) -> Any:
+    """The JSON value of a Python literal's syntax tree; `_NotJSON` for anything else."""
+    if isinstance(node, ast.Constant):
+        value = node.value
+        if value is None or isinstance(value, (bool, int, str)):
+            return value
+        if isinstance(value, float) and math.isfinite(value):
+            return value
+        raise _NotJSON(f"{type(value).__name__} is not JSON")
+    if isinstance(node, ast.Dict):
+        result: dict[str, Any] = {}
+        for key_node, value_node in zip(node.keys, node.values):
+            key = _to_json(key_node) if key_node is not None else None
+            if not isinstance(key, str):
+                raise _NotJSON("object keys must be strings")
+            result[key] = _to_json(value_node)
+        return result
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return [_to_json(item) for item in node.elts]
+    if isinstance(node, ast.Name) and node.id in _PYTHON_NAMES:
+        return _PYTHON_NAMES[node.id]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)) and isinstance(node.operand, ast.Constant):
+        number = node.operand.value
+        if isinstance(number, (int, float)) and not isinstance(number, bool):
+            return _to_json(ast.Constant(-number if isinstance(node.op, ast.USub) else number))
+    raise _NotJSON(f"{type(node).__name__} is not a JSON literal")
+
+
+def _python(text: str) -> Iterator[Any]:
+    """The value of a Python dict/list literal (``True``/``None``, single quotes, trailing commas;
+    JSON's ``true``/``false``/``null`` too), tuples as lists; nothing for sets, bytes, complex..."""
+    if not text or text[0] not in "{[(" or len(text) > MAX_REPAIR_CHARS:
+        return
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text, mode="eval")
+        value = _to_json(tree.body)
+        if _adjacent_strings(text):
+            return
+    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
+        return
+    yield value
+
+
+def _adjacent_strings(text: str) -> bool:
+    """True when two string literals follow each other (``"a" 'b'``): Python joins them, JSON has
+    no such thing, and the join would make up a value that is not in the text."""
+    import io
+    import tokenize
+
+    previous = None
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT):
+                continue
+            if token.type == tokenize.STRING and previous == tokenize.STRING:
+                return True
+            previous = token.type
+    except (tokenize.TokenError, SyntaxError):
+        return True  # cannot tell: do not trust the literal
+    return False
+
+
+def _json_compatible(value: Any, depth: int = 0) -> Any:
+    """``value`` with tuples as lists; `_NotJSON` for anything JSON cannot hold (NaN, sets, bytes...)."""
+    if depth > MAX_DEPTH:
+        raise _NotJSON("too deeply nested")
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        raise _NotJSON("not a finite number")
+    if isinstance(value, dict):
+        if not all(isinstance(key, str) for key in value):
+            raise _NotJSON("object keys must be strings")
+        return {key: _json_compatible(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_compatible(item, depth + 1) for item in value]
+    raise _NotJSON(f"{type(value).__name__} is not JSON")
+
+
+def _plausible(text: str) -> bool:
+    """True when ``text`` starts like a JSON object or array (comments skipped), so that repairing
+    it has a chance of finding data rather than turning prose into strings."""
+    opener = text[:1]
+    if opener not in _CLOSER_OF:
+        return False
+    rest = text[1:4096]
+    comment = _LEADING_COMMENT.match(rest)
+    while comment is not None:
+        rest = rest[comment.end() :]
+        comment = _LEADING_COMMENT.match(rest)
+    pattern = _OBJECT_START if opener == "{" else _ARRAY_START
+    return pattern.match(opener + rest) is not None
+
+
+def _repaired(text: str) -> Iterator[Any]:
+    """What ``json_repair`` makes of a block that looks like JSON: only an object for ``{...}`` and
+    an array for ``[...]``, never an empty one (an empty value is not really in the text)."""
+    if len(text) > MAX_REPAIR_CHARS or not _plausible(text):
+        return
+    import json_repair
+
+    try:
+        value = json_repair.repair_json(text, return_objects=True, skip_json_loads=True)
+        value = _json_compatible(value)
+    except Exception:  # json_repair raises little, but anything it raises means "no"
+        return
+    expected = dict if text[0] == "{" else list
+    if isinstance(value, expected) and value:
+        yield value
+
+
+def _unwrapped(value: Any) -> Iterator[Any]:
+    """``value``, preceded by what it encodes when it is a string holding JSON (an object, an array,
+    or another such string: JSON encoded several times)."""
+    layers = [value]
+    while isinstance(layers[-1], str) and len(layers) <= MAX_UNWRAP:
+        inner = layers[-1].strip()
+        if not inner or inner[0] not in '{["':
+            break
+        try:
+            layers.append(_loads(inner))
+        except (ValueError, RecursionError):
+            break
+    yield from reversed(layers)
+
+
+def _values(
+    texts: Iterable[str], decoders: tuple[Decoder, ...], done: set[str], found: set[str] | None = None
+) -> Iterator[Any]:
+    """The values of each text not in ``done`` (which collects the texts tried), from the first of
+    the decoders that gets any; ``found`` collects the texts that gave a value."""
+    for text in texts:
+        if text in done:
+            continue
+        done.add(text)
+        for decode in decoders:
+            decoded = False
+            for value in decode(text):
+                decoded = True
+                if found is not None:
+                    found.add(text)
+                yield from _unwrapped(value)
+            if decoded:
+                break
+
+
+# --- choosing --------------------------------------------------------------------------------------
+
+_MISSING: Any = object()
+_KINDS = frozenset({"object", "array", "string", "integer", "number", "boolean", "null"})
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "integer" if value.is_integer() else "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, dict):
+        return "object"
+    return "array" if isinstance(value, list) else "null"
+
+
+def _schema_kinds(schema: Any, root: Any, depth: int = 0) -> set[str]:
+    """The JSON types a schema admits at its top, as far as can be told (empty: unknown)."""
+    if not isinstance(schema, Mapping) or depth > 8:
+        return set()
+    declared = schema.get("type")
+    if isinstance(declared, str):
+        return {declared}
+    if isinstance(declared, list):
+        return {kind for kind in declared if isinstance(kind, str)}
+    if "const" in schema:
+        return {_kind(schema["const"])}
+    if isinstance(schema.get("enum"), list):
+        return {_kind(value) for value in schema["enum"]}
+    if any(key in schema for key in ("properties", "required", "additionalProperties", "patternProperties")):
+        return {"object"}
+    if any(key in schema for key in ("items", "prefixItems", "contains")):
+        return {"array"}
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#"):
+        target: Any = root
+        for part in ref[1:].split("/")[1:]:
+            target = target.get(part.replace("~1", "/").replace("~0", "~")) if isinstance(target, Mapping) else None
+        return _schema_kinds(target, root, depth + 1)
+    kinds: set[str] = set()
+    for key in ("anyOf", "oneOf", "allOf"):
+        branches = schema.get(key)
+        if isinstance(branches, list):
+            for branch in branches:
+                kinds |= _schema_kinds(branch, root, depth + 1)
+    return kinds
+
+
+def _accepts(kinds: set[str], value: Any) -> bool:
+    kind = _kind(value)
+    if kind == "null":
+        return False
+    return kind in kinds or (kind == "integer" and "number" in kinds)
+
+
+def _validates(value: Any, schema: Mapping[str, Any]) -> bool:
+    from .validation import is_valid
+
+    try:
+        return is_valid(value, schema)
+    except Exception:  # an invalid schema is reported by validation later; here it just never matches
+        return False
+
+
+def _choose(values: Iterable[Any], schema: Mapping[str, Any] | None, *, valid_only: bool) -> Any | None:
+    """The first value that validates against ``schema``; else (unless ``valid_only``) the first of
+    a type the schema admits. Without a schema: the first object or array."""
+    kinds = (_schema_kinds(schema, schema) & _KINDS if schema is not None else set()) or {"object", "array"}
+    fallback = _MISSING
+    for value in values:
+        if not _accepts(kinds, value):
+            continue
+        if schema is None or _validates(value, schema):
+            return value
+        if fallback is _MISSING and not valid_only:
+            fallback = value
+    return None if fallback is _MISSING else fallback
+
+
+def _safely(
+    search: Callable[[str], Iterator[Any]], text: Any, schema: Mapping[str, Any] | None, *, valid_only: bool
+) -> Any | None:
+    """Run a search, turning any failure into None (a parser never raises)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return _choose(search(text), schema if isinstance(schema, Mapping) else None, valid_only=valid_only)
+    except Exception:
+        log.debug("reply parsing failed", exc_info=True)
+        return None
+
+
+# --- the parsers -----------------------------------------------------------------------------------
+
+
+def _views(text: str) -> list[str]:
+    """The reply as written (a leading reasoning block dropped), then, when it differs, without
+    control tokens and invisible characters: JSON that is really in the text is found first."""
+    raw = _without_reasoning(text)
+    cleaned = strip_control_tokens(raw)
+    return [raw] if cleaned == raw else [raw, cleaned]
+
+
+def _search(
+    text: str, decoders: tuple[Decoder, ...], *, preamble: bool = False, repair: bool = False
+) -> Iterator[Any]:
+    """The values of every candidate of every view; with ``repair``, then the repaired candidates."""
+    if len(text) > MAX_SCAN_CHARS:
+        yield from _values([_trim(text)], (_exact,), set())
+        return
+    views = _views(text)
+    tried: set[str] = set()
+    exact: set[str] = set()
+    for view in views:
+        yield from _values(_candidates(strip_preamble(_trim(view)) if preamble else view), decoders, tried, exact)
+    if repair:
+        yield from _values(json_candidates(views[-1]), (_repaired,), exact)
+
+
+def _generic_search(text: str) -> Iterator[Any]:
+    return _search(text, (_exact, _python), repair=True)
+
+
+def parse_json_reply(text: str, schema: Mapping[str, Any] | None) -> Any | None:
+    """The JSON value in a model's reply, or None when nothing can be recovered. Never raises.
+
+    Recovers clean JSON (fast path), fenced blocks, JSON inside prose, a value followed by chatter,
+    JSON encoded as a JSON string, Python literals, control tokens and invisible characters around
+    it, and (through ``json_repair``) trailing commas, single quotes and comments. With ``schema``,
+    the first candidate that validates wins, else the first of a type the schema admits (objects and
+    arrays only for object/array schemas); without one, the first JSON object or array.
+    """
+    return _safely(_generic_search, text, schema, valid_only=False)
+
+
+def _embedded_search(text: str) -> Iterator[Any]:
+    return _search(text, (_exact,))
+
+
+def parse_embedded_json(text: str, schema: Mapping[str, Any] | None) -> Any | None:
+    """Claude's habits: exact JSON in a ```json fence, inside prose, or a ``{`` prefill's continuation
+    followed by prose. With ``schema``, only a value that validates is returned. None passes the
+    reply on to the generic parser. Never raises."""
+    return _safely(_embedded_search, text, schema, valid_only=True)
+
+
+def _literal_search(text: str) -> Iterator[Any]:
+    return _search(text, (_exact, _python), preamble=True)
+
+
+def parse_python_literal(text: str, schema: Mapping[str, Any] | None) -> Any | None:
+    """Llama's habits: a "Here is the JSON:" preamble, then JSON or a Python dict/list literal
+    (``True``/``None``, single quotes, trailing commas; tuples become lists; sets, bytes and complex
+    numbers are refused). With ``schema``, only a value that validates is returned. None passes the
+    reply on to the generic parser. Never raises."""
+    return _safely(_literal_search, text, schema, valid_only=True)
