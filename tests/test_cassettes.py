@@ -10,6 +10,7 @@ change to the request we send fails these tests until the cassette is re-recorde
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -93,8 +94,8 @@ async def test_family_success_path(model: str, cassette: str, expected: dict[str
     (request,) = tape.requests
     assert request.headers["HTTP-Referer"] == "https://github.com/openrouter-registry"
     assert request.headers["X-Title"] == "openrouter-registry tests"
-    assert request.headers["Authorization"] == f"Bearer {KEY}"
-    import json
+    # the key went out (test_service checks its value on the wire) but the recording never keeps it
+    assert "authorization" not in {name.lower() for name in request.headers}
 
     body = json.loads(request.body)
     assert body["model"] == model and body["temperature"] == 0
