@@ -52,6 +52,7 @@ _EXPORTS: dict[str, str] = {
     "ModelNotAvailableError": "errors",
     "RateLimitError": "errors",
     "ProviderError": "errors",
+    "InvalidResponseError": "errors",
     "TimeoutError": "errors",
     "ConnectionError": "errors",
     "StructuredOutputError": "errors",
@@ -75,7 +76,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from .errors import APIError as APIError, AuthenticationError as AuthenticationError, BadRequestError as BadRequestError, ConfigurationError as ConfigurationError, ConnectionError as ConnectionError, HeaderError as HeaderError, InsufficientCreditsError as InsufficientCreditsError, MissingAPIKeyError as MissingAPIKeyError, ModelNotAvailableError as ModelNotAvailableError, ModerationError as ModerationError, OpenRouterError as OpenRouterError, PluginError as PluginError, ProviderError as ProviderError, RateLimitError as RateLimitError, SettingsError as SettingsError, StructuredOutputError as StructuredOutputError, TimeoutError as TimeoutError, TruncatedOutputError as TruncatedOutputError
+    from .errors import APIError as APIError, AuthenticationError as AuthenticationError, BadRequestError as BadRequestError, ConfigurationError as ConfigurationError, ConnectionError as ConnectionError, HeaderError as HeaderError, InsufficientCreditsError as InsufficientCreditsError, MissingAPIKeyError as MissingAPIKeyError, ModelNotAvailableError as ModelNotAvailableError, ModerationError as ModerationError, OpenRouterError as OpenRouterError, PluginError as PluginError, ProviderError as ProviderError, InvalidResponseError as InvalidResponseError, RateLimitError as RateLimitError, SettingsError as SettingsError, StructuredOutputError as StructuredOutputError, TimeoutError as TimeoutError, TruncatedOutputError as TruncatedOutputError
     from .generator import Generator as Generator
     from .hookspecs import hookimpl as hookimpl, hookspec as hookspec
     from .matching import Candidate as Candidate, Match as Match, ModelTable as ModelTable

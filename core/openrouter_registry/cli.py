@@ -113,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _fail(code: int, message: str) -> int:
-    print(f"{PROG}: {message}", file=sys.stderr)
+    # One line, whatever the message holds (API error messages can contain line breaks).
+    print(f"{PROG}: {' '.join(message.split())}", file=sys.stderr)
     return code
 
 

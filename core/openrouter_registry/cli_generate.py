@@ -45,7 +45,11 @@ def load_schema(value: str | None) -> dict[str, Any] | None:
         path = Path(value)
         if not path.is_file():
             raise ConfigurationError(f"--schema must be inline JSON or the path of a JSON file; no file {value!r}")
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else exc.strerror or type(exc).__name__
+            raise ConfigurationError(f"--schema file {value!r} cannot be read: {reason}") from None
     try:
         schema = json.loads(text)
     except ValueError as exc:
@@ -57,6 +61,9 @@ def load_schema(value: str | None) -> dict[str, Any] | None:
 
 def cmd_generate(args: argparse.Namespace) -> int:
     schema = load_schema(args.schema)
+    if args.max_tokens is not None and args.max_tokens < 1:
+        # Checked here so the message names the option, not OPENROUTER_MAX_TOKENS.
+        raise ConfigurationError(f"--max-tokens must be a positive integer, got {args.max_tokens}")
     settings = Settings.from_env(model=args.model, max_tokens=args.max_tokens)
     settings.require_api_key()
 

@@ -32,6 +32,7 @@ from .errors import (
     BadRequestError,
     ConnectionError,
     InsufficientCreditsError,
+    InvalidResponseError,
     ModelNotAvailableError,
     ModerationError,
     ProviderError,
@@ -66,11 +67,6 @@ UNSPECIFIED_PROVIDER_STATUS = 502
 
 _DETAIL_LIMIT = 200
 _SNIPPET_LIMIT = 80
-
-
-class InvalidResponseError(ProviderError):
-    """OpenRouter answered something that is not a usable response (not JSON, no choices, no
-    embeddings). Transient: the same request usually succeeds when sent again."""
 
 
 # --- small readers ---------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ __all__ = [
     "ModelNotAvailableError",
     "RateLimitError",
     "ProviderError",
+    "InvalidResponseError",
     "TimeoutError",
     "ConnectionError",
     "StructuredOutputError",
@@ -184,6 +185,11 @@ class ProviderError(APIError):
     """HTTP 5xx (or a provider failure reported in an HTTP 200) after every retry."""
 
     remedy = "The upstream provider failed; try again later or use a different model or provider."
+
+
+class InvalidResponseError(ProviderError):
+    """OpenRouter answered something that is not a usable response (not JSON, no choices, no
+    embeddings). Transient: the same request usually succeeds when sent again."""
 
 
 class TimeoutError(APIError, builtins.TimeoutError):

@@ -18,12 +18,15 @@ import attrs
 
 from .settings import Settings
 
-__all__ = ["Generator", "Mode", "ALL_MODES", "schema_name", "schema_instruction", "is_strict_compatible"]
+__all__ = ["Generator", "Mode", "ALL_MODES", "SCHEMA_MARKER", "schema_name", "schema_instruction", "is_strict_compatible"]
 
 Mode = Literal["json_schema", "json_object", "prompt"]
 ALL_MODES: tuple[Mode, ...] = ("json_schema", "json_object", "prompt")
 
 Message = Mapping[str, Any]
+
+#: What precedes the schema in the system message of json_object and prompt modes.
+SCHEMA_MARKER = "JSON Schema:\n"
 
 
 def schema_name(schema: Mapping[str, Any]) -> str:
@@ -38,7 +41,7 @@ def schema_instruction(schema: Mapping[str, Any]) -> str:
     return (
         "Respond with a single JSON value that validates against this JSON Schema. "
         "Output only the JSON: no prose, no code fences, no comments.\n"
-        f"JSON Schema:\n{json.dumps(schema, separators=(',', ':'), ensure_ascii=False)}"
+        f"{SCHEMA_MARKER}{json.dumps(schema, separators=(',', ':'), ensure_ascii=False)}"
     )
 
 

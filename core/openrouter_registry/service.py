@@ -297,7 +297,9 @@ class OpenRouterService:
         extra_body: Mapping[str, Any] | None = None,
     ) -> TextStream:
         """Stream a text reply: ``async for delta in service.stream(...)``. After the loop the stream
-        object holds ``text``, ``usage``, ``cost``, ``model``, ``provider``, ``generation_id``."""
+        object holds ``text``, ``usage``, ``cost``, ``model``, ``provider``, ``generation_id``,
+        ``finish_reason`` and ``attempts``. An error that arrives mid-stream raises its typed error;
+        the text received before it stays in ``text`` and ``finish_reason`` becomes ``"error"``."""
         self.settings.require_api_key()
         _check_call_options(temperature, max_tokens)
         conversation = normalize_messages(prompt, messages)
@@ -319,21 +321,37 @@ class OpenRouterService:
         self, texts: str | Sequence[str], *, model: str | None = None, dimensions: int | None = None
     ) -> EmbeddingResult:
         """Embed ``texts`` with ``model`` (default ``OPENROUTER_EMBEDDER_MODEL``); vectors come back in order."""
-        from .decode import decode_embeddings
+        from .decode import EmbeddingReply, InvalidResponseError, decode_embeddings
 
         self.settings.require_api_key()
         items = [texts] if isinstance(texts, str) else list(texts)
         if not items or not all(isinstance(t, str) for t in items):
             raise ConfigurationError("embed() takes a string or a non-empty list of strings")
+        if dimensions is not None and (isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1):
+            raise ConfigurationError(f"dimensions must be a positive integer, got {dimensions!r}")
         model_id = model or self.settings.embedder_model
         body: dict[str, Any] = {"model": model_id, "input": items}
         size = dimensions or self.settings.embedder_dimensions
         if size:
             body["dimensions"] = size
+
+        def decode(data: Any) -> EmbeddingReply:
+            # One vector per input, or the answer is unusable (and, like an empty one, worth retrying):
+            # returning fewer vectors would silently pair texts with the wrong vectors.
+            reply = decode_embeddings(data)
+            if len(reply.vectors) != len(items):
+                raise InvalidResponseError(
+                    f"Invalid upstream response: {len(reply.vectors)} embeddings for {len(items)} inputs",
+                    model=reply.model or model_id,
+                    generation_id=reply.generation_id,
+                    provider=reply.provider,
+                )
+            return reply
+
         data, attempts = await self.transport.post_json(
-            "/embeddings", body, self._headers(model_id), model=model_id, check=decode_embeddings
+            "/embeddings", body, self._headers(model_id), model=model_id, check=decode
         )
-        reply = decode_embeddings(data)
+        reply = decode(data)
         return EmbeddingResult(
             vectors=reply.vectors,
             model=reply.model or model_id,
@@ -370,6 +388,8 @@ class TextStream:
         self.provider: str | None = None
         self.generation_id: str | None = None
         self.finish_reason: str | None = None
+        #: HTTP requests it took to open the stream (retries included); set once the stream answered.
+        self.attempts = 0
         self._started = False
 
     def __aiter__(self) -> AsyncIterator[str]:
@@ -382,21 +402,30 @@ class TextStream:
         from .decode import decode_chunk
 
         model = self._resolution.model
-        async for raw in self._service.transport.stream_data(
-            "/chat/completions", self._body, self._headers, model=model
-        ):
-            chunk = decode_chunk(raw)
-            self.model = chunk.model or self.model
-            self.provider = chunk.provider or self.provider
-            self.generation_id = chunk.generation_id or self.generation_id
-            self.finish_reason = chunk.finish_reason or self.finish_reason
-            if chunk.usage is not None:
-                self.usage = chunk.usage
-            if chunk.cost is not None:
-                self.cost = chunk.cost
-            if chunk.text:
-                self.text += chunk.text
-                yield chunk.text
+        handle = self._service.transport.stream_data("/chat/completions", self._body, self._headers, model=model)
+        # ``async with``: a consumer that stops early (break, an exception in its loop body) gives the
+        # connection back as soon as this generator is closed, not whenever the GC gets to it.
+        async with handle:
+            try:
+                async for raw in handle:
+                    self.attempts = handle.attempts
+                    chunk = decode_chunk(raw)
+                    self.model = chunk.model or self.model
+                    self.provider = chunk.provider or self.provider
+                    self.generation_id = chunk.generation_id or self.generation_id
+                    self.finish_reason = chunk.finish_reason or self.finish_reason
+                    if chunk.usage is not None:
+                        self.usage = chunk.usage
+                    if chunk.cost is not None:
+                        self.cost = chunk.cost
+                    if chunk.text:
+                        self.text += chunk.text
+                        yield chunk.text
+            except APIError as error:
+                self.attempts = error.attempts
+                if handle.status is not None:  # the stream was open: the provider failed mid-reply
+                    self.finish_reason = "error"
+                raise
 
     async def collect(self) -> str:
         """Consume the stream and return the whole text."""

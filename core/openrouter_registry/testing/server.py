@@ -39,6 +39,7 @@ from urllib.parse import parse_qs, urlsplit
 import attrs
 
 from .styles import family_of, provider_of, style_json
+from ..generator import SCHEMA_MARKER
 
 __all__ = [
     "FakeOpenRouter",
@@ -56,8 +57,6 @@ DEFAULT_API_KEY = "sk-or-v1-local-test-key"
 DEFAULT_REFUSE_MODES: Mapping[str, frozenset[str]] = {
     "mistralai/mixtral-8x7b-instruct": frozenset({"json_schema", "json_object"}),
 }
-#: The text after which the server looks for a JSON Schema in system messages (prompt mode).
-SCHEMA_MARKER = "JSON Schema:\n"
 PADDING = "\n         \n\n"
 PROCESSING = ": OPENROUTER PROCESSING\n\n"
 USER_ID = "user_local"
@@ -173,7 +172,8 @@ def _redact(headers: Mapping[str, str]) -> str:
 class RecordedRequest:
     """One request the server received. ``headers`` have lower-case names; ``body`` is the parsed JSON
     (None when the body was empty or not JSON); ``raw`` the exact bytes; ``time`` `time.monotonic()`
-    at arrival; ``query`` the query string (without ``?``). The repr hides ``Authorization``."""
+    at arrival; ``query`` the query string (without ``?``); ``connection`` the client's TCP port, the
+    same for requests that came over one kept-alive connection. The repr hides ``Authorization``."""
 
     method: str
     path: str
@@ -182,6 +182,7 @@ class RecordedRequest:
     raw: bytes = attrs.field(repr=False)
     time: float
     query: str = ""
+    connection: int = 0
 
 
 @attrs.frozen
@@ -329,7 +330,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         try:
             raw = self._read_body()
-            answer = self.server.fake._answer(self.command, self.path, dict(self.headers.items()), raw)
+            answer = self.server.fake._answer(
+                self.command, self.path, dict(self.headers.items()), raw, connection=self.client_address[1]
+            )
             self._write(answer)
         except (ConnectionError, TimeoutError, OSError):
             self.close_connection = True
@@ -511,7 +514,10 @@ class FakeOpenRouter:
 
     def set_reply(self, schema_name: str, content: Any) -> None:
         """Answer ``content`` (any JSON value, used as is: it need not validate) to every request whose
-        schema is named ``schema_name`` (``json_schema.name``, else the schema's ``title``, else "response")."""
+        schema is named ``schema_name`` (``json_schema.name``, else the schema's ``title``, else "response").
+
+        ``content`` may also be a function: it gets a valid instance of the request's schema (a fresh
+        dict) and returns the value to answer, e.g. ``lambda valid: {**valid, "response_body": "Hi"}``."""
         with self._lock:
             self._replies[schema_name] = content
 
@@ -531,7 +537,9 @@ class FakeOpenRouter:
 
     # -- dispatch --------------------------------------------------------------------------------
 
-    def _answer(self, method: str, target: str, raw_headers: Mapping[str, str], raw: bytes) -> _Answer:
+    def _answer(
+        self, method: str, target: str, raw_headers: Mapping[str, str], raw: bytes, *, connection: int = 0
+    ) -> _Answer:
         split = urlsplit(target)
         headers: dict[str, str] = {}
         for name, value in raw_headers.items():
@@ -542,7 +550,7 @@ class FakeOpenRouter:
             malformed = False
         except ValueError:
             body, malformed = None, True
-        record = RecordedRequest(method, split.path, headers, body, raw, time.monotonic(), split.query)
+        record = RecordedRequest(method, split.path, headers, body, raw, time.monotonic(), split.query, connection)
         with self._lock:
             self.requests.append(record)
             script = self._scripts.popleft() if self._scripts else None
@@ -679,11 +687,12 @@ class FakeOpenRouter:
                 value = self._replies[sanitized]
             else:
                 value = _MISSING
-        if value is _MISSING:
+        if value is _MISSING or callable(value):
             if schema is None:
-                value = {"response": self._plain_text(model)}
+                valid: Any = {"response": self._plain_text(model)}
             else:
-                value = json.loads(_instance_text(json.dumps(schema, sort_keys=True), name))
+                valid = json.loads(_instance_text(json.dumps(schema, sort_keys=True), name))
+            value = valid if value is _MISSING else value(valid)
         last = messages[-1] if messages else None
         prefill = (
             isinstance(last, Mapping) and last.get("role") == "assistant" and _text_of(last.get("content")).strip() == "{"
