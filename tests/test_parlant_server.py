@@ -83,8 +83,24 @@ class ParlantProcess:
             time.sleep(0.2)
         pytest.fail(f"the Parlant server was not ready after {timeout}s:\n{self.log.read_text()[-4000:]}")
 
-    def converse(self, agent_id: str, message: str) -> dict[str, Any]:
-        """Send one customer message; the agent's reply event (or fail on an error status)."""
+    def agent_named(self, name: str, timeout: float = 120) -> str:
+        """The id of the agent called ``name``, once the script has created it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"the Parlant server exited ({self.process.returncode}):\n{self.log.read_text()[-4000:]}")
+            try:
+                answer = self.client.get("/agents")
+                for agent in answer.json() if answer.status_code == 200 else []:
+                    if agent["name"] == name:
+                        return str(agent["id"])
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        pytest.fail(f"no agent {name!r} after {timeout}s:\n{self.log.read_text()[-4000:]}")
+
+    def converse(self, agent_id: str, message: str, expect: str = REPLY) -> list[str]:
+        """Send one customer message; the texts of the agent's messages up to the one that reads ``expect``."""
         session = self.client.post("/sessions", json={"agent_id": agent_id, "title": "test"},
                                    params={"allow_greeting": "false"})
         assert session.status_code == 201, session.text
@@ -92,7 +108,7 @@ class ParlantProcess:
         sent = self.client.post(f"/sessions/{sid}/events",
                                 json={"kind": "message", "source": "customer", "message": message})
         assert sent.status_code == 201, sent.text
-        offset = sent.json()["offset"] + 1
+        offset, messages = sent.json()["offset"] + 1, []
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             answer = self.client.get(
@@ -105,10 +121,12 @@ class ParlantProcess:
             for event in answer.json():
                 offset = max(offset, event["offset"] + 1)
                 if event["kind"] == "message":
-                    return dict(event)
-                if event["data"].get("status") == "error":
+                    messages.append(event["data"]["message"])
+                    if messages[-1] == expect:
+                        return messages
+                elif event["data"].get("status") == "error":
                     pytest.fail(f"Parlant reported an error: {event['data']}\n{self.log.read_text()[-4000:]}")
-        pytest.fail("no reply from the agent within 90 s")
+        pytest.fail(f"no message {expect!r} from the agent within 90 s; its messages: {messages}")
 
 
 GUIDELINE_MATCHED = {
@@ -125,7 +143,8 @@ def script_replies(server: FakeOpenRouter) -> None:
 
 
 @contextlib.contextmanager
-def start(tmp_path: Path, server: FakeOpenRouter, form: str, **env: str) -> Iterator[ParlantProcess]:
+def start(tmp_path: Path, server: FakeOpenRouter, script: Path, *args: str, **env: str) -> Iterator[ParlantProcess]:
+    """Run ``script`` (with the ports, then ``args``) as a Parlant server process; kill it afterwards."""
     port, tool_port = free_port(), free_port()
     report, log = tmp_path / "report.json", tmp_path / "parlant.out"
     home = tmp_path / "parlant-home"
@@ -143,7 +162,7 @@ def start(tmp_path: Path, server: FakeOpenRouter, form: str, **env: str) -> Iter
     )
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, str(APP), str(port), str(tool_port), str(report), form],
+            [sys.executable, str(script), str(port), str(tool_port), str(report), *args],
             cwd=tmp_path, env=environ, stdout=out, stderr=subprocess.STDOUT,
         )
     parlant = ParlantProcess(port, report, process, log)
@@ -180,7 +199,7 @@ def test_configured_form_claude_reply_comes_from_the_local_server(tmp_path: Path
         MODE_MEMORY.clear()
         script_replies(server)
         with start(
-            tmp_path, server, "configured", TEST_MODEL="anthropic/claude-3.5-sonnet", TEST_MAX_TOKENS="4096",
+            tmp_path, server, APP, "configured", TEST_MODEL="anthropic/claude-3.5-sonnet", TEST_MAX_TOKENS="4096",
             OPENROUTER_MAX_TOKENS="100",
         ) as parlant:
             facts = parlant.wait_ready()
@@ -192,8 +211,7 @@ def test_configured_form_claude_reply_comes_from_the_local_server(tmp_path: Path
             assert facts["embedder"]["dimensions"] == 3072
             assert facts["embedder"]["id"] == "openrouter/openai/text-embedding-3-large"
 
-            event = parlant.converse(facts["agent_id"], "Hello there!")
-            assert event["data"]["message"] == REPLY
+            assert parlant.converse(facts["agent_id"], "Hello there!") == [REPLY]
             check_served_by_registry(server, facts, "OpenRouterClaude35Sonnet", "openrouter_claude")
             chats = [r.body for r in server.requests if r.path.endswith("/chat/completions")]
             # max_tokens=4096 (the argument) beats OPENROUTER_MAX_TOKENS=100 and Claude's prompt mode + prefill is used
@@ -208,13 +226,12 @@ def test_bare_form_uses_env_configuration_and_gpt_json_schema(tmp_path: Path) ->
     with FakeOpenRouter() as server:
         MODE_MEMORY.clear()
         script_replies(server)
-        with start(tmp_path, server, "bare", OPENROUTER_MODEL="openai/gpt-4o-mini", OPENROUTER_MAX_TOKENS="2000") as parlant:
+        with start(tmp_path, server, APP, "bare", OPENROUTER_MODEL="openai/gpt-4o-mini", OPENROUTER_MAX_TOKENS="2000") as parlant:
             facts = parlant.wait_ready()
             assert (facts["model"], facts["generator"], facts["plugin"]) == (
                 "openai/gpt-4o-mini", "OpenRouterGPT4OMini", "openrouter_gpt"
             )
-            event = parlant.converse(facts["agent_id"], "Hello there!")
-            assert event["data"]["message"] == REPLY
+            assert parlant.converse(facts["agent_id"], "Hello there!") == [REPLY]
             check_served_by_registry(server, facts, "OpenRouterGPT4OMini", "openrouter_gpt")
             chats = [r.body for r in server.requests if r.path.endswith("/chat/completions")]
             # OPENROUTER_MAX_TOKENS applies to a preset model too
@@ -223,3 +240,32 @@ def test_bare_form_uses_env_configuration_and_gpt_json_schema(tmp_path: Path) ->
             # one kept-alive connection pool: far fewer connections than requests
             connections = {r.connection for r in server.requests}
             assert len(connections) < len(server.requests) or len(server.requests) == 1
+
+
+def readme_example(form: str) -> str:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split(f"<!-- parlant-example: {form} -->", 1)[1]
+    return block.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.parametrize("form", ["bare", "configured"])
+def test_readme_parlant_examples_run_as_written(tmp_path: Path, form: str) -> None:
+    """The README's two examples, unchanged except for the ports (tests need free ones)."""
+    code = readme_example(form)
+    assert code.count("p.Server(") == 1
+    script = tmp_path / "agent.py"
+    script.write_text(
+        "import sys\n"
+        + code.replace("p.Server(", "p.Server(port=int(sys.argv[1]), tool_service_port=int(sys.argv[2]), ")
+    )
+    with FakeOpenRouter() as server:
+        MODE_MEMORY.clear()
+        script_replies(server)
+        with start(tmp_path, server, script, OPENROUTER_MODEL="meta-llama/llama-3.3-70b-instruct") as parlant:
+            agent_id = parlant.agent_named("AI Assistant")
+            assert parlant.converse(agent_id, "Hello there!")[-1] == REPLY  # after Parlant's preamble
+        chats = [r.body for r in server.requests if r.path.endswith("/chat/completions")]
+        expected = "meta-llama/llama-3.3-70b-instruct" if form == "bare" else "anthropic/claude-3.5-sonnet"
+        assert chats and {b["model"] for b in chats} == {expected}
+        if form == "configured":
+            assert {b["max_tokens"] for b in chats} == {4096}

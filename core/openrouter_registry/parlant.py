@@ -151,7 +151,7 @@ class OpenRouterSchematicGenerator(SchematicGenerator[T], Generic[T]):
             content=result.content,
             info=GenerationInfo(
                 schema_name=self.schema.__name__,
-                model=result.model,
+                model=result.model or self._resolution.model,
                 duration=time.perf_counter() - started,
                 usage=usage_info(result.usage, result.cost),
             ),

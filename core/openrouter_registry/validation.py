@@ -87,8 +87,9 @@ def _shorten(text: str) -> str:
 
 def _message(error: ValidationError) -> str:
     path = list(error.absolute_path)
-    if error.validator == "required" and isinstance(error.instance, Mapping):
-        missing = [name for name in error.validator_value if name not in error.instance]
+    required = error.validator_value
+    if error.validator == "required" and isinstance(error.instance, Mapping) and isinstance(required, list):
+        missing = [name for name in required if name not in error.instance]
         named = next((name for name in missing if error.message == f"{name!r} is a required property"), None)
         if named is not None:
             path.append(named)
