@@ -107,6 +107,10 @@ class APIError(OpenRouterError):
         self.attempts = attempts
         super().__init__(self._compose())
 
+    def __str__(self) -> str:
+        # composed on demand: the generation path adds the attempts of earlier modes and re-asks
+        return self._compose()
+
     def _compose(self) -> str:
         parts = [self.api_message.rstrip(".") + "."]
         context = []
