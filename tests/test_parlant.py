@@ -265,3 +265,21 @@ async def test_tokenizer_is_offline_and_positive_for_any_text(server: FakeOpenRo
 
 async def test_moderation_is_parlants_no_moderation(server: FakeOpenRouter) -> None:
     assert isinstance(await nlp(server).get_moderation_service(), NoModeration)
+
+
+def test_parlant_is_imported_only_when_parlant_asks_for_a_service() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from openrouter_registry import NLPServices\n"
+        "service = NLPServices.openrouter(model_name='anthropic/claude-3.5-sonnet', api_key='sk-or-v1-x')\n"
+        "service.resolve()\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] == 'parlant'], 'parlant imported too early'\n"
+        "from lagom import Container\n"
+        "nlp = service(Container())\n"
+        "assert type(nlp).__name__ == 'ParlantNLPService' and 'parlant.core.nlp.service' in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
