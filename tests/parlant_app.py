@@ -45,10 +45,17 @@ async def main(port: int, tool_port: int, report: Path, form: str) -> None:
             perceived_performance_policy=p.NullPerceivedPerformancePolicy(),
         )
         await agent.create_guideline(condition="the customer greets you", action="greet them back warmly")
+        streamer = await server.create_agent(
+            name="Streamer",
+            description="Streams its replies.",
+            output_mode=p.OutputMode.STREAM,
+            perceived_performance_policy=p.NullPerceivedPerformancePolicy(),
+        )
         nlp = seen["nlp"]
         embedder = await nlp.get_embedder()
         facts = {
             "agent_id": agent.id,
+            "streaming_agent_id": streamer.id,
             "service": type(nlp).__module__ + "." + type(nlp).__name__,
             "model": nlp.resolution.model,
             "generator": type(nlp.resolution.generator).__name__,

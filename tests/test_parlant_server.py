@@ -221,6 +221,14 @@ def test_configured_form_claude_reply_comes_from_the_local_server(tmp_path: Path
             temperatures = {b.get("temperature") for b in chats}
             assert temperatures and None not in temperatures  # Parlant's temperature hint is sent
 
+            # an agent with output_mode=STREAM is served by our streaming generator (SSE)
+            server.text_reply = "Streamed to you, piece by piece, by the local OpenRouter server."
+            before = len(server.requests)
+            assert parlant.converse(facts["streaming_agent_id"], "Hi!", expect=server.text_reply) == [server.text_reply]
+            streamed = [r.body for r in server.requests[before:] if r.body.get("stream")]
+            assert len(streamed) == 1 and streamed[0]["model"] == "anthropic/claude-3.5-sonnet"
+            assert streamed[0]["max_tokens"] == 4096
+
 
 def test_bare_form_uses_env_configuration_and_gpt_json_schema(tmp_path: Path) -> None:
     with FakeOpenRouter() as server:
