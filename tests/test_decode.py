@@ -523,7 +523,7 @@ def test_decode_chunk_recorded_mid_stream_error_chunk_raises_typed_error() -> No
         decode_chunk(loads_chunk(MINIMAX_ERROR_CHUNK), attempts=2)
     error = info.value
     assert (error.status, error.model, error.provider, error.generation_id, error.attempts) == (
-        400, "minimax/minimax-m2:free", None, "gen-1762179802-UN8pkJI4AGZvryk0kFnb", 2)
+        400, "minimax/minimax-m2:free", "Minimax", "gen-1762179802-UN8pkJI4AGZvryk0kFnb", 2)
 
 
 @pytest.mark.parametrize(

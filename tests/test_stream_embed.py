@@ -212,7 +212,8 @@ async def test_recorded_mid_stream_error_chunk_with_usage(server: FakeOpenRouter
         stream = service.stream("Hello there", model=model, max_tokens=10)
         with pytest.raises(BadRequestError, match="Token limit reached") as info:
             await stream.collect()
-    assert (info.value.status, info.value.model) == (400, model)
+    assert (info.value.status, info.value.model, info.value.provider) == (400, model, "Minimax")
+    assert "provider Minimax" in str(info.value)
     assert stream.text == ""
     assert stream.finish_reason == "error"
     assert server.requests[0].body["max_tokens"] == 10
@@ -507,3 +508,12 @@ async def test_key_is_in_no_log_record_or_error_when_embedding(server: FakeOpenR
     assert info.value.attempts == 2
     assert any("status 502" in r.getMessage() for r in caplog.records)
     assert TOKEN not in _shown(caplog, info.value)
+
+
+async def test_configured_dimensions_are_not_sent_for_another_model(server: FakeOpenRouter) -> None:
+    service = make_service(server, {"OPENROUTER_EMBEDDER_DIMENSIONS": "256"})
+    async with service:
+        mine = await service.embed(["a"])
+        other = await service.embed(["a"], model="openai/text-embedding-3-small")
+    assert server.requests[0].body["dimensions"] == 256 and mine.dimensions == 256
+    assert "dimensions" not in server.requests[1].body and other.dimensions == 1536

@@ -118,8 +118,23 @@ def _fail(code: int, message: str) -> int:
     return code
 
 
+def _show_warnings() -> None:
+    """Library warnings (retries, learned mode fallbacks) as ``openrouter-registry: ...`` lines on
+    stderr, unless the host program configured logging itself."""
+    import logging
+
+    library = logging.getLogger("openrouter_registry")
+    if logging.getLogger().handlers or library.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter(f"{PROG}: %(message)s"))
+    library.addHandler(handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
+    _show_warnings()
     try:
         args = build_parser().parse_args(argv)
         if not getattr(args, "handler", None):

@@ -221,7 +221,11 @@ def error_for(
         if detail.lower() not in message.lower():
             message = f"{message.rstrip('.')}: {detail}"
 
-    provider = _str_or_none(metadata.get("provider_name")) or _str_or_none(_header(headers, "X-Provider-Name"))
+    provider = (
+        _str_or_none(metadata.get("provider_name"))
+        or _str_or_none(_header(headers, "X-Provider-Name"))
+        or (_str_or_none(body.get("provider")) if isinstance(body, Mapping) else None)  # a stream chunk names it
+    )
     body_id = body.get("id") if isinstance(body, Mapping) else None
     generation_id = _str_or_none(body_id) or _str_or_none(_header(headers, "X-Generation-Id"))
     return _class_for(effective)(
@@ -264,7 +268,7 @@ def body_error(
     if not isinstance(inner, Mapping):
         inner = {"message": _str_or_none(inner) or 'The provider reported an error (finish_reason "error")'}
     status = _as_status(inner.get("code")) or UNSPECIFIED_PROVIDER_STATUS
-    wrapped = {"error": inner, "id": body.get("id")}
+    wrapped = {"error": inner, "id": body.get("id"), "provider": body.get("provider")}
     return error_for(status, wrapped, model=named_model, headers=headers, attempts=attempts)
 
 

@@ -321,7 +321,8 @@ class OpenRouterService:
         self, texts: str | Sequence[str], *, model: str | None = None, dimensions: int | None = None
     ) -> EmbeddingResult:
         """Embed ``texts`` with ``model`` (default ``OPENROUTER_EMBEDDER_MODEL``); vectors come back in order."""
-        from .decode import EmbeddingReply, InvalidResponseError, decode_embeddings
+        from .decode import EmbeddingReply, decode_embeddings
+        from .errors import InvalidResponseError
 
         self.settings.require_api_key()
         items = [texts] if isinstance(texts, str) else list(texts)
@@ -331,7 +332,8 @@ class OpenRouterService:
             raise ConfigurationError(f"dimensions must be a positive integer, got {dimensions!r}")
         model_id = model or self.settings.embedder_model
         body: dict[str, Any] = {"model": model_id, "input": items}
-        size = dimensions or self.settings.embedder_dimensions
+        # OPENROUTER_EMBEDDER_DIMENSIONS belongs to OPENROUTER_EMBEDDER_MODEL, not to another model named here
+        size = dimensions or (self.settings.embedder_dimensions if model_id == self.settings.embedder_model else None)
         if size:
             body["dimensions"] = size
 
