@@ -21,17 +21,12 @@ import vcr
 from openrouter_registry import OpenRouterService, Registry, Settings
 from openrouter_registry.modes import MODE_MEMORY
 
+from city import CITY
+
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
 RECORD_MODE = os.environ.get("OPENROUTER_RECORD_MODE", "none")
 KEY = os.environ.get("OPENROUTER_API_KEY", "") if RECORD_MODE != "none" else "sk-or-v1-cassette-replay-key"
 
-CITY = {
-    "title": "city_country",
-    "type": "object",
-    "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
-    "required": ["city", "country"],
-    "additionalProperties": False,
-}
 PROMPT = "Extract the city and country from: 'We landed in Lyon at dawn; France was still asleep.'"
 
 recorder = vcr.VCR(

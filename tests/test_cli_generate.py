@@ -19,15 +19,9 @@ from openrouter_registry.cli import main
 from openrouter_registry.modes import MODE_MEMORY
 from openrouter_registry.testing import FakeOpenRouter, Scripted
 
+from city import CITY, PARIS
+
 PROG = "openrouter-registry: "
-CITY = {
-    "title": "city_country",
-    "type": "object",
-    "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
-    "required": ["city", "country"],
-    "additionalProperties": False,
-}
-PARIS = {"city": "Paris", "country": "France"}
 RESULT_KEYS = {"content", "text", "model", "provider", "generation_id", "mode", "attempts", "usage", "cost", "generator", "plugin"}
 DEFAULT_TEXT = "Hello from openai/gpt-4o (local OpenRouter test server)."
 

@@ -26,14 +26,7 @@ from openrouter_registry import (
 from openrouter_registry.modes import MODE_MEMORY
 from openrouter_registry.testing import FakeOpenRouter, Scripted
 
-CITY = {
-    "title": "city_country",
-    "type": "object",
-    "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
-    "required": ["city", "country"],
-    "additionalProperties": False,
-}
-PARIS = {"city": "Paris", "country": "France"}
+from city import CITY, PARIS
 
 
 @pytest.fixture

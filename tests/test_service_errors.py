@@ -23,13 +23,8 @@ from openrouter_registry import (
 from openrouter_registry.modes import MODE_MEMORY
 from openrouter_registry.testing import FakeOpenRouter, Scripted
 
-CITY = {
-    "title": "city_country",
-    "type": "object",
-    "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
-    "required": ["city", "country"],
-    "additionalProperties": False,
-}
+from city import CITY, PARIS
+
 MODEL = "openai/gpt-4o"
 
 
@@ -37,7 +32,7 @@ MODEL = "openai/gpt-4o"
 def server() -> Iterator[FakeOpenRouter]:
     MODE_MEMORY.clear()
     with FakeOpenRouter() as fake:
-        fake.set_reply("city_country", {"city": "Paris", "country": "France"})
+        fake.set_reply("city_country", PARIS)
         yield fake
     MODE_MEMORY.clear()
 
@@ -75,7 +70,7 @@ async def test_retry_after_is_honoured_then_success(server: FakeOpenRouter) -> N
     started = time.monotonic()
     async with service(server) as s:
         g = await s.generate("Extract: Paris.", schema=CITY, model=MODEL)
-    assert g.content == {"city": "Paris", "country": "France"} and g.attempts == 2
+    assert g.content == PARIS and g.attempts == 2
     assert server.requests[1].time - server.requests[0].time >= 0.95
     assert time.monotonic() - started < 10
 
@@ -118,7 +113,7 @@ async def test_no_endpoints_404_falls_back_and_counts_every_attempt(server: Fake
     server.refuse_modes["acme/strictless"] = {"json_schema"}
     async with service(server) as s:
         g = await s.generate("Extract: Paris.", schema=CITY, model="acme/strictless")
-    assert (g.mode, g.attempts, g.content) == ("json_object", 2, {"city": "Paris", "country": "France"})
+    assert (g.mode, g.attempts, g.content) == ("json_object", 2, PARIS)
     assert MODE_MEMORY.get("acme/strictless") == "json_object"
 
 
