@@ -99,23 +99,32 @@ def _max_tokens(hints: Mapping[str, Any]) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
-class OpenRouterSchematicGenerator(SchematicGenerator[T], Generic[T]):
-    """Serves one Parlant schema through the core's structured generation.
-
-    Created as ``OpenRouterSchematicGenerator[Schema](service, resolution)``: Parlant reads the schema
-    (and keys its container) from the subscripted class, so the subscription is required.
-    """
+class _ServesModel:
+    """What both generators share: the core service, the registry's resolution, id and tokenizer."""
 
     def __init__(self, service: OpenRouterService, resolution: Resolution) -> None:
         self._service = service
         self._resolution = resolution
 
     def __repr__(self) -> str:
-        return f"OpenRouterSchematicGenerator(model={self._resolution.model!r}, generator={self.generator!r})"
+        generator = type(self._resolution.generator).__name__
+        return f"{type(self).__name__}(model={self._resolution.model!r}, generator={generator!r})"
 
     @property
     def id(self) -> str:
         return f"openrouter/{self._resolution.model}"
+
+    @property
+    def tokenizer(self) -> EstimatingTokenizer:
+        return TOKENIZER
+
+
+class OpenRouterSchematicGenerator(_ServesModel, SchematicGenerator[T], Generic[T]):
+    """Serves one Parlant schema through the core's structured generation.
+
+    Created as ``OpenRouterSchematicGenerator[Schema](service, resolution)``: Parlant reads the schema
+    (and keys its container) from the subscripted class, so the subscription is required.
+    """
 
     @property
     def generator(self) -> str:
@@ -131,10 +140,6 @@ class OpenRouterSchematicGenerator(SchematicGenerator[T], Generic[T]):
     def max_tokens(self) -> int:
         """The model's context window, as Parlant's interface defines ``max_tokens``."""
         return self._resolution.generator.context_window or DEFAULT_CONTEXT_WINDOW
-
-    @property
-    def tokenizer(self) -> EstimatingTokenizer:
-        return TOKENIZER
 
     async def generate(
         self, prompt: str | PromptBuilder, hints: Mapping[str, Any] = {}
@@ -158,20 +163,8 @@ class OpenRouterSchematicGenerator(SchematicGenerator[T], Generic[T]):
         )
 
 
-class OpenRouterStreamingTextGenerator(StreamingTextGenerator):
+class OpenRouterStreamingTextGenerator(_ServesModel, StreamingTextGenerator):
     """Streams plain text from the core's `OpenRouterService.stream` (SSE)."""
-
-    def __init__(self, service: OpenRouterService, resolution: Resolution) -> None:
-        self._service = service
-        self._resolution = resolution
-
-    @property
-    def id(self) -> str:
-        return f"openrouter/{self._resolution.model}"
-
-    @property
-    def tokenizer(self) -> EstimatingTokenizer:
-        return TOKENIZER
 
     def generate(self, prompt: str | PromptBuilder, hints: Mapping[str, Any] = {}) -> StreamingTextGenerationResult:
         stream = self._service.stream(
