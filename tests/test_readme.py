@@ -61,3 +61,21 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert commands[:2] == ["demo", "test"]
     ci = (ROOT / ".ci" / "run").read_text()
     assert re.search(r"^make test$", ci, re.MULTILINE)
+
+
+def test_readme_errors_table_names_the_exported_errors() -> None:
+    import openrouter_registry
+    from openrouter_registry import APIError, OpenRouterError
+
+    table = README.split("## Errors", 1)[1].split("\n## ", 1)[0]
+    named = re.findall(r"^\| `(\w+)` \|", table, re.MULTILINE)
+    assert len(named) >= 14
+    for name in named:
+        cls = getattr(openrouter_registry, name)
+        assert issubclass(cls, OpenRouterError), name
+    exported_api_errors = {
+        name for name in dir(openrouter_registry)
+        if isinstance(getattr(openrouter_registry, name, None), type)
+        and issubclass(getattr(openrouter_registry, name), APIError) and name != "APIError"
+    }
+    assert exported_api_errors <= set(named), sorted(exported_api_errors - set(named))
