@@ -81,6 +81,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shorten(text: str, limit: int = 100) -> str:
+    """The raw reply on one line (as a JSON string), cut at ``limit`` characters."""
+    shown = json.dumps(text, ensure_ascii=False)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "\u2026"
+
+
 def _describe(model: str, result: GenerationResult[Any]) -> str:
     cost = "n/a" if result.cost is None else f"${result.cost:.6f}"
     usage = result.usage
@@ -88,6 +94,7 @@ def _describe(model: str, result: GenerationResult[Any]) -> str:
         f"{model}\n"
         f"  plugin {result.plugin}, generator {result.generator}, mode {result.mode}, attempts {result.attempts}\n"
         f"  served by {result.model} via {result.provider} ({result.generation_id})\n"
+        f"  reply   {_shorten(result.text)}\n"
         f"  content {json.dumps(result.content, ensure_ascii=False)}\n"
         f"  usage {usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens, cost {cost}"
     )
