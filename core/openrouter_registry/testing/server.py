@@ -243,13 +243,17 @@ def _generation_id(prefix: str = "gen") -> str:
 
 
 def _schema_in_prompt(messages: Sequence[Any]) -> Any:
-    """The JSON Schema after the last `SCHEMA_MARKER` in the system messages, or None."""
+    """The JSON Schema after the last `SCHEMA_MARKER` in the system messages, else in the user
+    messages (a client may ask there; a real model reads it wherever it is), or None."""
     found: str | None = None
-    for message in messages:
-        if isinstance(message, Mapping) and message.get("role") in ("system", "developer"):
-            text = _text_of(message.get("content"))
-            if SCHEMA_MARKER in text:
-                found = text.rsplit(SCHEMA_MARKER, 1)[1]
+    for roles in (("system", "developer"), ("user",)):
+        for message in messages:
+            if isinstance(message, Mapping) and message.get("role") in roles:
+                text = _text_of(message.get("content"))
+                if SCHEMA_MARKER in text:
+                    found = text.rsplit(SCHEMA_MARKER, 1)[1]
+        if found is not None:
+            break
     if found is None:
         return None
     try:
@@ -321,6 +325,9 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body go out in separate writes: without TCP_NODELAY the body waits ~40 ms for the
+    # client's delayed ACK on every kept-alive request
+    disable_nagle_algorithm = True
     server: _HTTPServer
     server_version = "FakeOpenRouter/1.0"
 
@@ -712,7 +719,11 @@ class FakeOpenRouter:
         model = requested.split(":", 1)[0]
         family = family_of(model)
         content = self._content(model, messages, response_format, mode)
-        prompt_tokens = _tokens(sum(len(_text_of(m.get("content"))) for m in messages if isinstance(m, Mapping)))
+        # billed like the real thing: the messages and the schema sent in response_format
+        prompt_chars = sum(len(_text_of(m.get("content"))) for m in messages if isinstance(m, Mapping))
+        if isinstance(response_format, Mapping) and response_format.get("type") == "json_schema":
+            prompt_chars += len(json.dumps(response_format.get("json_schema"), separators=(",", ":")))
+        prompt_tokens = _tokens(prompt_chars)
         completion_tokens = _tokens(len(content))
         finish = "stop"
         native = "end_turn" if family == "anthropic" else "stop"
