@@ -918,3 +918,22 @@ def test_instance_for_random_schemas(schema: dict[str, Any]) -> None:
     value = instance_for(schema)
     errors = [e.message for e in Draft202012Validator(schema).iter_errors(value)]
     assert errors == [], (schema, value)
+
+
+def test_the_response_format_schema_is_billed_as_prompt_tokens(server: FakeOpenRouter) -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string", "description": "x" * 400}},
+              "required": ["city"], "additionalProperties": False}
+    with_schema = call(server, "POST", CHAT, chat_body("openai/gpt-4o", schema=schema)).json()["usage"]
+    plain = call(server, "POST", CHAT, chat_body("openai/gpt-4o")).json()["usage"]
+    assert with_schema["prompt_tokens"] - plain["prompt_tokens"] >= 100  # the 400-character description counts
+    assert with_schema["cost"] > plain["cost"]
+
+
+def test_a_schema_in_a_user_message_is_answered_when_no_system_message_has_one(server: FakeOpenRouter) -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"],
+              "additionalProperties": False}
+    body = {"model": "openai/gpt-4o", "response_format": {"type": "json_object"},
+            "messages": [{"role": "user", "content": f"Which city?\nJSON Schema:\n{json.dumps(schema)}"}]}
+    reply = json.loads(call(server, "POST", CHAT, body).content)
+    assert set(reply) == {"city"} and isinstance(reply["city"], str)
+
