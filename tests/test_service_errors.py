@@ -127,3 +127,16 @@ async def test_attempts_of_earlier_modes_show_in_a_later_error(server: FakeOpenR
         with pytest.raises(InsufficientCreditsError) as caught:
             await s.generate("Extract: Paris.", schema=CITY, model="acme/strictless")
     assert caught.value.attempts == 2 and "after 2 attempts" in str(caught.value)
+
+
+async def test_a_refusal_learned_under_one_routing_does_not_downgrade_another(server: FakeOpenRouter) -> None:
+    server.refuse_modes["acme/strictless"] = {"json_schema"}
+    only_x = {"provider": {"only": ["X"]}}
+    async with service(server) as s:
+        first = await s.generate("Extract: Paris.", schema=CITY, model="acme/strictless", extra_body=only_x)
+        again = await s.generate("Extract: Paris.", schema=CITY, model="acme/strictless", extra_body=only_x)
+        server.refuse_modes.clear()
+        default = await s.generate("Extract: Paris.", schema=CITY, model="acme/strictless")
+    assert (first.mode, first.attempts, again.mode, again.attempts) == ("json_object", 2, "json_object", 1)
+    assert (default.mode, default.attempts) == ("json_schema", 1)
+    assert MODE_MEMORY.get("acme/strictless") is None

@@ -11,11 +11,13 @@ import json
 import logging
 import re
 import threading
+from collections.abc import Mapping
+from typing import Any
 
 from .errors import APIError, BadRequestError, ModelNotAvailableError
 from .generator import Mode
 
-__all__ = ["ModeMemory", "MODE_MEMORY", "is_mode_refusal"]
+__all__ = ["ModeMemory", "MODE_MEMORY", "is_mode_refusal", "route_of"]
 
 log = logging.getLogger("openrouter_registry")
 
@@ -35,26 +37,38 @@ def is_mode_refusal(error: APIError) -> bool:
     return False
 
 
+def route_of(extra_body: Mapping[str, Any] | None) -> str:
+    """The routing options that decide which providers serve a request (``provider``, ``models``), as a
+    key: a refusal learned with one routing says nothing about another. "" for the default routing."""
+    if not extra_body:
+        return ""
+    routing = {k: extra_body[k] for k in ("provider", "models") if extra_body.get(k) is not None}
+    return json.dumps(routing, sort_keys=True, separators=(",", ":"), default=str) if routing else ""
+
+
 class ModeMemory:
     """Thread-safe map of model id -> the mode that works; one instance per process (`MODE_MEMORY`)."""
 
     def __init__(self) -> None:
-        self._modes: dict[str, Mode] = {}
-        self._warned: set[tuple[str, str]] = set()
+        self._modes: dict[tuple[str, str], Mode] = {}
+        self._warned: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()
 
-    def get(self, model: str) -> Mode | None:
-        return self._modes.get(model)
+    def get(self, model: str, route: str = "") -> Mode | None:
+        """The learned mode for ``model`` under ``route`` (see `route_of`), or None."""
+        return self._modes.get((model, route))
 
-    def fall_back(self, model: str, refused: Mode, next_mode: Mode) -> None:
-        """Record that ``refused`` does not work for ``model`` and ``next_mode`` is to be used; log once."""
+    def fall_back(self, model: str, refused: Mode, next_mode: Mode, route: str = "") -> None:
+        """Record that ``refused`` does not work for ``model`` (under ``route``) and ``next_mode`` is
+        to be used; log once."""
         with self._lock:
-            self._modes[model] = next_mode
-            first = (model, refused) not in self._warned
-            self._warned.add((model, refused))
+            self._modes[(model, route)] = next_mode
+            first = (model, route, refused) not in self._warned
+            self._warned.add((model, route, refused))
         if first:
+            via = f" with routing {route}" if route else ""
             log.warning(
-                "Model '%s' does not support JSON mode (%s); using %s from now on", model, refused, next_mode
+                "Model '%s' does not support JSON mode (%s)%s; using %s from now on", model, refused, via, next_mode
             )
 
     def clear(self) -> None:

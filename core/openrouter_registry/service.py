@@ -24,7 +24,7 @@ import attrs
 from .errors import APIError, ConfigurationError, StructuredOutputError, TruncatedOutputError
 from .generator import Generator, Mode
 from .headers import with_authorization
-from .modes import MODE_MEMORY, is_mode_refusal
+from .modes import MODE_MEMORY, is_mode_refusal, route_of
 from .registry import Registry, Resolution, get_registry
 from .result import GenerationResult, Usage, add_costs
 from .settings import Settings
@@ -190,7 +190,8 @@ class OpenRouterService:
         reasks_left = self.settings.max_reasks if max_reasks is None else max_reasks
 
         modes: tuple[Mode | None, ...] = tuple(generator.structured_modes) if json_schema is not None else (None,)
-        learned = MODE_MEMORY.get(model_id) if json_schema is not None else None
+        route = route_of(extra_body)
+        learned = MODE_MEMORY.get(model_id, route) if json_schema is not None else None
         index = modes.index(learned) if learned in modes else 0
         attempts, usage, cost = 0, Usage(), None
 
@@ -210,7 +211,7 @@ class OpenRouterService:
                 attempts += error.attempts
                 if mode is not None and index + 1 < len(modes) and is_mode_refusal(error):
                     index += 1
-                    MODE_MEMORY.fall_back(model_id, mode, modes[index])  # type: ignore[arg-type]
+                    MODE_MEMORY.fall_back(model_id, mode, modes[index], route)  # type: ignore[arg-type]
                     continue
                 error.attempts = attempts
                 raise
