@@ -140,3 +140,13 @@ async def test_a_refusal_learned_under_one_routing_does_not_downgrade_another(se
     assert (first.mode, first.attempts, again.mode, again.attempts) == ("json_object", 2, "json_object", 1)
     assert (default.mode, default.attempts) == ("json_schema", 1)
     assert MODE_MEMORY.get("acme/strictless") is None
+
+
+def test_one_service_serves_several_asyncio_runs(server: FakeOpenRouter) -> None:
+    """Scripts and notebooks call asyncio.run more than once; the pool follows the running loop."""
+    import asyncio
+
+    s = service(server)
+    first = asyncio.run(s.generate("Extract: Paris.", schema=CITY, model=MODEL))
+    second = asyncio.run(s.generate("Extract: Paris.", schema=CITY, model=MODEL))
+    assert first.content == second.content == PARIS and len(server.requests) == 2

@@ -102,6 +102,13 @@ class _Call:
     hint: tuple[APIError, float] | None = None  # the Retry-After that came with this error
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 class Transport:
     """One pooled httpx.AsyncClient for the life of a service; retries with backoff."""
 
@@ -118,6 +125,7 @@ class Transport:
         self.max_delay = max_delay
         self._client = client
         self._owns_client = client is None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._rng = random.Random()
 
     def __repr__(self) -> str:
@@ -128,7 +136,13 @@ class Transport:
     @property
     def client(self) -> httpx.AsyncClient:
         """The pooled client: created on first use (keep-alive, `LIMITS`, the settings' timeouts), then reused."""
+        loop = _running_loop()
+        if self._client is not None and self._owns_client and self._loop is not loop:
+            # Pooled connections belong to the event loop that opened them: after ``asyncio.run`` ends,
+            # the next run gets a new pool instead of "Event loop is closed" (the old one dies with its loop).
+            self._client = None
         if self._client is None or (self._owns_client and self._client.is_closed):
+            self._loop = loop
             self._client = httpx.AsyncClient(
                 timeout=httpx.Timeout(self.settings.timeout, connect=self.settings.connect_timeout),
                 limits=LIMITS,
