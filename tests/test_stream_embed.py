@@ -216,6 +216,8 @@ async def test_recorded_mid_stream_error_chunk_with_usage(server: FakeOpenRouter
     assert "provider Minimax" in str(info.value)
     assert stream.text == ""
     assert stream.finish_reason == "error"
+    # the failed reply was billed: its usage rides on the error chunk
+    assert (stream.usage.prompt_tokens, stream.usage.completion_tokens, stream.cost) == (43, 10, 0.0)
     assert server.requests[0].body["max_tokens"] == 10
 
 

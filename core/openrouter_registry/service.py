@@ -26,7 +26,7 @@ from .generator import Generator, Mode
 from .headers import with_authorization
 from .modes import MODE_MEMORY, is_mode_refusal, route_of
 from .registry import Registry, Resolution, get_registry
-from .result import GenerationResult, Usage, add_costs
+from .result import GenerationResult, Usage, add_costs, cost_from_api
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -428,6 +428,9 @@ class TextStream:
                 self.attempts = error.attempts
                 if handle.status is not None:  # the stream was open: the provider failed mid-reply
                     self.finish_reason = "error"
+                usage = handle.error_chunk.get("usage") if handle.error_chunk is not None else None
+                if isinstance(usage, Mapping):  # what the failed reply was billed
+                    self.usage, self.cost = Usage.from_api(usage), cost_from_api(usage)
                 raise
 
     async def collect(self) -> str:

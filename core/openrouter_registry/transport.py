@@ -365,6 +365,8 @@ class StreamHandle:
         self.attempts = 0
         self.status: int | None = None
         self.generation_id: str | None = None
+        #: The chunk that carried an error mid-stream (its usage and cost, when OpenRouter sent them).
+        self.error_chunk: Mapping[str, Any] | None = None
         self._events: AsyncGenerator[Mapping[str, Any], None] | None = None
         self._closed = False
 
@@ -446,5 +448,6 @@ class StreamHandle:
             raise _with_attempts(invalid, self.attempts)
         error = body_error(chunk, model=self.model, headers=response.headers, attempts=self.attempts)
         if error is not None:
+            self.error_chunk = chunk  # OpenRouter may bill the failed reply: its usage is in this chunk
             raise error
         return chunk
