@@ -79,3 +79,27 @@ def test_readme_errors_table_names_the_exported_errors() -> None:
         and issubclass(getattr(openrouter_registry, name), APIError) and name != "APIError"
     }
     assert exported_api_errors <= set(named), sorted(exported_api_errors - set(named))
+
+
+def test_readme_usage_example_runs_as_written(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from openrouter_registry.testing import FakeOpenRouter
+
+    block = README.split("## Use it", 1)[1]
+    match = re.search(r"```python\n(.*?)```", block, re.DOTALL)
+    assert match, "README lost its usage example"
+    script = tmp_path / "example.py"
+    script.write_text(match.group(1))
+    with FakeOpenRouter() as server:
+        server.set_reply("response", {"city": "Lyon", "country": "France"})
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OPENROUTER_")}
+        env.update(OPENROUTER_API_KEY=server.api_key, OPENROUTER_BASE_URL=server.base_url)
+        done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        (request,) = server.requests
+    lines = done.stdout.splitlines()
+    assert lines[0] == "{'city': 'Lyon', 'country': 'France'}"
+    assert lines[1].startswith("prompt 1 Usage(prompt_tokens=")
+    assert request.body["model"] == "anthropic/claude-3.5-sonnet" and request.body["max_tokens"] == 4096
