@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,32 +13,17 @@ from openrouter_registry import (
     InsufficientCreditsError,
     ModelNotAvailableError,
     ModerationError,
-    OpenRouterService,
     ProviderError,
     RateLimitError,
-    Registry,
-    Settings,
 )
 from openrouter_registry.modes import MODE_MEMORY
 from openrouter_registry.testing import FakeOpenRouter, Scripted
 
 from city import CITY, PARIS
+from test_service import make_service as service
+from test_service import server  # noqa: F401  (the fixture: a local server answering city_country)
 
 MODEL = "openai/gpt-4o"
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenRouter]:
-    MODE_MEMORY.clear()
-    with FakeOpenRouter() as fake:
-        fake.set_reply("city_country", PARIS)
-        yield fake
-    MODE_MEMORY.clear()
-
-
-def service(server: FakeOpenRouter, **overrides: Any) -> OpenRouterService:
-    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, **overrides)
-    return OpenRouterService(settings, registry=Registry(environ={}))
 
 
 def error(status: int, message: str, **metadata: Any) -> dict[str, Any]:
