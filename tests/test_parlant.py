@@ -283,3 +283,23 @@ def test_parlant_is_imported_only_when_parlant_asks_for_a_service() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_outside_a_parlant_server_a_missing_key_is_our_error_and_writes_nothing(tmp_path: Any) -> None:
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from lagom import Container\n"
+        "from openrouter_registry import ConfigurationError, NLPServices\n"
+        "try:\n"
+        "    NLPServices.openrouter(Container())\n"
+        "except ConfigurationError as error:\n"
+        "    print(type(error).__name__, error)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENROUTER_", "PARLANT_"))}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ConfigurationError OPENROUTER_API_KEY is not set"), done.stdout
+    assert list(tmp_path.iterdir()) == []  # parlant.sdk was not imported: no ./parlant-data

@@ -18,6 +18,7 @@ package does, so it is loaded only when Parlant asks for a service.
 from __future__ import annotations
 
 import re
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic
@@ -250,14 +251,15 @@ def embedder_class(model: str) -> type[OpenRouterEmbedder]:
 
 
 def _configuration_error(message: str) -> Exception:
-    """Parlant's own configuration error (its server prints it and exits), or ours outside a server."""
-    try:
-        from parlant.sdk import NLPServiceConfigurationError
-    except Exception:  # pragma: no cover - parlant.sdk unavailable
-        from .errors import ConfigurationError
+    """Parlant's own configuration error when a Parlant server is running (it prints it and exits),
+    else ours. ``parlant.sdk`` is never imported here: importing it creates ./parlant-data."""
+    sdk = sys.modules.get("parlant.sdk")
+    error_class = getattr(sdk, "NLPServiceConfigurationError", None)
+    if isinstance(error_class, type) and issubclass(error_class, Exception):
+        return error_class(message)
+    from .errors import ConfigurationError
 
-        return ConfigurationError(message)
-    return NLPServiceConfigurationError(message)
+    return ConfigurationError(message)
 
 
 class ParlantNLPService(NLPService):
