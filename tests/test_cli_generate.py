@@ -27,17 +27,23 @@ DEFAULT_TEXT = "Hello from openai/gpt-4o (local OpenRouter test server)."
 
 
 @pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenRouter]:
+def no_key(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in list(os.environ):
         if name.startswith("OPENROUTER"):
             monkeypatch.delenv(name)
     MODE_MEMORY.clear()
+    yield
+    MODE_MEMORY.clear()
+
+
+@pytest.fixture
+def server(no_key: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenRouter]:
+    """No OPENROUTER_* from the outside; the local server's key and URL in their place."""
     with FakeOpenRouter() as s:
         s.set_reply("city_country", PARIS)
         monkeypatch.setenv("OPENROUTER_API_KEY", s.api_key)
         monkeypatch.setenv("OPENROUTER_BASE_URL", s.base_url)
         yield s
-    MODE_MEMORY.clear()
 
 
 def chat_requests(server: FakeOpenRouter) -> list[Any]:
@@ -317,16 +323,6 @@ DEMO = {
     # Refuses json_schema (404) and json_object (400) on the local server, as on OpenRouter: falls back.
     "mistralai/mixtral-8x7b-instruct": ("openrouter_registry", "OpenRouterGeneric", "prompt", 3),
 }
-
-
-@pytest.fixture
-def no_key(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.startswith("OPENROUTER"):
-            monkeypatch.delenv(name)
-    MODE_MEMORY.clear()
-    yield
-    MODE_MEMORY.clear()
 
 
 def test_demo_without_a_key_runs_every_seed_model_on_the_local_server(no_key: None, capsys: pytest.CaptureFixture[str]) -> None:
