@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -44,14 +45,21 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         _print_json([info.to_dict() for info in infos])
         return EXIT_OK
     for info in infos:
-        where = f"{info.distribution or '-'} {info.version or ''}".strip()
+        where = f"{info.distribution} {info.version or ''}".strip() if info.distribution else "registered at run time"
         print(f"{info.name}  [{info.status}]  {where}")
         if info.error:
-            print(f"    error: {info.error}")
+            label = "error" if info.status in ("failed", "blocked") else "last error"
+            print(f"    {label}: {info.error}")
+        if info.failures:
+            print(f"    failed hook calls: {info.failures}")
         if info.hooks:
             print(f"    hooks: {', '.join(info.hooks)}")
         if info.models:
             print(f"    models: {', '.join(info.models)}")
+        if info.headers == "static":
+            print(f"    headers: the same for every model ({', '.join(info.header_names)}), checked at load")
+        elif info.headers == "per-model":
+            print("    headers: depend on the model, checked at each request")
     return EXIT_OK
 
 
@@ -121,15 +129,20 @@ def _fail(code: int, message: str) -> int:
 def _show_warnings() -> None:
     """Library warnings (retries, learned mode fallbacks) as ``openrouter-registry: ...`` lines on
     stderr, unless the host program configured logging itself."""
-    import logging
-
     library = logging.getLogger("openrouter_registry")
     if logging.getLogger().handlers or library.handlers:
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(logging.WARNING)
-    handler.setFormatter(logging.Formatter(f"{PROG}: %(message)s"))
+    handler.setFormatter(_OneLine())
     library.addHandler(handler)
+
+
+class _OneLine(logging.Formatter):
+    """``openrouter-registry: message`` on one line; tracebacks only at DEBUG (never shown here)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{PROG}: {' '.join(record.getMessage().split())}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -55,7 +55,8 @@ def select(variable: str, names: list[str], installed: Mapping[str, str | None])
         for plugin in hits:
             chosen.setdefault(plugin, name)
         if not hits:
-            choices = [*installed, *(d for d in installed.values() if d)]
+            plugins = {_canonical(p) for p in installed}
+            choices = [*installed, *(d for d in installed.values() if d and _canonical(d) not in plugins)]
             hint = did_you_mean(name, choices) or ""
             known = ", ".join(sorted(installed)) or "none"
             warnings.append(

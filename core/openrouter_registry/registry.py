@@ -40,7 +40,7 @@ from .headers import check_header, core_headers, merge_plugin_headers
 from .matching import Candidate, Match
 from .plugincheck import default_name, hookimpl_problems, result_problem
 from .pluginenv import parse_names, select
-from .settings import Settings
+from .settings import DEFAULT_MODEL, Settings
 
 __all__ = [
     "Registry",
@@ -459,7 +459,7 @@ class Registry:
         return ()
 
     def _check_headers(self, record: _Record) -> None:
-        """Call a new plugin's ``build_headers`` for a probe model and its own model ids, so that an
+        """Call a new plugin's ``build_headers`` for a probe model, the default model and its own model ids, so that an
         unsendable header is reported at load, and note whether its headers depend on the model."""
         if "build_headers" not in record.hooks or record.status != "loaded":
             return
@@ -468,7 +468,7 @@ class Registry:
         except Exception:  # malformed env settings are reported where they are used, not here
             settings = Settings.from_env({})
         seen = []
-        for model in [PROBE_MODEL, *self._claimed(record)[:5]]:
+        for model in dict.fromkeys([PROBE_MODEL, DEFAULT_MODEL, *self._claimed(record)[:5]]):
             for _plugin, headers in self._call_each("build_headers", {"model": model, "settings": settings}, only=record.name):
                 seen.append(self._valid_headers(record.name, headers or {}, model))
         with self._lock:
@@ -669,9 +669,12 @@ class Registry:
             record.streaks[hook_name] = streak
             shown = exc if cause is None else cause
             kind = type(shown).__name__
-            record.error = f"hook {hook_name} raised {_short(shown)}{_for_model(kwargs)}"
-            if isinstance(exc, PluginError) and cause is None:
-                record.error = f"hook {hook_name} broke its contract{_for_model(kwargs)}: {str(exc).split(': ', 1)[-1]}"
+            if isinstance(exc, PluginError):
+                detail = str(exc).removeprefix(f"plugin {name!r}: ")
+                broke = " broke its contract" if cause is None else ""
+                record.error = f"hook {hook_name}{broke}{_for_model(kwargs)}: {detail}"
+            else:
+                record.error = f"hook {hook_name} raised {_short(exc)}{_for_model(kwargs)}"
             first = (hook_name, kind) not in record.logged
             record.logged.add((hook_name, kind))
         if first:
