@@ -4,6 +4,7 @@
     openrouter-registry resolve MODEL [--json] [--explain]
     openrouter-registry generate --model MODEL [--schema FILE_OR_JSON] [--json] PROMPT
     openrouter-registry demo
+    openrouter-registry new-plugin NAME [--dir DIR] [--model MODEL]
 
 Exit status: 0 success, 2 usage or configuration error, 3 API error, 4 invalid structured output.
 Errors are one line on stderr, never a traceback.
@@ -79,13 +80,13 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _command(name: str) -> Callable[[argparse.Namespace], int]:
-    """Commands that need the generation stack are imported only when they run."""
+def _command(name: str, module: str = "cli_generate") -> Callable[[argparse.Namespace], int]:
+    """Commands that live in their own module are imported only when they run."""
 
     def run(args: argparse.Namespace) -> int:
-        from . import cli_generate
+        import importlib
 
-        handler: Callable[[argparse.Namespace], int] = getattr(cli_generate, name)
+        handler: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(f".{module}", __package__), name)
         return handler(args)
 
     return run
@@ -117,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="structured generation with the seed models (local server without a key)")
     p.add_argument("--json", action="store_true", help="print one JSON object per model")
     p.set_defaults(handler=_command("cmd_demo"))
+
+    p = sub.add_parser("new-plugin", help="write a ready-to-install plugin distribution NAME/ with a passing test")
+    p.add_argument("name", metavar="NAME", help="distribution name, e.g. acme-openrouter (module acme_openrouter)")
+    p.add_argument("--dir", default=".", help="where to create NAME/ (default: the current directory)")
+    p.add_argument("--model", help="the model id it serves (default: <first word of NAME>/example-1)")
+    p.set_defaults(handler=_command("cmd_new_plugin", "cli_plugin"))
     return parser
 
 
@@ -151,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if not getattr(args, "handler", None):
-            return _fail(EXIT_USAGE, "error: a command is required (plugins, resolve, generate, demo); see --help")
+            return _fail(EXIT_USAGE, "error: a command is required (plugins, resolve, generate, demo, new-plugin); see --help")
         handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)
     except _UsageError as exc:
