@@ -244,10 +244,12 @@ def test_an_unsendable_header_is_dropped_alone_with_one_error_line(
         second = registry.build_headers("openai/gpt-4o", SETTINGS)
     assert first == second == {"X-Sloppy-Good": "kept", "X-Good": "yes"}
     info = {p.name: p for p in registry.plugins()}["sloppy"]
-    assert info.status == "degraded" and message in (info.error or "") and "plugin 'sloppy'" in (info.error or "")
+    assert info.status == "degraded" and message in (info.error or "")
+    assert (info.error or "").startswith("hook build_headers returned an unsendable header for model 'openai/gpt-4o': ")
     # reported once, at registration (the load-time check), not again for each request
     lines = [r.getMessage() for r in caplog.records if "sloppy" in r.getMessage()]
-    assert len(lines) == 1 and message in lines[0] and "header dropped" in lines[0]
+    assert len(lines) == 1 and message in lines[0] and lines[0].startswith("plugin 'sloppy' (registered at run time): ")
+    assert lines[0].endswith("; header dropped, not sent")
     assert with_authorization(first, SETTINGS)["Authorization"] == "Bearer sk-or-v1-registry-test-key"
 
 
@@ -259,8 +261,8 @@ def test_a_header_problem_is_found_when_the_plugin_loads(caplog: pytest.LogCaptu
     assert (info.status, info.headers, info.header_names) == ("degraded", "none", ())
     assert "non-ASCII" in (info.error or "")
     assert [r.getMessage() for r in caplog.records] == [
-        "plugin 'cafe' (registered at run time): plugin 'cafe': header 'X-Title' has non-ASCII characters in "
-        "its value (model 'openrouter-registry/probe'); header dropped"
+        "plugin 'cafe' (registered at run time): hook build_headers returned an unsendable header for model "
+        "'openrouter-registry/probe': header 'X-Title' has non-ASCII characters in its value; header dropped, not sent"
     ]
 
 

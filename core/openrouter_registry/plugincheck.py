@@ -24,7 +24,7 @@ _IMPLICIT = ("self", "cls", "obj")
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """``"; did you mean 'x'?"`` (or ``'x' or 'y'``) for the closest of ``choices``, else ``""``."""
-    close = difflib.get_close_matches(word, sorted(set(choices)), n=2, cutoff=0.6)
+    close = difflib.get_close_matches(word, sorted(set(choices)), n=2, cutoff=0.8)
     if not close:
         return ""
     return "; did you mean " + " or ".join(repr(c) for c in close) + "?"

@@ -573,11 +573,12 @@ class Registry:
             with self._lock:
                 record.bad_headers = bool(problems)
                 for problem in problems:
+                    detail = str(problem).removeprefix(f"plugin {plugin!r}: ")
                     record.failures += 1
-                    record.error = f"{problem}{_for_model({'model': model})}"
-                    if ("build_headers", str(problem)) not in record.logged:
-                        record.logged.add(("build_headers", str(problem)))
-                        log.error("%s: %s (model %r); header dropped", record.describe(), problem, model)
+                    record.error = f"hook build_headers returned an unsendable header for model {model!r}: {detail}"
+                    if ("build_headers", detail) not in record.logged:
+                        record.logged.add(("build_headers", detail))
+                        log.error("%s: %s; header dropped, not sent", record.describe(), record.error)
         return valid
 
     def parse_structured(self, model: str, text: str, schema: Mapping[str, Any] | None) -> Any | None:
