@@ -730,6 +730,8 @@ class Registry:
                     probe.get("model"),
                 )
             return
+        if record.name == CORE_PLUGIN:  # never disabled: it serves every model; the failure is logged above
+            return
         with self._lock:
             if record.plugin is not plugin or record.status != "loaded":
                 return
