@@ -148,7 +148,9 @@ def _short(exc: BaseException) -> str:
 
 def _for_model(kwargs: Mapping[str, Any]) -> str:
     model = kwargs.get("model")
-    return f" for model {model!r}" if isinstance(model, str) else ""
+    if not isinstance(model, str):
+        return ""
+    return f" for model {model[:200]!r}" + ("..." if len(model) > 200 else "")
 
 
 class _Failed:
@@ -575,7 +577,7 @@ class Registry:
                 for problem in problems:
                     detail = str(problem).removeprefix(f"plugin {plugin!r}: ")
                     record.failures += 1
-                    record.error = f"hook build_headers returned an unsendable header for model {model!r}: {detail}"
+                    record.error = f"hook build_headers returned an unsendable header{_for_model({'model': model})}: {detail}"
                     if ("build_headers", detail) not in record.logged:
                         record.logged.add(("build_headers", detail))
                         log.error("%s: %s; header dropped, not sent", record.describe(), record.error)
