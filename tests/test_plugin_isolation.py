@@ -367,3 +367,40 @@ def test_model_table_families_are_full_match_regexes() -> None:
     assert table.match("acme/writer") is None and table.match("other/acme/writer-2") is None
     with pytest.raises(ValueError, match="not a valid regular expression"):
         ModelTable(families=[("acme/(", AcmeWriter)])
+
+
+def test_a_resolution_computed_while_plugins_changed_is_not_cached() -> None:
+    registry = Registry(environ={})
+    late = types.SimpleNamespace(
+        __name__="late",
+        resolve_generator=hookimpl(lambda model: Candidate(AcmeWriter, Match.EXACT) if model == "acme/x" else None),
+    )
+
+    class Registering:
+        @hookimpl
+        def resolve_generator(self, model: str) -> None:
+            if not any(p.name == "late" for p in registry.plugins()):
+                registry.register(late)  # another thread would do this while the hook runs
+            return None
+
+    registry.register(Registering(), name="registering")
+    assert registry.resolve("acme/x", SETTINGS).plugin == "openrouter_registry"  # asked before 'late' existed
+    assert registry.resolve("acme/x", SETTINGS).plugin == "late"  # not served from a stale cache
+
+
+async def test_tasks_and_threads_share_the_registry_safely() -> None:
+    import asyncio
+
+    registry = Registry(environ={})
+    registry.register(NaiveParser(), name="naive")
+
+    async def task(i: int) -> Any:
+        text = "[1]" if i % 2 else "bad"
+        if i % 3:
+            return await asyncio.to_thread(registry.parse_structured, "acme/x", text, None)
+        return registry.parse_structured("acme/x", text, None)
+
+    results = await asyncio.gather(*(task(i) for i in range(400)))
+    assert [r for i, r in enumerate(results) if i % 2] == [[1]] * 200
+    status, failures, _ = _statuses(registry)["naive"]
+    assert status in ("loaded", "degraded") and failures == 200
