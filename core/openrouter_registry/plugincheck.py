@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import types
 from collections.abc import Iterable, Mapping
@@ -24,6 +23,8 @@ _IMPLICIT = ("self", "cls", "obj")
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """``"; did you mean 'x'?"`` (or ``'x' or 'y'``) for the closest of ``choices``, else ``""``."""
+    import difflib  # only on error paths: not worth its import time at load
+
     close = difflib.get_close_matches(word, sorted(set(choices)), n=2, cutoff=0.8)
     if not close:
         return ""

@@ -8,7 +8,6 @@ equal, case does not matter) or a glob over plugin names (``acme_*``).
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections.abc import Mapping
 
@@ -42,6 +41,8 @@ class Selection:
 
 def select(variable: str, names: list[str], installed: Mapping[str, str | None]) -> Selection:
     """Which of ``installed`` (plugin name -> distribution name) ``names`` select."""
+    import fnmatch
+
     chosen: dict[str, str] = {}
     warnings: list[str] = []
     for name in names:

@@ -281,20 +281,18 @@ class Registry:
         from importlib.metadata import entry_points
 
         found = []
-        seen: set[str] = set()
         for ep in entry_points(group=ENTRY_POINT_GROUP):
-            if ep.name in seen or ep.name in self._records:
+            if ep.name in self._records:
                 log.warning("plugin %r is installed twice; the second entry point (%s) is ignored", ep.name, ep.value)
                 continue
-            seen.add(ep.name)
-            found.append(ep)
-        installed = {ep.name: (ep.dist.name if ep.dist else None) for ep in found}
-        installed[CORE_PLUGIN] = CORE_DISTRIBUTION
-        blocked, allowed = self._switches(installed)
-        for ep in found:
-            dist = ep.dist
+            dist = ep.dist  # each .name / .version parses the metadata file again: read them once
             record = _Record(ep.name, dist.name if dist else None, dist.version if dist else None)
             self._records[ep.name] = record
+            found.append((ep, record))
+        installed = {record.name: record.distribution for _ep, record in found}
+        installed[CORE_PLUGIN] = CORE_DISTRIBUTION
+        blocked, allowed = self._switches(installed)
+        for ep, record in found:
             reason = blocked.get(ep.name) or (None if allowed is None or ep.name in allowed else f"not in {PLUGINS_ENV}")
             if reason:
                 pm.set_blocked(ep.name)
@@ -349,12 +347,17 @@ class Registry:
     ) -> bool:
         """Validate and register ``plugin``; on failure mark it ``failed`` (logged when ``report``)."""
         record = self._records.setdefault(name, _Record(name, distribution, version))
-        problems = hookimpl_problems(pm, plugin)
-        if not problems:
-            try:
-                pm.register(plugin, name=name)
-            except (pluggy.PluginValidationError, ValueError) as exc:
-                problems = [" ".join(str(exc).split())]
+        problems: list[str] = []
+        try:
+            pm.register(plugin, name=name)
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            problems = hookimpl_problems(pm, plugin) or [" ".join(str(exc).split())]
+        else:  # pluggy accepts unknown hook names and wrappers: this registry does not
+            callers = pm.get_hookcallers(plugin) or []
+            if any(c.spec is None or any(i.plugin is plugin and (i.hookwrapper or i.wrapper) for i in c.get_hookimpls())
+                   for c in callers):
+                pm.unregister(plugin)
+                problems = hookimpl_problems(pm, plugin) or ["unknown hook or hook wrapper"]
         if problems:
             self._disable(record, "invalid plugin: " + "; ".join(problems), report=report)
             return False
