@@ -158,7 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if not getattr(args, "handler", None):
-            return _fail(EXIT_USAGE, "error: a command is required (plugins, resolve, generate, demo, new-plugin); see --help")
+            commands = "plugins, resolve, generate, demo, new-plugin"
+            return _fail(EXIT_USAGE, f"error: a command is required ({commands}); see --help")
         handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)
     except _UsageError as exc:

@@ -293,7 +293,8 @@ class Registry:
         installed[CORE_PLUGIN] = CORE_DISTRIBUTION
         blocked, allowed = self._switches(installed)
         for ep, record in found:
-            reason = blocked.get(ep.name) or (None if allowed is None or ep.name in allowed else f"not in {PLUGINS_ENV}")
+            excluded = allowed is not None and ep.name not in allowed
+            reason = blocked.get(ep.name) or (f"not in {PLUGINS_ENV}" if excluded else None)
             if reason:
                 pm.set_blocked(ep.name)
                 record.status, record.error = "blocked", reason
@@ -422,7 +423,9 @@ class Registry:
     def unregister(self, name: str) -> None:
         """Remove a plugin by name (loaded or not). The core plugin cannot be removed."""
         if name == CORE_PLUGIN:
-            raise PluginError(name, "the core plugin cannot be unregistered: it serves every model no other plugin claims")
+            raise PluginError(
+                name, "the core plugin cannot be unregistered: it serves every model no other plugin claims"
+            )
         pm = self.plugin_manager
         with self._lock:
             record = self._records.pop(name, None)
@@ -464,8 +467,8 @@ class Registry:
         return ()
 
     def _check_headers(self, record: _Record) -> None:
-        """Call a new plugin's ``build_headers`` for a probe model, the default model and its own model ids, so that an
-        unsendable header is reported at load, and note whether its headers depend on the model."""
+        """Call a new plugin's ``build_headers`` for a probe model, the default model and its own model
+        ids, so that an unsendable header is reported at load; note whether its headers depend on the model."""
         if "build_headers" not in record.hooks or record.status != "loaded":
             return
         try:
@@ -474,7 +477,8 @@ class Registry:
             settings = Settings.from_env({})
         seen = []
         for model in dict.fromkeys([PROBE_MODEL, DEFAULT_MODEL, *self._claimed(record)[:5]]):
-            for _plugin, headers in self._call_each("build_headers", {"model": model, "settings": settings}, only=record.name):
+            kwargs = {"model": model, "settings": settings}
+            for _plugin, headers in self._call_each("build_headers", kwargs, only=record.name):
                 seen.append(self._valid_headers(record.name, headers or {}, model))
         with self._lock:
             if not seen:
@@ -580,7 +584,8 @@ class Registry:
                 for problem in problems:
                     detail = str(problem).removeprefix(f"plugin {plugin!r}: ")
                     record.failures += 1
-                    record.error = f"hook build_headers returned an unsendable header{_for_model({'model': model})}: {detail}"
+                    where = _for_model({"model": model})
+                    record.error = f"hook build_headers returned an unsendable header{where}: {detail}"
                     if ("build_headers", detail) not in record.logged:
                         record.logged.add(("build_headers", detail))
                         log.error("%s: %s; header dropped, not sent", record.describe(), record.error)
