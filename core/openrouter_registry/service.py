@@ -26,7 +26,7 @@ from .generator import Generator, Mode
 from .headers import with_authorization
 from .modes import MODE_MEMORY, is_mode_refusal, route_of
 from .registry import Registry, Resolution, get_registry
-from .result import GenerationResult, Usage, add_costs, cost_from_api
+from .result import GenerationResult, Reply, Usage, add_costs, cost_from_api
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -178,104 +178,116 @@ class OpenRouterService:
         re-asks (default: the settings' ``max_reasks``), `TruncatedOutputError` for a reply cut off at
         ``max_tokens``.
         """
-        from .schema import structure, to_json_schema
+        from .schema import structure
+
+        call = self._prepare(
+            prompt, messages, schema, model,
+            temperature=temperature, max_tokens=max_tokens, extra_body=extra_body, max_reasks=max_reasks,
+        )
+        while True:
+            reply = await self._send(call)
+            if call.json_schema is None:
+                return self._result(call, reply, reply.text)
+            self._refuse_truncated(call, reply)
+            checked = self._check_reply(call.generator, call.model, reply.text, call.mode or "prompt", call.json_schema)
+            if isinstance(checked, _Parsed):
+                return self._result(call, reply, structure(checked.data, schema))
+            self._reask(call, reply, checked)
+
+    # The steps of `generate`, in order. ``_Call`` carries one generation's state between them.
+
+    def _prepare(
+        self,
+        prompt: str | None,
+        messages: Sequence[Mapping[str, Any]] | None,
+        schema: Any,
+        model: str | None,
+        *,
+        temperature: float | None,
+        max_tokens: int | None,
+        extra_body: Mapping[str, Any] | None,
+        max_reasks: int | None,
+    ) -> _Call:
+        """Step 1: check every input (nothing is sent for bad input), resolve the generator, build the
+        headers and pick the first structured mode (the one learned for this model and routing, if any)."""
+        from .schema import to_json_schema
 
         self.settings.require_api_key()
         _check_call_options(temperature, max_tokens)
         conversation = normalize_messages(prompt, messages)
         json_schema = to_json_schema(schema)
         resolution = self.resolve(model)
-        generator, model_id = resolution.generator, resolution.model
-        headers = self._headers(model_id)
-        reasks_left = self.settings.max_reasks if max_reasks is None else max_reasks
-
-        modes: tuple[Mode | None, ...] = tuple(generator.structured_modes) if json_schema is not None else (None,)
+        model_id = resolution.model
+        modes: tuple[Mode | None, ...] = (
+            tuple(resolution.generator.structured_modes) if json_schema is not None else (None,)
+        )
         route = route_of(extra_body)
         learned = MODE_MEMORY.get(model_id, route) if json_schema is not None else None
-        index = modes.index(learned) if learned in modes else 0
-        attempts, usage, cost = 0, Usage(), None
+        return _Call(
+            resolution=resolution,
+            headers=self._headers(model_id),
+            conversation=conversation,
+            json_schema=json_schema,
+            modes=modes,
+            index=modes.index(learned) if learned in modes else 0,
+            route=route,
+            reasks_left=self.settings.max_reasks if max_reasks is None else max_reasks,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            extra_body=extra_body,
+        )
+
+    async def _send(self, call: _Call) -> Reply:
+        """Step 2: send the conversation in the current mode, falling back to the next structured mode
+        (and remembering it) when the model refuses this one; decode the answer and add its usage and cost."""
+        from .decode import decode_chat
 
         while True:
-            mode = modes[index]
-            body = generator.build_body(
-                conversation,
-                mode=mode or "prompt",
-                schema=json_schema,
-                max_tokens=max_tokens,
-                temperature=temperature,
-                extra_body=extra_body,
+            body = call.generator.build_body(
+                call.conversation,
+                mode=call.mode or "prompt",
+                schema=call.json_schema,
+                max_tokens=call.max_tokens,
+                temperature=call.temperature,
+                extra_body=call.extra_body,
             )
             try:
-                data, used = await self.transport.post_json("/chat/completions", body, headers, model=model_id)
+                data, used = await self.transport.post_json("/chat/completions", body, call.headers, model=call.model)
             except APIError as error:
-                attempts += error.attempts
-                if mode is not None and index + 1 < len(modes) and is_mode_refusal(error):
-                    index += 1
-                    MODE_MEMORY.fall_back(model_id, mode, modes[index], route)  # type: ignore[arg-type]
+                call.attempts += error.attempts
+                if self._fall_back(call, error):
                     continue
-                error.attempts = attempts
+                error.attempts = call.attempts
                 raise
-            attempts += used
-            from .decode import decode_chat
-
+            call.attempts += used
             reply = decode_chat(data)
-            usage, cost = usage + reply.usage, add_costs(cost, reply.cost)
+            call.usage, call.cost = call.usage + reply.usage, add_costs(call.cost, reply.cost)
+            return reply
 
-            def result(content: Any, mode: Mode | None = mode) -> GenerationResult[Any]:
-                return GenerationResult(
-                    content=content,
-                    text=reply.text,
-                    model=reply.model or model_id,
-                    provider=reply.provider,
-                    generation_id=reply.generation_id,
-                    mode=mode,
-                    attempts=attempts,
-                    usage=usage,
-                    cost=cost,
-                    generator=type(generator).__name__,
-                    plugin=resolution.plugin,
-                )
+    @staticmethod
+    def _fall_back(call: _Call, error: APIError) -> bool:
+        """Move ``call`` to the next structured mode when ``error`` refuses the current one."""
+        mode = call.mode
+        if mode is None or call.index + 1 >= len(call.modes) or not is_mode_refusal(error):
+            return False
+        call.index += 1
+        MODE_MEMORY.fall_back(call.model, mode, call.modes[call.index], call.route)  # type: ignore[arg-type]
+        return True
 
-            if json_schema is None:
-                return result(reply.text)
-            if reply.finish_reason == "length":
-                raise TruncatedOutputError(
-                    "the reply was cut off at max_tokens (finish_reason 'length') before the JSON was complete; "
-                    "raise max_tokens or ask for less",
-                    text=reply.text,
-                    model=reply.model or model_id,
-                    generation_id=reply.generation_id,
-                    usage=usage,
-                    cost=cost,
-                    attempts=attempts,
-                )
-            errors = self._check_reply(generator, model_id, reply.text, mode or "prompt", json_schema)
-            if isinstance(errors, _Parsed):
-                return result(structure(errors.data, schema))
-            if reasks_left > 0:
-                reasks_left -= 1
-                log.info("reply from %s did not validate (%s); asking again", model_id, "; ".join(errors[:3]))
-                conversation = [
-                    *conversation,
-                    {"role": "assistant", "content": reply.text},
-                    {"role": "user", "content": reask_message(errors)},
-                ]
-                continue
-            raise StructuredOutputError(
-                "the model's reply does not match the schema",
-                text=reply.text,
-                errors=errors,
-                model=reply.model or model_id,
-                generation_id=reply.generation_id,
-                usage=usage,
-                cost=cost,
-                attempts=attempts,
+    @staticmethod
+    def _refuse_truncated(call: _Call, reply: Reply) -> None:
+        """Step 3: a structured reply cut off at max_tokens is not repaired or re-asked: raise."""
+        if reply.finish_reason == "length":
+            raise TruncatedOutputError(
+                "the reply was cut off at max_tokens (finish_reason 'length') before the JSON was complete; "
+                "raise max_tokens or ask for less",
+                **call.spent(reply),
             )
 
     def _check_reply(
         self, generator: Generator, model: str, text: str, mode: Mode, schema: Mapping[str, Any]
     ) -> _Parsed | list[str]:
-        """Parse (hook chain) and validate one reply: the data, or the errors to re-ask with."""
+        """Step 4: parse (hook chain) and validate one reply: the data, or the errors to re-ask with."""
         from .validation import validate
 
         finished = generator.finish_text(text, mode, schema)
@@ -284,6 +296,37 @@ class OpenRouterService:
             return ["the reply holds no JSON value"]
         errors = validate(data, schema)
         return errors if errors else _Parsed(data)
+
+    @staticmethod
+    def _reask(call: _Call, reply: Reply, errors: list[str]) -> None:
+        """Step 5: append the invalid reply and the validation errors to the conversation, or raise
+        `StructuredOutputError` when no re-ask is left."""
+        if call.reasks_left <= 0:
+            raise StructuredOutputError("the model's reply does not match the schema", errors=errors, **call.spent(reply))
+        call.reasks_left -= 1
+        log.info("reply from %s did not validate (%s); asking again", call.model, "; ".join(errors[:3]))
+        call.conversation = [
+            *call.conversation,
+            {"role": "assistant", "content": reply.text},
+            {"role": "user", "content": reask_message(errors)},
+        ]
+
+    @staticmethod
+    def _result(call: _Call, reply: Reply, content: Any) -> GenerationResult[Any]:
+        """Step 6: the result, with the usage and cost of every attempt."""
+        return GenerationResult(
+            content=content,
+            text=reply.text,
+            model=reply.model or call.model,
+            provider=reply.provider,
+            generation_id=reply.generation_id,
+            mode=call.mode,
+            attempts=call.attempts,
+            usage=call.usage,
+            cost=call.cost,
+            generator=type(call.generator).__name__,
+            plugin=call.resolution.plugin,
+        )
 
     # --- streaming --------------------------------------------------------------------------------
 
@@ -377,6 +420,49 @@ class OpenRouterService:
 @attrs.frozen
 class _Parsed:
     data: Any
+
+
+@attrs.define
+class _Call:
+    """One generation's state between the steps of `OpenRouterService.generate`."""
+
+    resolution: Resolution
+    headers: dict[str, str]
+    conversation: list[dict[str, Any]]
+    json_schema: dict[str, Any] | None
+    modes: tuple[Mode | None, ...]
+    index: int
+    route: str
+    reasks_left: int
+    temperature: float | None
+    max_tokens: int | None
+    extra_body: Mapping[str, Any] | None
+    attempts: int = 0
+    usage: Usage = attrs.field(factory=Usage)
+    cost: float | None = None
+
+    @property
+    def generator(self) -> Generator:
+        return self.resolution.generator
+
+    @property
+    def model(self) -> str:
+        return self.resolution.model
+
+    @property
+    def mode(self) -> Mode | None:
+        return self.modes[self.index]
+
+    def spent(self, reply: Reply) -> dict[str, Any]:
+        """The keyword arguments every `StructuredOutputError` of this call carries."""
+        return {
+            "text": reply.text,
+            "model": reply.model or self.model,
+            "generation_id": reply.generation_id,
+            "usage": self.usage,
+            "cost": self.cost,
+            "attempts": self.attempts,
+        }
 
 
 class TextStream:
