@@ -174,3 +174,45 @@ def test_settings_errors_exit_2_in_the_cli(monkeypatch: pytest.MonkeyPatch, caps
     assert main(["generate", "hi"]) == 2
     err = capsys.readouterr().err
     assert "SettingsError: OPENROUTER_SITE_NAME must be printable ASCII" in err and "Traceback" not in err
+
+
+# --- base URL (issue 12.6): fully checked when the settings are made ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("https://openrouter.ai:99999/api/v1", "Port out of range"),
+        ("https://openrouter.ai:abc/api/v1", "Port could not be cast"),
+        ("https://openrouter.ai:0/api/v1", "port 0 is outside 1-65535"),
+        ("https://openrouter.ai:/api/v1", "empty port"),
+        ("https://openrouter.ai/api\n/v1", "whitespace or a control character"),
+        ("https://openrouter.ai/api v1", "whitespace or a control character"),
+        ("https://openrouter.ai/api/v1?x=1", "must not have a query"),
+        ("https://openrouter.ai/api/v1#frag", "must not have a query"),
+        ("https://openrouter.ai/api/../v1", "'..' segments"),
+        ("https://openrouter.ai//v1", "empty, '.' or '..' segments"),
+        ("https:///api/v1", "has no host"),
+        ("ftp://openrouter.ai/api/v1", "must start with https://"),
+        ("https://bob:hunter2@openrouter.ai/api/v1", "credentials"),
+    ],
+)
+def test_a_base_url_that_cannot_be_used_is_refused_when_the_settings_are_made(url: str, reason: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({}, base_url=url)
+    text = str(info.value)
+    assert text.startswith("OPENROUTER_BASE_URL must be an https:// URL") and reason in text
+    assert "hunter2" not in text and "bob" not in text
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("https://openrouter.ai/api/v1 ", "https://openrouter.ai/api/v1"),  # was sent to /api/v1%20/...
+        (" https://openrouter.ai/api/v1/", "https://openrouter.ai/api/v1"),
+        ("https://openrouter.ai:443/api/v1", "https://openrouter.ai:443/api/v1"),
+        ("https://bücher.example/api/v1", "https://xn--bcher-kva.example/api/v1"),
+    ],
+)
+def test_a_usable_base_url_is_normalised(given: str, kept: str) -> None:
+    assert Settings.from_env({}, base_url=given).base_url == kept

@@ -105,7 +105,18 @@ class _ScrubFilter(logging.Filter):
         return True
 
 
-logging.getLogger("openrouter_registry").addFilter(_ScrubFilter())
+#: The library's logger, and the HTTP libraries' loggers whose DEBUG records quote response headers
+#: (a filter applies only to records logged on its own logger, so each one is named).
+_SCRUBBED_LOGGERS = (
+    "openrouter_registry",
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+)
+for _name in _SCRUBBED_LOGGERS:
+    logging.getLogger(_name).addFilter(_ScrubFilter())
 
 
 class OpenRouterError(Exception):
