@@ -24,6 +24,7 @@ import attrs
 from .errors import APIError, ConfigurationError, StructuredOutputError, TruncatedOutputError
 from .generator import Generator, Mode
 from .headers import with_authorization
+from .inputs import check_text, json_copy
 from .modes import MODE_MEMORY, is_mode_refusal, route_of
 from .registry import Registry, Resolution, get_registry
 from .result import GenerationResult, Reply, Usage, add_costs, cost_from_api
@@ -54,13 +55,33 @@ def reask_message(errors: Sequence[str]) -> str:
     )
 
 
+#: A re-ask sends back at most this many characters of the invalid reply: its start and its end.
+REASK_EXCERPT_CHARS = 4000
+_EXCERPT_HEAD = 3000
+
+
+def reask_excerpt(text: str) -> str:
+    """The invalid reply as sent back in a re-ask: whole up to `REASK_EXCERPT_CHARS` characters,
+    otherwise its first 3,000 and last 1,000 characters around a marker saying how many were left out."""
+    if len(text) <= REASK_EXCERPT_CHARS:
+        return text
+    tail = REASK_EXCERPT_CHARS - _EXCERPT_HEAD
+    left_out = len(text) - REASK_EXCERPT_CHARS
+    return f"{text[:_EXCERPT_HEAD]}\n[... {left_out} characters left out ...]\n{text[-tail:]}"
+
+
 def normalize_messages(prompt: str | None, messages: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
-    """One list of chat messages from a prompt string or a messages list; clear errors for bad input."""
+    """One list of chat messages (plain JSON copies) from a prompt string or a messages list.
+
+    Raises `ConfigurationError` naming the field for bad input: a missing role or content, content
+    that is not a string, null or a list of content parts, and anything JSON cannot carry (bytes,
+    sets, NaN, lone surrogates; see `inputs.json_copy`)."""
     if (prompt is None) == (messages is None):
         raise ConfigurationError("pass either a prompt string or messages=[{'role': ..., 'content': ...}], not both")
     if prompt is not None:
         if not isinstance(prompt, str) or not prompt.strip():
             raise ConfigurationError("the prompt must be a non-empty string")
+        check_text(prompt, "the prompt")
         return [{"role": "user", "content": prompt}]
     assert messages is not None
     if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence) or not messages:
@@ -71,11 +92,34 @@ def normalize_messages(prompt: str | None, messages: Sequence[Mapping[str, Any]]
             raise ConfigurationError(
                 f"messages[{i}] must be a dict with 'role' (one of {', '.join(sorted(_ROLES))}) and 'content'"
             )
-        out.append(dict(message))
+        content = message["content"]
+        if not (content is None or isinstance(content, str) or _is_parts(content)):
+            raise ConfigurationError(
+                f"messages[{i}].content must be a string, null or a list of content parts "
+                f"({{'type': 'text', 'text': ...}}), got {type(content).__name__}"
+            )
+        out.append(json_copy(message, f"messages[{i}]"))
     return out
 
 
-def _check_call_options(temperature: float | None, max_tokens: int | None) -> None:
+def _is_parts(content: Any) -> bool:
+    return isinstance(content, (list, tuple)) and all(
+        isinstance(part, Mapping) and isinstance(part.get("type"), str) for part in content
+    )
+
+
+def _extra_body(extra_body: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if extra_body is None:
+        return None
+    if not isinstance(extra_body, Mapping):
+        raise ConfigurationError(f"extra_body must be a dict of request fields, got {type(extra_body).__name__}")
+    copied: dict[str, Any] = json_copy(extra_body, "extra_body")
+    return copied
+
+
+def _check_call_options(
+    temperature: float | None, max_tokens: int | None, model: str | None = None, max_reasks: int | None = None
+) -> None:
     if temperature is not None and (
         isinstance(temperature, bool)
         or not isinstance(temperature, (int, float))
@@ -85,6 +129,10 @@ def _check_call_options(temperature: float | None, max_tokens: int | None) -> No
         raise ConfigurationError(f"temperature must be a number from 0 to 2, got {temperature!r}")
     if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
         raise ConfigurationError(f"max_tokens must be a positive integer, got {max_tokens!r}")
+    if model is not None and (not isinstance(model, str) or not model.strip() or model != model.strip()):
+        raise ConfigurationError(f"model must be a model id such as 'openai/gpt-4o', got {model!r}")
+    if max_reasks is not None and (isinstance(max_reasks, bool) or not isinstance(max_reasks, int) or max_reasks < 0):
+        raise ConfigurationError(f"max_reasks must be an integer >= 0, got {max_reasks!r}")
 
 
 @attrs.frozen
@@ -213,8 +261,9 @@ class OpenRouterService:
         from .schema import to_json_schema
 
         self.settings.require_api_key()
-        _check_call_options(temperature, max_tokens)
+        _check_call_options(temperature, max_tokens, model, max_reasks)
         conversation = normalize_messages(prompt, messages)
+        extra_body = _extra_body(extra_body)
         json_schema = to_json_schema(schema)
         resolution = self.resolve(model)
         model_id = resolution.model
@@ -307,7 +356,7 @@ class OpenRouterService:
         log.info("reply from %s did not validate (%s); asking again", call.model, "; ".join(errors[:3]))
         call.conversation = [
             *call.conversation,
-            {"role": "assistant", "content": reply.text},
+            {"role": "assistant", "content": reask_excerpt(reply.text)},
             {"role": "user", "content": reask_message(errors)},
         ]
 
@@ -345,8 +394,9 @@ class OpenRouterService:
         ``finish_reason`` and ``attempts``. An error that arrives mid-stream raises its typed error;
         the text received before it stays in ``text`` and ``finish_reason`` becomes ``"error"``."""
         self.settings.require_api_key()
-        _check_call_options(temperature, max_tokens)
+        _check_call_options(temperature, max_tokens, model)
         conversation = normalize_messages(prompt, messages)
+        extra_body = _extra_body(extra_body)
         resolution = self.resolve(model)
         body = resolution.generator.build_body(
             conversation, mode="prompt", max_tokens=max_tokens, temperature=temperature, extra_body=extra_body,
@@ -372,6 +422,10 @@ class OpenRouterService:
         items = [texts] if isinstance(texts, str) else list(texts)
         if not items or not all(isinstance(t, str) for t in items):
             raise ConfigurationError("embed() takes a string or a non-empty list of strings")
+        for index, text in enumerate(items):
+            check_text(text, f"texts[{index}]")
+        if model is not None and (not isinstance(model, str) or not model.strip()):
+            raise ConfigurationError(f"model must be a model id such as 'openai/text-embedding-3-large', got {model!r}")
         if dimensions is not None and (isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1):
             raise ConfigurationError(f"dimensions must be a positive integer, got {dimensions!r}")
         model_id = model or self.settings.embedder_model
