@@ -2,8 +2,11 @@
 
 `Settings.from_env(**overrides)` reads the `OPENROUTER_*` variables, lets explicit arguments win, and
 converts every raw string with the one cattrs converter of this module. A malformed value raises
-`SettingsError` naming the variable and what it must be. The key is wrapped in `Secret`, which never
-shows its value in `repr`, `str` or f-strings.
+`SettingsError` naming the variable and what it must be. Everything that goes on the wire is checked
+here, so that nothing fails at the first request: the key (printable ASCII), the app name (`X-Title`:
+printable ASCII), the app URL (`HTTP-Referer`: sent in its ASCII form, see `urls.to_uri`) and the base
+URL (`urls.base_url_problem`). The key is wrapped in `Secret`, which never shows its value in `repr`,
+`str`, f-strings, `attrs.asdict` or cattrs, and cannot be pickled.
 """
 
 from __future__ import annotations
