@@ -68,10 +68,12 @@ def scrub(text: str) -> str:
     log record (the constructors of `APIError` and `StructuredOutputError` call it)."""
     if not isinstance(text, str):
         return text
-    for secret in tuple(_SECRETS):
+    if "sk-or-" in text:
+        text = _KEY_SHAPE.sub(REDACTED, text)
+    for secret in sorted(_SECRETS, key=len, reverse=True):  # longest first: a key may start with another
         if secret in text:
             text = text.replace(secret, REDACTED)
-    return _KEY_SHAPE.sub(REDACTED, text) if "sk-or-" in text else text
+    return text
 
 
 def _scrubbed(value: Any, depth: int = 0) -> Any:
