@@ -188,3 +188,10 @@ async def test_a_trailing_space_in_base_url_no_longer_changes_the_request_path(s
     async with OpenRouterService(settings, registry=Registry(environ={})) as service:
         await service.generate("hi")
     assert server.requests[-1].path == "/api/v1/chat/completions"
+
+
+def test_a_key_given_straight_to_settings_is_wrapped_and_checked_too() -> None:
+    s = Settings(api_key=f" {KEY} ")
+    assert isinstance(s.api_key, type(Settings.from_env({}, api_key=KEY).api_key)) and s.require_api_key() == KEY
+    with pytest.raises(SettingsError, match="OPENROUTER_API_KEY"):
+        Settings(api_key=KEY[:9] + "\n" + KEY[9:])

@@ -243,7 +243,8 @@ class ModerationError(APIError):
 
     def __init__(self, message: str, **kwargs: Any) -> None:
         metadata = kwargs.get("metadata") or {}
-        self.reasons: list[str] = [scrub(str(reason)) for reason in metadata.get("reasons") or []]
+        reasons = metadata.get("reasons")
+        self.reasons: list[str] = [scrub(str(r)) for r in reasons] if isinstance(reasons, list) else []
         flagged = metadata.get("flagged_input")
         self.flagged_input: str | None = scrub(flagged) if isinstance(flagged, str) else None
         super().__init__(message, **kwargs)

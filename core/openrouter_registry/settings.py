@@ -153,6 +153,11 @@ def _check_site_name(instance: Any, attribute: attrs.Attribute[Any], value: str 
     )
 
 
+def _as_secret(value: Any) -> Any:
+    """A key given as a plain string (``Settings(api_key="...")``) becomes a `Secret`, stripped."""
+    return Secret(value.strip()) if isinstance(value, str) else value
+
+
 _CONTROL_NAMES = {"\n": "line feed", "\r": "carriage return", "\t": "tab"}
 
 
@@ -189,7 +194,10 @@ class Settings:
     """What a generation needs to know from its environment. Build it with `Settings.from_env()`."""
 
     api_key: Secret | None = attrs.field(
-        default=None, validator=_check_api_key, metadata=_env("OPENROUTER_API_KEY", "a non-empty key")
+        default=None,
+        converter=_as_secret,
+        validator=_check_api_key,
+        metadata=_env("OPENROUTER_API_KEY", "a non-empty key"),
     )
     model: str = attrs.field(
         default=DEFAULT_MODEL,
@@ -302,10 +310,9 @@ def _strict_float(value: Any, _: type) -> float:
 
 
 def _secret(value: Any, _: type) -> Secret:
-    if isinstance(value, Secret):
-        return value
-    if isinstance(value, str):
-        return Secret(value.strip())
+    if isinstance(value, (Secret, str)):
+        secret: Secret = _as_secret(value)
+        return secret
     raise ValueError(type(value).__name__)
 
 
