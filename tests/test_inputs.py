@@ -12,8 +12,11 @@ from typing import Any, Optional
 
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from openrouter_registry import ConfigurationError, OpenRouterService, Settings, StructuredOutputError
+from openrouter_registry.inputs import json_copy
 from openrouter_registry.registry import Registry
 from openrouter_registry.service import REASK_EXCERPT_CHARS
 from openrouter_registry.testing import FakeOpenRouter, Scripted
@@ -263,3 +266,32 @@ async def test_a_short_invalid_reply_is_sent_back_whole(server: FakeOpenRouter) 
     async with service_for(server, max_reasks=1) as service:
         await service.generate("v", schema=TREE, model=LLAMA)
     assert chat_requests(server)[1].body["messages"][-2]["content"] == '{"w": 1}'
+
+
+# --- property: any value either becomes plain JSON or is a ConfigurationError -------------------------
+
+_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(), st.text(alphabet=st.characters(exclude_categories=[]))  # lone surrogates included,
+    st.binary(max_size=4), st.frozensets(st.integers(), max_size=2), st.complex_numbers(),
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.tuples(inner, inner), st.sets(st.integers(), max_size=2),
+        st.dictionaries(st.one_of(st.text(max_size=3), st.integers()), inner, max_size=4),
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_values)
+def test_json_copy_gives_strict_json_or_a_configuration_error(value: Any) -> None:
+    try:
+        copied = json_copy(value, "extra_body")
+    except ConfigurationError as error:
+        assert str(error).startswith("extra_body")
+        return
+    text = json.dumps(copied, allow_nan=False, ensure_ascii=False)
+    text.encode("utf-8")  # no lone surrogates
+    assert json.loads(text) == copied
