@@ -221,8 +221,8 @@ class OpenRouterService:
         """Generate a reply; with ``schema`` (JSON Schema dict, attrs class, dataclass or pydantic model)
         return validated data in ``content``, otherwise the text.
 
-        Raises `MissingAPIKeyError` without a key, a typed `APIError` for API failures (after
-        retries), `StructuredOutputError` when no valid structure came back after ``max_reasks``
+        Raises `MissingAPIKeyError` without a key, `ConfigurationError` (before any request) for a bad
+        argument, naming it, a typed `APIError` for API failures (after retries), `StructuredOutputError` when no valid structure came back after ``max_reasks``
         re-asks (default: the settings' ``max_reasks``), `TruncatedOutputError` for a reply cut off at
         ``max_tokens``.
         """
