@@ -216,3 +216,11 @@ def test_a_base_url_that_cannot_be_used_is_refused_when_the_settings_are_made(ur
 )
 def test_a_usable_base_url_is_normalised(given: str, kept: str) -> None:
     assert Settings.from_env({}, base_url=given).base_url == kept
+
+
+@pytest.mark.parametrize("model", ["openai/gpt 4o", "openai/gpt-4o\n", "openai/\udcff", "a\x00b"])
+def test_a_model_id_that_cannot_be_sent_is_refused_when_the_settings_are_made(model: str) -> None:
+    with pytest.raises(SettingsError, match="OPENROUTER_MODEL must be a model id"):
+        Settings.from_env({}, model=model)
+    with pytest.raises(SettingsError, match="OPENROUTER_EMBEDDER_MODEL must be a model id"):
+        Settings.from_env({}, embedder_model=model)

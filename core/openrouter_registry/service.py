@@ -28,7 +28,7 @@ from .inputs import check_text, json_copy
 from .modes import MODE_MEMORY, is_mode_refusal, route_of
 from .registry import Registry, Resolution, get_registry
 from .result import GenerationResult, Reply, Usage, add_costs, cost_from_api
-from .settings import Settings
+from .settings import Settings, is_model_id
 
 if TYPE_CHECKING:
     from .transport import Transport
@@ -129,7 +129,7 @@ def _check_call_options(
         raise ConfigurationError(f"temperature must be a number from 0 to 2, got {temperature!r}")
     if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
         raise ConfigurationError(f"max_tokens must be a positive integer, got {max_tokens!r}")
-    if model is not None and (not isinstance(model, str) or not model.strip() or model != model.strip()):
+    if model is not None and (not isinstance(model, str) or not is_model_id(model)):
         raise ConfigurationError(f"model must be a model id such as 'openai/gpt-4o', got {model!r}")
     if max_reasks is not None and (isinstance(max_reasks, bool) or not isinstance(max_reasks, int) or max_reasks < 0):
         raise ConfigurationError(f"max_reasks must be an integer >= 0, got {max_reasks!r}")
@@ -424,7 +424,7 @@ class OpenRouterService:
             raise ConfigurationError("embed() takes a string or a non-empty list of strings")
         for index, text in enumerate(items):
             check_text(text, f"texts[{index}]")
-        if model is not None and (not isinstance(model, str) or not model.strip()):
+        if model is not None and (not isinstance(model, str) or not is_model_id(model)):
             raise ConfigurationError(f"model must be a model id such as 'openai/text-embedding-3-large', got {model!r}")
         if dimensions is not None and (isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1):
             raise ConfigurationError(f"dimensions must be a positive integer, got {dimensions!r}")

@@ -185,6 +185,12 @@ def _check_api_key(instance: Any, attribute: attrs.Attribute[Any], value: Secret
     )
 
 
+def is_model_id(value: str) -> bool:
+    """A model id goes in the JSON body: printable, no whitespace (nor the lone surrogates that an
+    undecodable environment variable turns into)."""
+    return bool(value) and value.isprintable() and not any(c.isspace() for c in value)
+
+
 def _positive(value: float) -> bool:
     return value > 0 and math.isfinite(value)
 
@@ -201,7 +207,7 @@ class Settings:
     )
     model: str = attrs.field(
         default=DEFAULT_MODEL,
-        validator=_check(lambda v: bool(v.strip()) and v == v.strip()),
+        validator=_check(is_model_id),
         metadata=_env("OPENROUTER_MODEL", "a model id such as 'openai/gpt-4o'"),
     )
     max_tokens: int | None = attrs.field(
@@ -242,7 +248,7 @@ class Settings:
     )
     embedder_model: str = attrs.field(
         default=DEFAULT_EMBEDDER_MODEL,
-        validator=_check(lambda v: bool(v.strip())),
+        validator=_check(is_model_id),
         metadata=_env("OPENROUTER_EMBEDDER_MODEL", "a model id such as 'openai/text-embedding-3-large'"),
     )
     embedder_dimensions: int | None = attrs.field(
