@@ -51,6 +51,7 @@ __all__ = [
     "lookup",
     "parse_models",
     "cache_dir",
+    "decimal_text",
     "modes_from_parameters",
     "FETCH_TIMEOUT",
     "RETRY_AFTER_FAILURE",
@@ -87,7 +88,7 @@ class Pricing:
 
     def to_dict(self) -> dict[str, str | None]:
         """Prices as decimal strings (exact), None when unknown."""
-        return {k: None if v is None else _plain(v) for k, v in attrs.asdict(self).items()}
+        return {k: None if v is None else decimal_text(v) for k, v in attrs.asdict(self).items()}
 
 
 @attrs.frozen
@@ -125,7 +126,7 @@ def modes_from_parameters(parameters: tuple[str, ...] | None) -> tuple[str, ...]
     return tuple(modes)
 
 
-def _plain(value: Decimal) -> str:
+def decimal_text(value: Decimal) -> str:
     """A Decimal as plain positional text ("0.0000025", never "2.5E-6")."""
     text = format(value, "f")
     return text.rstrip("0").rstrip(".") if "." in text else text
@@ -169,7 +170,7 @@ def _text(value: Any, _: type) -> str:
 _converter.register_structure_hook(Decimal, _price)
 _converter.register_structure_hook(int, _count)
 _converter.register_structure_hook(str, _text)
-_converter.register_unstructure_hook(Decimal, _plain)
+_converter.register_unstructure_hook(Decimal, decimal_text)
 
 
 def _flatten(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -427,7 +428,7 @@ async def _load(settings: Settings, key: _Key, refresh: bool) -> Catalog | None:
         _STORE.failed_at[key] = time.monotonic()
         if key not in _STORE.warned:
             _STORE.warned.add(key)
-            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:200] if str(exc) else type(exc).__name__
             if held is not None:
                 when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(held.fetched_at))
                 log.warning("Could not refresh the model catalog from %s (%s); using the one from %s",

@@ -56,8 +56,10 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_resolve(args: argparse.Namespace) -> int:
+    from .catalog import load_catalog_blocking
     from .registry import get_registry
 
+    load_catalog_blocking(get_registry().default_settings())  # the facts below include the catalog's
     resolution = get_registry().resolve(args.model)
     if args.json:
         data = resolution.to_dict()

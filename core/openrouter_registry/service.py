@@ -30,6 +30,7 @@ from .result import GenerationResult, Usage, add_costs, cost_from_api
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from .catalog import Catalog
     from .transport import Transport
 
 __all__ = ["OpenRouterService", "NLPServices", "EmbeddingResult", "TextStream"]
@@ -152,8 +153,16 @@ class OpenRouterService:
     # --- the generation path -----------------------------------------------------------------------
 
     def resolve(self, model: str | None = None) -> Resolution:
-        """The generator that serves ``model`` (default: the settings' model)."""
+        """The generator that serves ``model`` (default: the settings' model). Its facts include the
+        model catalog's once the catalog is loaded (`load_catalog`; `generate` loads it first)."""
         return self.registry.resolve(model or self.settings.model, self.settings)
+
+    async def load_catalog(self, *, refresh: bool = False) -> Catalog | None:
+        """The model catalog for these settings: held in memory, cached on disk, fetched at most once per
+        ``OPENROUTER_CATALOG_TTL`` (see `openrouter_registry.catalog`). None when off or unavailable."""
+        from .catalog import load_catalog
+
+        return await load_catalog(self.settings, refresh=refresh)
 
     def _headers(self, model: str) -> dict[str, str]:
         return with_authorization(self.registry.build_headers(model, self.settings), self.settings)
@@ -184,12 +193,13 @@ class OpenRouterService:
         _check_call_options(temperature, max_tokens)
         conversation = normalize_messages(prompt, messages)
         json_schema = to_json_schema(schema)
+        await self.load_catalog()  # once per TTL; resolution then reads the model's catalog facts
         resolution = self.resolve(model)
         generator, model_id = resolution.generator, resolution.model
         headers = self._headers(model_id)
         reasks_left = self.settings.max_reasks if max_reasks is None else max_reasks
 
-        modes: tuple[Mode | None, ...] = tuple(generator.structured_modes) if json_schema is not None else (None,)
+        modes: tuple[Mode | None, ...] = generator.facts().structured_modes if json_schema is not None else (None,)
         route = route_of(extra_body)
         learned = MODE_MEMORY.get(model_id, route) if json_schema is not None else None
         index = modes.index(learned) if learned in modes else 0
