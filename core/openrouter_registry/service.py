@@ -201,7 +201,7 @@ class OpenRouterService:
 
         modes: tuple[Mode | None, ...] = generator.facts().structured_modes if json_schema is not None else (None,)
         route = route_of(extra_body)
-        learned = MODE_MEMORY.get(model_id, route) if json_schema is not None else None
+        learned = MODE_MEMORY.get(model_id, route, self.settings) if json_schema is not None else None
         index = modes.index(learned) if learned in modes else 0
         attempts, usage, cost = 0, Usage(), None
 
@@ -221,7 +221,7 @@ class OpenRouterService:
                 attempts += error.attempts
                 if mode is not None and index + 1 < len(modes) and is_mode_refusal(error):
                     index += 1
-                    MODE_MEMORY.fall_back(model_id, mode, modes[index], route)  # type: ignore[arg-type]
+                    MODE_MEMORY.fall_back(model_id, mode, modes[index], route, self.settings)  # type: ignore[arg-type]
                     continue
                 error.attempts = attempts
                 raise
