@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Literal, cast
 import attrs
 
 from .catalog import ModelInfo, Pricing, decimal_text, lookup
+from .preflight import check_fits
 from .settings import Settings
 
 __all__ = [
@@ -234,7 +235,10 @@ class Generator:
         stream: bool = False,
     ) -> dict[str, Any]:
         """The JSON body of a chat completion request. ``extra_body`` keys pass through to OpenRouter
-        (``provider``, ``models``, ``reasoning``...); the keys built here win over it."""
+        (``provider``, ``models``, ``reasoning``...); the keys built here win over it.
+
+        Pre-flight: raises `ContextLengthError` when the prompt clearly cannot fit in the model's context
+        window with ``max_tokens`` (see `openrouter_registry.preflight`); nothing is sent then."""
         body: dict[str, Any] = dict(extra_body or {})
         body["model"] = self.model
         body["messages"] = self.shape_messages(messages, mode, schema)
@@ -250,6 +254,7 @@ class Generator:
             body.pop("response_format", None)
         if stream:
             body["stream"] = True
+        check_fits(self, body)
         return body
 
     def finish_text(self, text: str, mode: Mode, schema: Mapping[str, Any] | None) -> str:

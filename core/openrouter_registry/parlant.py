@@ -39,6 +39,7 @@ from parlant.core.nlp.service import EmbedderHints, NLPService, SchematicGenerat
 from parlant.core.nlp.tokenization import EstimatingTokenizer
 
 from .errors import InvalidResponseError, OpenRouterError
+from .preflight import estimate_tokens
 from .result import Usage
 
 if TYPE_CHECKING:
@@ -59,12 +60,6 @@ __all__ = [
 DEFAULT_CONTEXT_WINDOW = 128_000
 #: Input tokens an embedding model accepts per text (OpenAI's text-embedding-3 limit).
 EMBEDDER_MAX_TOKENS = 8192
-
-
-def estimate_tokens(text: str) -> int:
-    """An offline token estimate (about four characters per token): no download, no network, and more
-    than 0 for any non-empty text (Parlant divides by it)."""
-    return len(text) // 4 + 1 if text else 0
 
 
 class OpenRouterEstimatingTokenizer(EstimatingTokenizer):
