@@ -22,7 +22,10 @@ from openrouter_registry.testing import FakeOpenRouter, Scripted
 from city import CITY, PARIS
 
 PROG = "openrouter-registry: "
-RESULT_KEYS = {"content", "text", "model", "provider", "generation_id", "mode", "attempts", "usage", "cost", "generator", "plugin"}
+RESULT_KEYS = {
+    "content", "text", "model", "provider", "generation_id", "mode", "attempts", "usage", "cost", "cost_source",
+    "generator", "plugin",
+}
 DEFAULT_TEXT = "Hello from openai/gpt-4o (local OpenRouter test server)."
 
 

@@ -26,11 +26,12 @@ from .generator import Generator, Mode
 from .headers import with_authorization
 from .modes import MODE_MEMORY, is_mode_refusal, route_of
 from .registry import Registry, Resolution, get_registry
-from .result import GenerationResult, Usage, add_costs, cost_from_api
+from .result import CostSource, GenerationResult, Usage, add_cost_sources, add_costs, cost_from_api
 from .settings import Settings
 
 if TYPE_CHECKING:
     from .catalog import Catalog
+    from .pricing import CostEstimate
     from .transport import Transport
 
 __all__ = ["OpenRouterService", "NLPServices", "EmbeddingResult", "TextStream"]
@@ -204,6 +205,7 @@ class OpenRouterService:
         learned = MODE_MEMORY.get(model_id, route, self.settings) if json_schema is not None else None
         index = modes.index(learned) if learned in modes else 0
         attempts, usage, cost = 0, Usage(), None
+        cost_source: CostSource | None = None
 
         while True:
             mode = modes[index]
@@ -227,9 +229,11 @@ class OpenRouterService:
                 raise
             attempts += used
             from .decode import decode_chat
+            from .pricing import priced
 
-            reply = decode_chat(data)
+            reply = priced(decode_chat(data), generator)  # no usage.cost: priced from the catalog
             usage, cost = usage + reply.usage, add_costs(cost, reply.cost)
+            cost_source = add_cost_sources(cost_source, reply.cost_source)
 
             def result(content: Any, mode: Mode | None = mode) -> GenerationResult[Any]:
                 return GenerationResult(
@@ -244,6 +248,7 @@ class OpenRouterService:
                     cost=cost,
                     generator=type(generator).__name__,
                     plugin=resolution.plugin,
+                    cost_source=cost_source,
                 )
 
             if json_schema is None:
@@ -281,6 +286,29 @@ class OpenRouterService:
                 cost=cost,
                 attempts=attempts,
             )
+
+    async def estimate_cost(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        schema: Any = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        max_reasks: int | None = None,
+    ) -> CostEstimate | None:
+        """The lowest and highest price in USD (`decimal.Decimal`) of the `generate` call with these
+        arguments, from the model catalog's prices, without sending it (see `openrouter_registry.pricing`).
+        None when the catalog does not price the model. Raises `ContextLengthError` for a prompt that
+        clearly cannot fit, and what `generate` raises for bad arguments."""
+        from .pricing import estimate_call
+
+        _check_call_options(None, max_tokens)
+        conversation = normalize_messages(prompt, messages)
+        await self.load_catalog()
+        reasks = self.settings.max_reasks if max_reasks is None else max_reasks
+        return estimate_call(self.resolve(model).generator, conversation, schema, max_tokens, extra_body, reasks)
 
     def _check_reply(
         self, generator: Generator, model: str, text: str, mode: Mode, schema: Mapping[str, Any]
