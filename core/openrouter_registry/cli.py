@@ -111,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="structured generation with the seed models (local server without a key)")
     p.add_argument("--json", action="store_true", help="print one JSON object per model")
     p.set_defaults(handler=_command("cmd_demo"))
+
+    from . import cli_models
+
+    cli_models.register(sub)
     return parser
 
 
