@@ -22,8 +22,6 @@ into a generation: every failure is a logged warning and a None.
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import json
 import logging
 import math
@@ -35,12 +33,15 @@ import weakref
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import cattrs
 
 from .settings import Settings
+
+if TYPE_CHECKING:  # asyncio and hashlib load on first use: resolving a model must not import them
+    import asyncio
 
 __all__ = [
     "ModelInfo",
@@ -254,6 +255,8 @@ def cache_dir(settings: Settings) -> Path:
 def cache_file(settings: Settings, kind: str) -> Path:
     """``<cache dir>/<kind>-<hash of the base URL>.json``: one file per API, so a local test server's
     catalog never stands in for OpenRouter's."""
+    import hashlib
+
     digest = hashlib.sha256(settings.base_url.encode()).hexdigest()[:16]
     return cache_dir(settings) / f"{kind}-{digest}.json"
 
@@ -319,6 +322,8 @@ def _write_cache(settings: Settings, catalog: Catalog) -> None:
 
 async def _fetch(settings: Settings) -> Catalog:
     """One GET of ``{base_url}/models`` within `FETCH_TIMEOUT` (no key, no retry). Raises on failure."""
+    import asyncio
+
     import httpx
 
     url = settings.base_url + "/models"
@@ -357,6 +362,8 @@ class _Store:
         )
 
     def load_lock(self, key: _Key) -> asyncio.Lock:
+        import asyncio
+
         loop = asyncio.get_running_loop()
         with self.lock:
             return self.loads.setdefault(loop, {}).setdefault(key, asyncio.Lock())
@@ -446,6 +453,8 @@ async def _load(settings: Settings, key: _Key, refresh: bool) -> Catalog | None:
 
 def load_catalog_blocking(settings: Settings, *, refresh: bool = False) -> Catalog | None:
     """`load_catalog` for synchronous callers (the CLI), outside any running event loop."""
+    import asyncio
+
     return asyncio.run(load_catalog(settings, refresh=refresh))
 
 
