@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -90,3 +91,10 @@ def test_no_catalog_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch, capsys:
     monkeypatch.setenv("OPENROUTER_CATALOG", "off")
     code, _, err = run(capsys)
     assert code == 2 and "the model catalog is off" in err
+
+
+def test_the_readme_example_is_the_real_output(server: FakeOpenRouter, capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("$ openrouter-registry models\n", 1)[1].split("```", 1)[0]
+    _, out, _ = run(capsys)
+    assert out == block
