@@ -7,30 +7,15 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any
 
 import pytest
 
-from openrouter_registry import OpenRouterService, Registry, Settings
-from openrouter_registry.modes import MODE_MEMORY
 from openrouter_registry.testing import FakeOpenRouter, Scripted
 
 from city import CITY
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenRouter]:
-    MODE_MEMORY.clear()
-    with FakeOpenRouter() as fake:
-        yield fake
-    MODE_MEMORY.clear()
-
-
-def make_service(server: FakeOpenRouter, **overrides: Any) -> OpenRouterService:
-    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, **overrides)
-    return OpenRouterService(settings, registry=Registry(environ={}))
+from test_service import make_service
+from test_service import server  # noqa: F401  (the fixture: a local server, modes forgotten)
 
 
 async def test_a_model_no_plugin_claims_gets_every_fact_from_the_catalog(server: FakeOpenRouter) -> None:

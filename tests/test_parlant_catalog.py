@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -10,22 +9,15 @@ from parlant.core.engines.alpha.prompt_builder import PromptBuilder
 from pydantic import BaseModel
 
 from openrouter_registry import OpenRouterService, Registry, Settings
-from openrouter_registry.modes import MODE_MEMORY
 from openrouter_registry.parlant import DEFAULT_CONTEXT_WINDOW, ParlantNLPService
 from openrouter_registry.preflight import estimate_tokens
 from openrouter_registry.testing import FakeOpenRouter, Scripted
 
+from test_service import server  # noqa: F401  (the fixture: a local server, modes forgotten)
+
 
 class Greeting(BaseModel):
     greeting: str
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenRouter]:
-    MODE_MEMORY.clear()
-    with FakeOpenRouter() as fake:
-        yield fake
-    MODE_MEMORY.clear()
 
 
 def nlp(server: FakeOpenRouter, model: str, **extra: Any) -> ParlantNLPService:

@@ -4,27 +4,17 @@ max_tokens above the model's output limit is capped with one warning, for every 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from openrouter_registry import BadRequestError, ContextLengthError, OpenRouterService, Registry, Settings
-from openrouter_registry.modes import MODE_MEMORY
+from openrouter_registry import BadRequestError, ContextLengthError
 from openrouter_registry.preflight import estimate_tokens
 from openrouter_registry.testing import FakeOpenRouter
 
+from test_service import make_service
+from test_service import server  # noqa: F401  (the fixture: a local server, modes forgotten)
+
 MIXTRAL = "mistralai/mixtral-8x7b-instruct"  # no plugin; the catalog says: 32,768 context, 16,384 output
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenRouter]:
-    MODE_MEMORY.clear()
-    with FakeOpenRouter() as fake:
-        yield fake
-
-def make_service(server: FakeOpenRouter, **overrides: Any) -> OpenRouterService:
-    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, **overrides)
-    return OpenRouterService(settings, registry=Registry(environ={}))
 
 async def test_a_prompt_that_clearly_cannot_fit_is_refused_before_sending(server: FakeOpenRouter) -> None:
     async with make_service(server) as service:

@@ -3,36 +3,19 @@ and estimate_cost gives the lowest and highest price of a call before it is made
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from openrouter_registry import ContextLengthError, OpenRouterService, Registry, Settings, Usage
+from openrouter_registry import ContextLengthError, Usage
 from openrouter_registry.catalog import Pricing
-from openrouter_registry.modes import MODE_MEMORY
 from openrouter_registry.pricing import CostEstimate, price_usage
 from openrouter_registry.testing import FakeOpenRouter, Scripted
 
 from city import CITY
-
-PARIS = {"city": "Paris", "country": "France"}
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenRouter]:
-    MODE_MEMORY.clear()
-    with FakeOpenRouter() as fake:
-        fake.set_reply("city_country", PARIS)
-        yield fake
-    MODE_MEMORY.clear()
-
-
-def make_service(server: FakeOpenRouter, **overrides: Any) -> OpenRouterService:
-    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, **overrides)
-    return OpenRouterService(settings, registry=Registry(environ={}))
-
+from test_service import make_service
+from test_service import server  # noqa: F401  (the fixture: a local server answering city_country)
 
 def reply_without_cost(model: str, content: str = "Hello") -> dict[str, Any]:
     """A 2024-style reply: usage without ``cost`` (see the llm-openrouter 2024-11 recording)."""
