@@ -91,6 +91,11 @@ def run_cli(server: FakeOpenRouter, *args: str) -> subprocess.CompletedProcess[s
 def test_resolve_json_and_explain_show_facts_and_sources(server: FakeOpenRouter) -> None:
     done = run_cli(server, "resolve", "mistralai/mixtral-8x7b-instruct", "--json")
     assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["sources"]["context_window"] is None  # resolve never fetches: no catalog yet
+    assert server.catalog_requests == []
+    assert run_cli(server, "models").returncode == 0  # fetches and caches it
+    done = run_cli(server, "resolve", "mistralai/mixtral-8x7b-instruct", "--json")
+    assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert (data["context_window"], data["max_output_tokens"], data["structured_modes"]) == (32_768, 16_384, ["prompt"])
     assert data["pricing"]["prompt"] == "0.00000024" and data["pricing"]["completion"] == "0.00000024"
@@ -103,4 +108,4 @@ def test_resolve_json_and_explain_show_facts_and_sources(server: FakeOpenRouter)
         "facts: context 128000 (plugin), max output 16384 (plugin), modes json_schema > json_object > prompt (plugin), "
         "USD 2.5 / 10 per million input / output tokens (catalog)"
     ) in done.stdout
-    assert len(server.catalog_requests) == 1  # the second command read the disk cache
+    assert len(server.catalog_requests) == 1  # resolve read the disk cache

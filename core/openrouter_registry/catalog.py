@@ -399,24 +399,25 @@ def _fresh(catalog: Catalog | None, settings: Settings) -> bool:
     return catalog is not None and catalog.age() < settings.catalog_ttl
 
 
-async def load_catalog(settings: Settings, *, refresh: bool = False) -> Catalog | None:
+async def load_catalog(settings: Settings, *, refresh: bool = False, network: bool = True) -> Catalog | None:
     """The catalog for ``settings``: from memory, the disk cache or the network (see the module
-    docstring); ``refresh`` fetches now whatever the cache's age. Never raises (a warning instead)."""
+    docstring); ``refresh`` fetches now whatever the cache's age; ``network=False`` reads what is held or
+    cached, however old, and never fetches. Never raises (a warning instead)."""
     if not settings.catalog:
         return None
     key = _key(settings)
     held = _STORE.catalogs.get(key)
-    if _fresh(held, settings) and not refresh:
+    if (_fresh(held, settings) and not refresh) or (held is not None and not network):
         return held
     try:
         async with _STORE.load_lock(key):
-            return await _load(settings, key, refresh)
+            return await _load(settings, key, refresh, network)
     except Exception as exc:  # the catalog never breaks a generation
         log.warning("The model catalog could not be loaded (%s: %s)", type(exc).__name__, exc)
         return _STORE.catalogs.get(key)
 
 
-async def _load(settings: Settings, key: _Key, refresh: bool) -> Catalog | None:
+async def _load(settings: Settings, key: _Key, refresh: bool, network: bool) -> Catalog | None:
     held = _STORE.catalogs.get(key)
     if _fresh(held, settings) and not refresh:  # another task loaded it while this one waited
         return held
@@ -426,6 +427,8 @@ async def _load(settings: Settings, key: _Key, refresh: bool) -> Catalog | None:
             _STORE.catalogs[key] = held
         if _fresh(held, settings) and not refresh:
             return held
+    if not network:
+        return held
     failed = _STORE.failed_at.get(key)
     if not refresh and failed is not None and time.monotonic() - failed < RETRY_AFTER_FAILURE:
         return held
@@ -451,11 +454,11 @@ async def _load(settings: Settings, key: _Key, refresh: bool) -> Catalog | None:
     return catalog
 
 
-def load_catalog_blocking(settings: Settings, *, refresh: bool = False) -> Catalog | None:
+def load_catalog_blocking(settings: Settings, *, refresh: bool = False, network: bool = True) -> Catalog | None:
     """`load_catalog` for synchronous callers (the CLI), outside any running event loop."""
     import asyncio
 
-    return asyncio.run(load_catalog(settings, refresh=refresh))
+    return asyncio.run(load_catalog(settings, refresh=refresh, network=network))
 
 
 def reset() -> None:
