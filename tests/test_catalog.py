@@ -267,3 +267,16 @@ def test_import_does_no_network_or_disk_work() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+async def test_a_local_servers_catalog_stays_in_memory_unless_a_cache_dir_is_set(
+    server: FakeOpenRouter, cache_dir: Path
+) -> None:
+    """The demo and plugin authors' tests run local servers on random ports: no file per port in the
+    user's cache dir (here: conftest's stand-in for the platformdirs default)."""
+    default = Settings.from_env({}, base_url=server.base_url)
+    assert catalog_module.cache_dir(default) is None
+    assert await load_catalog(default) is not None
+    assert not (cache_dir / "default").exists()
+    remote = Settings.from_env({}, base_url="https://openrouter.example/api/v1")
+    assert catalog_module.cache_dir(remote) == cache_dir / "default"

@@ -11,7 +11,8 @@ malformed entry is skipped (one warning for the whole list). Prices are `decimal
 token; OpenRouter's negative placeholder ("-1": a variable price, e.g. ``openrouter/auto``) is None.
 
 Loading, in order: what this process already holds; the disk cache (``OPENROUTER_CACHE_DIR``, one
-file per base URL) when it is younger than ``OPENROUTER_CATALOG_TTL``; else one GET with a short
+file per base URL; none for a local server unless that is set) when it is younger than
+``OPENROUTER_CATALOG_TTL``; else one GET with a short
 deadline (`FETCH_TIMEOUT`, no retries, no key). The fetched list is written atomically (a temporary
 file, then ``os.replace``), so several processes can share the cache dir. When the fetch fails, the
 stale cache is used (one warning); with neither, the catalog is None and everything works as it does
@@ -243,22 +244,40 @@ class Catalog:
 # --- the disk cache --------------------------------------------------------------------------------
 
 
-def cache_dir(settings: Settings) -> Path:
-    """``OPENROUTER_CACHE_DIR``, else the user cache dir from platformdirs (imported only here)."""
+def cache_dir(settings: Settings) -> Path | None:
+    """``OPENROUTER_CACHE_DIR``; else the user cache dir from platformdirs (imported only here), except
+    for a local server (a loopback base URL, e.g. the demo's or a plugin's tests'), whose catalog and
+    modes stay in memory instead of leaving a file per random port in the user's cache: None."""
     if settings.cache_dir:
         return Path(settings.cache_dir).expanduser()
+    if _is_local(settings.base_url):
+        return None
     import platformdirs
 
     return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
 
 
-def cache_file(settings: Settings, kind: str) -> Path:
-    """``<cache dir>/<kind>-<hash of the base URL>.json``: one file per API, so a local test server's
-    catalog never stands in for OpenRouter's."""
+def _is_local(url: str) -> bool:
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname or ""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def cache_file(settings: Settings, kind: str) -> Path | None:
+    """``<cache dir>/<kind>-<hash of the base URL>.json`` (one file per API, so a local test server's
+    catalog never stands in for OpenRouter's), or None when nothing is cached on disk (see `cache_dir`)."""
     import hashlib
 
+    folder = cache_dir(settings)
+    if folder is None:
+        return None
     digest = hashlib.sha256(settings.base_url.encode()).hexdigest()[:16]
-    return cache_dir(settings) / f"{kind}-{digest}.json"
+    return folder / f"{kind}-{digest}.json"
 
 
 def write_atomic(path: Path, data: Any) -> None:
@@ -292,6 +311,8 @@ def read_json(path: Path) -> Any | None:
 
 def _read_cache(settings: Settings) -> Catalog | None:
     path = cache_file(settings, "catalog")
+    if path is None:
+        return None
     data = read_json(path)
     if data is None:
         return None
@@ -305,6 +326,8 @@ def _read_cache(settings: Settings) -> Catalog | None:
 
 def _write_cache(settings: Settings, catalog: Catalog) -> None:
     path = cache_file(settings, "catalog")
+    if path is None:
+        return
     payload = {
         "format": CACHE_FORMAT,
         "source": catalog.source,

@@ -143,6 +143,8 @@ class ModeMemory:
 
     def _file(self, settings: Settings) -> dict[_Key, LearnedMode]:
         path = cache_file(settings, "modes")
+        if path is None:
+            return {}
         with self._lock:
             held = self._files.get(path)
         if held is None:
@@ -153,6 +155,8 @@ class ModeMemory:
 
     def _persist(self, settings: Settings, learned: LearnedMode) -> None:
         path = cache_file(settings, "modes")
+        if path is None:
+            return
         with self._lock:  # merge with what other processes wrote since
             current = _read_modes(path, settings.catalog_ttl)
             current[(learned.model, learned.route)] = learned
