@@ -280,3 +280,26 @@ async def test_a_local_servers_catalog_stays_in_memory_unless_a_cache_dir_is_set
     assert not (cache_dir / "default").exists()
     remote = Settings.from_env({}, base_url="https://openrouter.example/api/v1")
     assert catalog_module.cache_dir(remote) == cache_dir / "default"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("OPENROUTER_CATALOG_TTL", "abc", "OPENROUTER_CATALOG_TTL must be a positive number of seconds, got 'abc'"),
+        ("OPENROUTER_CATALOG_TTL", "0", "OPENROUTER_CATALOG_TTL must be a positive number of seconds, got 0.0"),
+        ("OPENROUTER_CATALOG", "maybe", "OPENROUTER_CATALOG must be on or off, got 'maybe'"),
+    ],
+)
+def test_malformed_catalog_settings_name_the_variable(variable: str, value: str, message: str) -> None:
+    from openrouter_registry import SettingsError
+
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({variable: value})
+    assert str(caught.value) == message
+
+
+def test_catalog_settings_from_the_environment() -> None:
+    settings = Settings.from_env({"OPENROUTER_CACHE_DIR": "/tmp/or-cache", "OPENROUTER_CATALOG_TTL": "3600",
+                                  "OPENROUTER_CATALOG": "OFF"})
+    assert (settings.cache_dir, settings.catalog_ttl, settings.catalog) == ("/tmp/or-cache", 3600.0, False)
+    assert Settings.from_env({}).catalog is True and Settings.from_env({}).catalog_ttl == 86_400
