@@ -119,7 +119,8 @@ async def test_llama_preamble_and_trailing_comma(server: FakeOpenRouter) -> None
 
 
 async def test_mode_fallback_is_learned_and_remembered(server: FakeOpenRouter, caplog: pytest.LogCaptureFixture) -> None:
-    model = "mistralai/mixtral-8x7b-instruct"
+    model = "acme/json-shy"  # not in the catalog: its modes must be learned
+    server.refuse_modes[model] = {"json_schema", "json_object"}
     async with make_service(server) as service:
         with caplog.at_level(logging.WARNING, logger="openrouter_registry"):
             first = await service.generate("Extract: Paris.", schema=CITY, model=model)
@@ -133,7 +134,8 @@ async def test_mode_fallback_is_learned_and_remembered(server: FakeOpenRouter, c
 
 
 async def test_memory_is_shared_by_services_in_the_process(server: FakeOpenRouter) -> None:
-    model = "mistralai/mixtral-8x7b-instruct"
+    model = "acme/json-shy"
+    server.refuse_modes[model] = {"json_schema", "json_object"}
     async with make_service(server) as one:
         await one.generate("x", schema=CITY, model=model)
     async with make_service(server) as two:
@@ -201,7 +203,8 @@ async def test_plain_text_without_schema(server: FakeOpenRouter) -> None:
         ("openai/gpt-4o", 512, None, 512),  # OPENROUTER_MAX_TOKENS applies to known models too
         ("anthropic/claude-3.5-sonnet", 100_000, None, 8_192),
         ("openai/gpt-4o", 512, 64, 64),  # per call wins
-        ("google/gemini-pro-1.5", 100_000, None, 100_000),  # unknown maximum: sent as is
+        ("google/gemini-pro-1.5", 100_000, None, 8_192),  # no plugin: capped by the catalog's output limit
+        ("acme/unlisted", 100_000, None, 100_000),  # unknown maximum: sent as is
         ("google/gemini-pro-1.5", None, None, None),
     ],
 )

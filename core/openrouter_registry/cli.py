@@ -65,8 +65,10 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_resolve(args: argparse.Namespace) -> int:
+    from .catalog import load_catalog_blocking
     from .registry import get_registry
 
+    load_catalog_blocking(get_registry().default_settings(), network=False)  # the cached catalog's facts, offline
     resolution = get_registry().resolve(args.model)
     if args.json:
         data = resolution.to_dict()
@@ -124,6 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", default=".", help="where to create NAME/ (default: the current directory)")
     p.add_argument("--model", help="the model id it serves (default: <first word of NAME>/example-1)")
     p.set_defaults(handler=_command("cmd_new_plugin", "cli_plugin"))
+
+    from . import cli_models
+
+    cli_models.register(sub)
     return parser
 
 

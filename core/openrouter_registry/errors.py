@@ -22,6 +22,7 @@ __all__ = [
     "HeaderError",
     "APIError",
     "BadRequestError",
+    "ContextLengthError",
     "AuthenticationError",
     "InsufficientCreditsError",
     "ModerationError",
@@ -223,6 +224,26 @@ class BadRequestError(APIError):
     """HTTP 400: the request was refused as invalid. Check the parameters (model id, max_tokens, schema)."""
 
     remedy = "Check the request parameters (model id, max_tokens, response_format)."
+
+
+class ContextLengthError(BadRequestError):
+    """Raised before any request is sent: the prompt's offline token estimate plus ``max_tokens`` clearly
+    exceeds the model's context window. Carries ``context_window``, ``estimated_tokens`` and ``max_tokens``;
+    ``attempts`` is 0 (nothing was sent, nothing was billed)."""
+
+    remedy = "Shorten the prompt, lower max_tokens, or use a model with a larger context window."
+
+    def __init__(self, *, model: str, context_window: int, estimated_tokens: int, max_tokens: int | None) -> None:
+        self.context_window = context_window
+        self.estimated_tokens = estimated_tokens
+        self.max_tokens = max_tokens
+        asked = f" plus max_tokens {max_tokens}" if max_tokens else ""
+        super().__init__(
+            f"The prompt (at least {estimated_tokens} tokens by an offline estimate){asked} does not fit in the "
+            f"context window of {context_window} tokens",
+            model=model,
+            attempts=0,
+        )
 
 
 class AuthenticationError(APIError):

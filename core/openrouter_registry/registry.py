@@ -204,6 +204,7 @@ class Resolution:
         lines = [
             f"{self.model} -> {type(self.generator).__name__} "
             f"(plugin {self.plugin}, match {self.match}: {self.winner.reason})",
+            self.generator.facts().explain(),
             "candidates, best first:",
         ]
         for i, c in enumerate(self.candidates, 1):

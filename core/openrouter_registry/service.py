@@ -27,10 +27,12 @@ from .headers import with_authorization
 from .inputs import check_text, json_copy
 from .modes import MODE_MEMORY, is_mode_refusal, route_of
 from .registry import Registry, Resolution, get_registry
-from .result import GenerationResult, Reply, Usage, add_costs, cost_from_api
+from .result import CostSource, GenerationResult, Reply, Usage, add_cost_sources, add_costs, cost_from_api
 from .settings import Settings, is_model_id
 
 if TYPE_CHECKING:
+    from .catalog import Catalog
+    from .pricing import CostEstimate
     from .transport import Transport
 
 __all__ = ["OpenRouterService", "NLPServices", "EmbeddingResult", "TextStream"]
@@ -203,6 +205,13 @@ class OpenRouterService:
         """The generator that serves ``model`` (default: the settings' model)."""
         return self.registry.resolve(model or self.settings.model, self.settings)
 
+    async def load_catalog(self, *, refresh: bool = False) -> Catalog | None:
+        """The model catalog for these settings: held in memory, cached on disk, fetched at most once per
+        ``OPENROUTER_CATALOG_TTL`` (see `openrouter_registry.catalog`). None when off or unavailable."""
+        from .catalog import load_catalog
+
+        return await load_catalog(self.settings, refresh=refresh)
+
     def _headers(self, model: str) -> dict[str, str]:
         return with_authorization(self.registry.build_headers(model, self.settings), self.settings)
 
@@ -228,7 +237,7 @@ class OpenRouterService:
         """
         from .schema import structure
 
-        call = self._prepare(
+        call = await self._prepare(
             prompt, messages, schema, model,
             temperature=temperature, max_tokens=max_tokens, extra_body=extra_body, max_reasks=max_reasks,
         )
@@ -244,7 +253,7 @@ class OpenRouterService:
 
     # The steps of `generate`, in order. ``_Call`` carries one generation's state between them.
 
-    def _prepare(
+    async def _prepare(
         self,
         prompt: str | None,
         messages: Sequence[Mapping[str, Any]] | None,
@@ -265,13 +274,14 @@ class OpenRouterService:
         conversation = normalize_messages(prompt, messages)
         extra_body = _extra_body(extra_body)
         json_schema = to_json_schema(schema)
+        await self.load_catalog()  # once per TTL; resolution then reads the model's catalog facts
         resolution = self.resolve(model)
         model_id = resolution.model
         modes: tuple[Mode | None, ...] = (
-            tuple(resolution.generator.structured_modes) if json_schema is not None else (None,)
+            resolution.generator.facts().structured_modes if json_schema is not None else (None,)
         )
         route = route_of(extra_body)
-        learned = MODE_MEMORY.get(model_id, route) if json_schema is not None else None
+        learned = MODE_MEMORY.get(model_id, route, self.settings) if json_schema is not None else None
         return _Call(
             resolution=resolution,
             headers=self._headers(model_id),
@@ -290,6 +300,7 @@ class OpenRouterService:
         """Step 2: send the conversation in the current mode, falling back to the next structured mode
         (and remembering it) when the model refuses this one; decode the answer and add its usage and cost."""
         from .decode import decode_chat
+        from .pricing import priced
 
         while True:
             body = call.generator.build_body(
@@ -304,24 +315,49 @@ class OpenRouterService:
                 data, used = await self.transport.post_json("/chat/completions", body, call.headers, model=call.model)
             except APIError as error:
                 call.attempts += error.attempts
-                if self._fall_back(call, error):
+                if self._fall_back(call, error, self.settings):
                     continue
                 error.attempts = call.attempts
                 raise
             call.attempts += used
-            reply = decode_chat(data)
+            reply = priced(decode_chat(data), call.generator)  # no usage.cost: priced from the catalog
             call.usage, call.cost = call.usage + reply.usage, add_costs(call.cost, reply.cost)
+            call.cost_source = add_cost_sources(call.cost_source, reply.cost_source)
             return reply
 
     @staticmethod
-    def _fall_back(call: _Call, error: APIError) -> bool:
+    def _fall_back(call: _Call, error: APIError, settings: Settings) -> bool:
         """Move ``call`` to the next structured mode when ``error`` refuses the current one."""
         mode = call.mode
         if mode is None or call.index + 1 >= len(call.modes) or not is_mode_refusal(error):
             return False
         call.index += 1
-        MODE_MEMORY.fall_back(call.model, mode, call.modes[call.index], call.route)  # type: ignore[arg-type]
+        MODE_MEMORY.fall_back(call.model, mode, call.modes[call.index], call.route, settings)  # type: ignore[arg-type]
         return True
+
+    async def estimate_cost(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        schema: Any = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        max_reasks: int | None = None,
+    ) -> CostEstimate | None:
+        """The lowest and highest price in USD (`decimal.Decimal`) of the `generate` call with these
+        arguments, from the model catalog's prices, without sending it (see `openrouter_registry.pricing`).
+        None when the catalog does not price the model. Raises `ContextLengthError` for a prompt that
+        clearly cannot fit, and what `generate` raises for bad arguments."""
+        from .pricing import estimate_call
+
+        _check_call_options(None, max_tokens, model, max_reasks)
+        conversation = normalize_messages(prompt, messages)
+        extra_body = _extra_body(extra_body)
+        await self.load_catalog()
+        reasks = self.settings.max_reasks if max_reasks is None else max_reasks
+        return estimate_call(self.resolve(model).generator, conversation, schema, max_tokens, extra_body, reasks)
 
     @staticmethod
     def _refuse_truncated(call: _Call, reply: Reply) -> None:
@@ -375,6 +411,7 @@ class OpenRouterService:
             cost=call.cost,
             generator=type(call.generator).__name__,
             plugin=call.resolution.plugin,
+            cost_source=call.cost_source,
         )
 
     # --- streaming --------------------------------------------------------------------------------
@@ -494,6 +531,7 @@ class _Call:
     attempts: int = 0
     usage: Usage = attrs.field(factory=Usage)
     cost: float | None = None
+    cost_source: CostSource | None = None
 
     @property
     def generator(self) -> Generator:

@@ -256,6 +256,18 @@ class Settings:
         validator=_check(lambda v: v > 0),
         metadata=_env("OPENROUTER_EMBEDDER_DIMENSIONS", "a positive integer"),
     )
+    # --- catalog
+    cache_dir: str | None = attrs.field(
+        default=None,
+        validator=_check(lambda v: bool(v.strip())),
+        metadata=_env("OPENROUTER_CACHE_DIR", "a directory path"),
+    )
+    catalog_ttl: float = attrs.field(
+        default=86400.0,
+        validator=_check(_positive),
+        metadata=_env("OPENROUTER_CATALOG_TTL", "a positive number of seconds"),
+    )
+    catalog: bool = attrs.field(default=True, metadata=_env("OPENROUTER_CATALOG", "on or off"))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -332,6 +344,20 @@ _converter.register_structure_hook(int, _strict_int)
 _converter.register_structure_hook(float, _strict_float)
 _converter.register_structure_hook(str, _string)
 _converter.register_structure_hook(Secret, _secret)
+
+
+_SWITCH = {"on": True, "off": False, "true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+
+
+def _switch(value: Any, _: type) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _SWITCH:
+        return _SWITCH[value.strip().lower()]
+    raise ValueError(repr(value))
+
+
+_converter.register_structure_hook(bool, _switch)
 
 
 def structure_settings(raw: Mapping[str, Any]) -> Settings:
