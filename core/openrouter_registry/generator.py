@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Literal
 
 import attrs
 
+from .memo import SchemaMemo
 from .settings import Settings
 
 __all__ = ["Generator", "Mode", "ALL_MODES", "SCHEMA_MARKER", "schema_name", "schema_instruction", "is_strict_compatible"]
@@ -58,6 +59,9 @@ def is_strict_compatible(schema: Any) -> bool:
         if set(schema.get("required") or []) != set(props):
             return False
     return all(is_strict_compatible(v) for k, v in schema.items() if k not in ("enum", "const", "default"))
+
+
+_STRICT: SchemaMemo[bool] = SchemaMemo(is_strict_compatible)
 
 
 @attrs.frozen(slots=False)
@@ -111,7 +115,7 @@ class Generator:
             return {"type": "json_object"}
         return {
             "type": "json_schema",
-            "json_schema": {"name": schema_name(schema), "strict": is_strict_compatible(schema), "schema": schema},
+            "json_schema": {"name": schema_name(schema), "strict": _STRICT(schema), "schema": schema},
         }
 
     def shape_messages(

@@ -18,6 +18,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError
+from .memo import SchemaMemo
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError  # type: ignore[import-untyped,unused-ignore]
@@ -78,7 +79,11 @@ def compiled_validator(schema: Mapping[str, Any] | bool) -> Validator:
 
     Raises `ConfigurationError` ("invalid JSON Schema: ...") for a schema that is not one.
     """
-    return _compile(_schema_key(schema))
+    return _compile(_KEYS(schema))
+
+
+#: The cache key of a schema object, without serializing it again on each call (see memo.py).
+_KEYS = SchemaMemo(_schema_key)
 
 
 def _shorten(text: str) -> str:

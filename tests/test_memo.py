@@ -1,0 +1,96 @@
+"""The hot-path caches: `SchemaMemo` computes once per schema object and never serves a value for a
+schema that was edited in place; the validator and strict-mode caches built on it give the same
+answers as before for edited schemas; `Usage` addition sums every field."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import attrs
+
+from openrouter_registry.generator import Generator
+from openrouter_registry.memo import SIZE, SchemaMemo
+from openrouter_registry.result import Usage
+from openrouter_registry.settings import Settings
+from openrouter_registry.validation import compiled_validator, validate
+
+from city import CITY
+
+
+def counting() -> tuple[SchemaMemo[str], list[Any]]:
+    seen: list[Any] = []
+
+    def compute(schema: Any) -> str:
+        seen.append(copy.deepcopy(schema))
+        return repr(sorted(schema)) if isinstance(schema, dict) else repr(schema)
+
+    return SchemaMemo(compute), seen
+
+
+def test_computes_once_per_schema_object() -> None:
+    memo, seen = counting()
+    schema = copy.deepcopy(CITY)
+    assert [memo(schema) for _ in range(5)] == [memo(schema)] * 5
+    assert len(seen) == 1
+    memo(copy.deepcopy(CITY))  # an equal but different object is computed for itself
+    assert len(seen) == 2
+
+
+def test_a_schema_edited_in_place_is_computed_again() -> None:
+    memo, seen = counting()
+    schema = copy.deepcopy(CITY)
+    memo(schema)
+    schema["properties"]["zip"] = {"type": "string"}  # nested edit: the snapshot is a deep copy
+    memo(schema)
+    schema["required"].append("zip")
+    memo(schema)
+    assert [s["properties"].keys() >= {"zip"} for s in seen] == [False, True, True]
+    assert [len(s["required"]) for s in seen] == [2, 2, 3]
+
+
+def test_errors_are_not_remembered_and_the_memo_stays_bounded() -> None:
+    calls = []
+
+    def compute(schema: Any) -> int:
+        calls.append(1)
+        if schema == {"bad": True}:
+            raise ValueError("bad schema")
+        return len(calls)
+
+    memo = SchemaMemo(compute)
+    bad: dict[str, Any] = {"bad": True}
+    for _ in range(2):
+        try:
+            memo(bad)
+        except ValueError:
+            pass
+    assert len(calls) == 2
+    schemas = [{"n": i} for i in range(SIZE * 2 + 3)]
+    for schema in schemas:
+        memo(schema)
+    assert len(memo._entries) <= SIZE
+
+
+def test_validator_cache_follows_in_place_edits() -> None:
+    schema = copy.deepcopy(CITY)
+    assert validate({"city": "Paris", "country": "France"}, schema) == []
+    first = compiled_validator(schema)
+    assert compiled_validator(schema) is first
+    schema["properties"]["city"] = {"type": "integer"}
+    assert validate({"city": "Paris", "country": "France"}, schema) == ["$.city: 'Paris' is not of type 'integer'"]
+
+
+def test_strict_flag_follows_in_place_edits() -> None:
+    generator = Generator("openai/gpt-4o", Settings.from_env({}))
+    schema = copy.deepcopy(CITY)
+    assert generator.response_format("json_schema", schema)["json_schema"]["strict"] is True  # type: ignore[index]
+    schema["additionalProperties"] = True
+    assert generator.response_format("json_schema", schema)["json_schema"]["strict"] is False  # type: ignore[index]
+
+
+def test_usage_addition_sums_every_field() -> None:
+    fields = [f.name for f in attrs.fields(Usage)]
+    a = Usage(**{name: i + 1 for i, name in enumerate(fields)})
+    b = Usage(**{name: 10 * (i + 1) for i, name in enumerate(fields)})
+    assert attrs.asdict(a + b) == {name: 11 * (i + 1) for i, name in enumerate(fields)}
