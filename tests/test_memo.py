@@ -81,12 +81,19 @@ def test_validator_cache_follows_in_place_edits() -> None:
     assert validate({"city": "Paris", "country": "France"}, schema) == ["$.city: 'Paris' is not of type 'integer'"]
 
 
-def test_strict_flag_follows_in_place_edits() -> None:
+def test_name_and_strict_flag_follow_in_place_edits() -> None:
     generator = Generator("openai/gpt-4o", Settings.from_env({}))
     schema = copy.deepcopy(CITY)
-    assert generator.response_format("json_schema", schema)["json_schema"]["strict"] is True  # type: ignore[index]
+
+    def sent() -> Any:
+        response_format = generator.response_format("json_schema", schema)
+        assert response_format is not None
+        return response_format["json_schema"]
+
+    assert sent() == {"name": "city_country", "strict": True, "schema": CITY}
     schema["additionalProperties"] = True
-    assert generator.response_format("json_schema", schema)["json_schema"]["strict"] is False  # type: ignore[index]
+    schema["title"] = "place"
+    assert (sent()["name"], sent()["strict"]) == ("place", False)
 
 
 def test_usage_addition_sums_every_field() -> None:

@@ -61,7 +61,10 @@ def is_strict_compatible(schema: Any) -> bool:
     return all(is_strict_compatible(v) for k, v in schema.items() if k not in ("enum", "const", "default"))
 
 
-_STRICT: SchemaMemo[bool] = SchemaMemo(is_strict_compatible)
+#: ``name`` and ``strict`` of a schema's ``response_format.json_schema``, worked out once per schema object.
+_NAME_AND_STRICT: SchemaMemo[dict[str, Any]] = SchemaMemo(
+    lambda schema: {"name": schema_name(schema), "strict": is_strict_compatible(schema)}
+)
 
 
 @attrs.frozen(slots=False)
@@ -115,7 +118,7 @@ class Generator:
             return {"type": "json_object"}
         return {
             "type": "json_schema",
-            "json_schema": {"name": schema_name(schema), "strict": _STRICT(schema), "schema": schema},
+            "json_schema": {**_NAME_AND_STRICT(schema), "schema": schema},
         }
 
     def shape_messages(
