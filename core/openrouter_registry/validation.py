@@ -18,6 +18,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError
+from .fastvalid import surely_valid
 from .memo import SchemaMemo
 
 if TYPE_CHECKING:
@@ -119,7 +120,11 @@ def validate(data: Any, schema: Mapping[str, Any] | bool) -> list[str]:
     At most `MAX_ERRORS` messages, and one more saying how many were left out. Raises
     `ConfigurationError` when ``schema`` is not a valid JSON Schema.
     """
-    errors = _errors(compiled_validator(schema), data)
+    key = _KEYS(schema)
+    validator = _compile(key)
+    if surely_valid(data, key):  # the common case, answered in Rust (see fastvalid.py)
+        return []
+    errors = _errors(validator, data)
     messages = sorted({_message(error) for error in errors})
     if len(messages) > MAX_ERRORS:
         left = len(messages) - MAX_ERRORS
@@ -130,7 +135,10 @@ def validate(data: Any, schema: Mapping[str, Any] | bool) -> list[str]:
 
 def is_valid(data: Any, schema: Mapping[str, Any] | bool) -> bool:
     """True when ``data`` validates against ``schema``. Raises `ConfigurationError` for an invalid schema."""
-    validator = compiled_validator(schema)
+    key = _KEYS(schema)
+    validator = _compile(key)
+    if surely_valid(data, key):
+        return True
     try:
         return bool(validator.is_valid(data))
     except Exception:
