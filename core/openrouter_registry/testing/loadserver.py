@@ -57,6 +57,7 @@ from .server import (
     _text_of,
     _tokens,
     price_of,
+    schema_in_response_format,
 )
 from .styles import family_of, provider_of, style_json
 
@@ -98,16 +99,7 @@ def _schema_key(response_format_text: str) -> tuple[str | None, str, str | None]
     """(canonical schema text or None, schema name, mode) for a ``response_format`` (as JSON)."""
     response_format = json.loads(response_format_text)
     mode = response_format.get("type") if isinstance(response_format, Mapping) else None
-    schema: Any = None
-    name: str | None = None
-    if mode == "json_schema":
-        spec = response_format.get("json_schema")
-        if isinstance(spec, Mapping):
-            if isinstance(spec.get("schema"), (Mapping, bool)):
-                schema = spec["schema"]
-            if isinstance(spec.get("name"), str) and spec["name"]:
-                name = spec["name"]
-    return _canonical(schema, name) + (mode if isinstance(mode, str) else None,)
+    return _canonical(*schema_in_response_format(response_format)) + (mode if isinstance(mode, str) else None,)
 
 
 def _canonical(schema: Any, name: str | None) -> tuple[str | None, str]:
