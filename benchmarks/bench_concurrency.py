@@ -179,7 +179,7 @@ async def drive(client: str, base_url: str, api_key: str, in_flight: int, reques
     finally:
         await close()
     return {
-        "client": client, "in_flight": in_flight, "sent": sent, "ok": ok, "errors": dict(errors),
+        "client": client, "in_flight": in_flight, "requests": requests, "sent": sent, "ok": ok, "errors": dict(errors),
         "wall": wall, "cpu": cpu, "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "note": note,
     }
 
@@ -291,7 +291,10 @@ def table(rows: list[dict[str, Any]], slopes: dict[str, dict[float, float]]) -> 
         if "failed" in row:
             lines.append((*where, "-", "-", "-", "-", "-", "-", f"failed: {row['failed']}"[:70]))
             continue
-        errors = ", ".join(f"{name} x{count}" for name, count in sorted(row["errors"].items())) or "-"
+        notes = [f"{name} x{count}" for name, count in sorted(row["errors"].items())]
+        if row["sent"] < row["requests"]:
+            notes.append(f"stopped at the deadline ({row['sent']} of {row['requests']} sent)")
+        errors = ", ".join(notes) or "-"
         lines.append((*where, f"{row['rps']:.0f}", fmt_ratio(row.get("rps_ratio")), f"{row['cpu_ms']:.2f}",
                       fmt_ratio(row.get("cpu_ratio")), f"{row['max_rss_kb'] / 1024:.0f}",
                       f"{row['ok']} / {row['sent']}", errors))
