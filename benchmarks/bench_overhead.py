@@ -6,7 +6,9 @@ One request at a time, on one event loop, against `openrouter_registry.testing.l
 (no latency, in its own process): time per request of
 
 - ``ours``:      ``OpenRouterService.generate(PROMPT, schema=SCHEMA, model=MODEL)``: resolve the
-                 generator, build body and headers, send, decode, parse, validate, result;
+                 generator, build body and headers, send, decode, parse, validate, result; with the
+                 default transport, and (``ours-httpx``, once ``OPENROUTER_TRANSPORT`` exists) on
+                 plain httpx, the baseline's own stack: that row is the overhead of our path alone;
 - ``raw-httpx``: ``httpx.AsyncClient.post(...)`` of the same body + ``json.loads`` of the reply.
 
 Both are warmed up first, then measured in ``--rounds`` alternating blocks (``--requests`` / rounds
@@ -45,17 +47,24 @@ async def measure(base_url: str, api_key: str, requests: int, rounds: int, profi
 
     settings = Settings.from_env({}, base_url=base_url, api_key=api_key)
     raw = httpx.AsyncClient(base_url=base_url, headers={"Authorization": f"Bearer {api_key}"})
+    services = {"ours": OpenRouterService(settings, registry=Registry())}
+    if hasattr(settings, "transport"):  # OPENROUTER_TRANSPORT exists: also ours on the baseline's own stack
+        services["ours-httpx"] = OpenRouterService(settings.replace(transport="httpx"), registry=Registry())
 
-    async with OpenRouterService(settings, registry=Registry()) as service, raw:
-        async def ours() -> None:
+    def generate(service: OpenRouterService) -> Callable[[], Awaitable[None]]:
+        async def call() -> None:
             await service.generate(PROMPT, schema=SCHEMA, model=MODEL)
 
+        return call
+
+    async with raw:
         async def raw_httpx() -> None:
             response = await raw.post("/chat/completions", json=BODY)
             response.raise_for_status()
             json.loads(response.content)
 
-        clients: dict[str, Callable[[], Awaitable[None]]] = {"ours": ours, "raw-httpx": raw_httpx}
+        clients: dict[str, Callable[[], Awaitable[None]]] = {name: generate(s) for name, s in services.items()}
+        clients["raw-httpx"] = raw_httpx
         for call in clients.values():  # warm-up: imports, caches, the connection
             for _ in range(50):
                 await call()
@@ -74,22 +83,25 @@ async def measure(base_url: str, api_key: str, requests: int, rounds: int, profi
         wall = {name: statistics.median(values) for name, values in times.items()}
         used = {name: statistics.median(values) for name, values in cpu.items()}
         print(f"bench_overhead: {per_block * rounds} sequential requests per client in {rounds} alternating blocks")
-        print("| client    | µs per request | vs raw httpx | client CPU µs per request | vs raw httpx |")
-        print("|-----------|----------------|--------------|---------------------------|--------------|")
+        print("| client     | µs per request | vs raw httpx | client CPU µs per request | vs raw httpx |")
+        print("|------------|----------------|--------------|---------------------------|--------------|")
         for name in clients:
-            print(f"| {name:<9} | {wall[name] * 1e6:>14.0f} | {wall[name] / wall['raw-httpx']:>11.2f}x "
+            print(f"| {name:<10} | {wall[name] * 1e6:>14.0f} | {wall[name] / wall['raw-httpx']:>11.2f}x "
                   f"| {used[name] * 1e6:>25.0f} | {used[name] / used['raw-httpx']:>11.2f}x |")
-        print(f"ours adds {(wall['ours'] - wall['raw-httpx']) * 1e6:.0f} µs per request "
-              f"({(used['ours'] - used['raw-httpx']) * 1e6:.0f} µs of client CPU); medians of the blocks")
+        for name in services:
+            print(f"{name} adds {(wall[name] - wall['raw-httpx']) * 1e6:.0f} µs per request "
+                  f"({(used[name] - used['raw-httpx']) * 1e6:.0f} µs of client CPU); medians of the blocks")
         if profile:
             profiler = cProfile.Profile()
             profiler.enable()
             for _ in range(per_block):
-                await ours()
+                await clients["ours"]()
             profiler.disable()
             out = io.StringIO()
             pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)
             print(out.getvalue())
+        for service in services.values():
+            await service.aclose()
 
 
 def main() -> None:
