@@ -84,5 +84,5 @@ def test_values_that_are_not_plain_json_go_to_jsonschema() -> None:
 def test_remote_refs_are_never_fetched_and_still_reported() -> None:
     schema = {"$ref": "https://example.com/schema.json"}
     assert surely_valid({}, _schema_key(schema)) is False
-    with pytest.raises(ConfigurationError, match="cannot resolve a \\$ref"):
+    with pytest.raises(ConfigurationError, match="remote schemas are never fetched"):
         validate({}, schema)

@@ -325,3 +325,13 @@ async def test_the_key_is_in_no_log_record_and_no_error(server: FakeOpenRouter, 
     assert info.value.attempts == 2
     shown = caplog.text + str(info.value) + repr(info.value) + repr(service) + repr(settings)
     assert wrong_key not in shown
+
+
+async def test_a_non_ascii_app_url_reaches_the_server_percent_encoded_and_decodes_back(server: FakeOpenRouter) -> None:
+    from urllib.parse import unquote
+
+    async with make_service(server, http_referer="https://café.example/bistrot/menü", site_name="Cafe Bot") as service:
+        await service.generate("hi")
+    headers = chat_requests(server)[0].headers
+    assert headers["http-referer"] == "https://xn--caf-dma.example/bistrot/men%C3%BC"
+    assert unquote(headers["http-referer"]).endswith("/bistrot/menü") and headers["x-title"] == "Cafe Bot"

@@ -13,7 +13,7 @@ The fast check is only trusted where the two libraries agree:
 - data made of plain JSON values only (dict, list, str, int, float, bool, None: what a JSON parser
   returns); anything else (a tuple, which jsonschema-rs takes for an array) goes to jsonschema;
 - formats are annotations in both (``validate_formats=False``), as in `validation`;
-- remote ``$ref`` are never fetched (the retriever refuses; jsonschema then reports the ``$ref``);
+- remote ``$ref`` are never fetched (the retriever refuses; `validation` refuses such schemas first);
 - one known difference is left in: ``multipleOf`` with a float step (``0.07`` is a multiple of
   ``0.01`` for jsonschema-rs, which computes exactly, and not for jsonschema's float division).
 
@@ -77,5 +77,5 @@ def surely_valid(data: Any, key: str) -> bool:
         return False
     try:
         return bool(check(data))
-    except Exception:  # e.g. an unresolvable $ref met during validation
+    except Exception:  # e.g. a value it cannot take: jsonschema decides
         return False

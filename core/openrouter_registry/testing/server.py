@@ -202,6 +202,52 @@ class Scripted:
     sse: Sequence[str] | None = None
     close: bool = False
 
+    @classmethod
+    def chat(
+        cls,
+        content: Any = "",
+        *,
+        model: str = "openai/gpt-4o-mini",
+        finish_reason: str = "stop",
+        usage: Mapping[str, Any] | None = None,
+        provider: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        delay: float = 0.0,
+    ) -> Scripted:
+        """A whole ``chat.completion`` reply in one line, e.g.
+        ``server.enqueue(Scripted.chat(content={"city": "Paris"}, model="acme/writer-1"))``.
+
+        ``content``: the message text; a str is sent as is (say ``'Sure! {"city": "Paris"}'`` to test
+        a parser), any other JSON value (dict, list, number...) is serialized as compact JSON text.
+        ``finish_reason``: ``"stop"``, ``"length"`` (a reply cut by ``max_tokens``)... ``usage``:
+        replaces the default (token counts from the text lengths, ``cost`` at `price_of` the model).
+        The reply carries a ``gen-...`` id, also in the ``X-Generation-Id`` header."""
+        text = content if isinstance(content, str) else json.dumps(content, separators=(",", ":"), ensure_ascii=False)
+        generation_id = _generation_id()
+        if usage is None:
+            prompt_tokens, completion_tokens = 10, _tokens(len(text))
+            prompt_price, completion_price = price_of(model)
+            usage = {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+                "cost": round(prompt_tokens * prompt_price + completion_tokens * completion_price, 12),
+            }
+        message = {"role": "assistant", "content": text, "refusal": None, "reasoning": None}
+        payload = {
+            "id": generation_id,
+            "provider": provider or provider_of(model.split(":", 1)[0]),
+            "model": model,
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "choices": [
+                {"logprobs": None, "finish_reason": finish_reason, "native_finish_reason": finish_reason,
+                 "index": 0, "message": message}
+            ],
+            "usage": dict(usage),
+        }
+        return cls(json=payload, headers={"X-Generation-Id": generation_id, **(headers or {})}, delay=delay)
+
 
 @attrs.frozen
 class _Answer:
