@@ -1,6 +1,7 @@
-"""The hot-path caches: `SchemaMemo` computes once per schema object and never serves a value for a
-schema that was edited in place; the validator and strict-mode caches built on it give the same
-answers as before for edited schemas; `Usage` addition sums every field."""
+"""The hot-path shortcuts: `SchemaMemo` computes once per schema object and never serves a value for a
+schema that was edited in place; the validator, strict-mode and plain-JSON checks built on it give
+the same answers as before for edited schemas; `Usage` addition sums every field; the faster model-id
+check refuses exactly what the old one did."""
 
 from __future__ import annotations
 
@@ -101,3 +102,30 @@ def test_usage_addition_sums_every_field() -> None:
     a = Usage(**{name: i + 1 for i, name in enumerate(fields)})
     b = Usage(**{name: 10 * (i + 1) for i, name in enumerate(fields)})
     assert attrs.asdict(a + b) == {name: 11 * (i + 1) for i, name in enumerate(fields)}
+
+
+def test_model_id_check_still_refuses_every_whitespace_character() -> None:
+    import sys
+
+    from openrouter_registry.settings import is_model_id
+
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        old = char.isprintable() and not char.isspace()  # the definition before the fast form
+        assert is_model_id(f"openai/gpt{char}4o") is old, hex(code)
+
+
+def test_to_json_schema_rechecks_a_schema_edited_in_place() -> None:
+    import pytest
+
+    from openrouter_registry.errors import ConfigurationError
+    from openrouter_registry.schema import to_json_schema
+
+    schema = copy.deepcopy(CITY)
+    assert to_json_schema(schema) is schema  # plain JSON: used as it is
+    schema["properties"]["city"]["maxLength"] = float("nan")
+    with pytest.raises(ConfigurationError, match="NaN"):
+        to_json_schema(schema)
+    schema["properties"]["city"] = {"type": "string", "enum": ("a", "b")}  # a tuple: copied into a list
+    copied = to_json_schema(schema)
+    assert copied is not schema and copied is not None and copied["properties"]["city"]["enum"] == ["a", "b"]
