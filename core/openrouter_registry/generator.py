@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Literal, cast
 import attrs
 
 from .catalog import ModelInfo, Pricing, decimal_text, lookup
+from .memo import SchemaMemo
 from .preflight import check_fits
 from .settings import Settings
 
@@ -124,6 +125,12 @@ def is_strict_compatible(schema: Any) -> bool:
     return all(is_strict_compatible(v) for k, v in schema.items() if k not in ("enum", "const", "default"))
 
 
+#: ``name`` and ``strict`` of a schema's ``response_format.json_schema``, worked out once per schema object.
+_NAME_AND_STRICT: SchemaMemo[dict[str, Any]] = SchemaMemo(
+    lambda schema: {"name": schema_name(schema), "strict": is_strict_compatible(schema)}
+)
+
+
 @attrs.frozen(slots=False)
 class Generator:
     """Serves one model id. Subclass it (no decorator needed) and override the class attributes.
@@ -206,7 +213,7 @@ class Generator:
             return {"type": "json_object"}
         return {
             "type": "json_schema",
-            "json_schema": {"name": schema_name(schema), "strict": is_strict_compatible(schema), "schema": schema},
+            "json_schema": {**_NAME_AND_STRICT(schema), "schema": schema},
         }
 
     def shape_messages(

@@ -61,7 +61,8 @@ def json_copy(value: Any, root: str) -> Any:
 
 def _copy(value: Any, root: str, path: list[Any]) -> Any:
     if isinstance(value, str):
-        check_text(value, _where(root, path))
+        if _SURROGATE.search(value) is not None:  # the path is spelled out only for an error
+            check_text(value, _where(root, path))
         return value
     if value is None or isinstance(value, (bool, int)):
         return value
@@ -78,7 +79,8 @@ def _copy(value: Any, root: str, path: list[Any]) -> Any:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise ConfigurationError(f"{_where(root, path)} has a {type(key).__name__} key {key!r}: JSON keys are str")
-            check_text(key, _where(root, path))
+            if _SURROGATE.search(key) is not None:
+                check_text(key, _where(root, path))
             path.append(key)
             out[key] = _copy(item, root, path)
             path.pop()

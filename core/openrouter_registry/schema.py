@@ -39,6 +39,7 @@ from cattrs.gen import make_dict_unstructure_fn, override
 from cattrs.strategies import configure_union_passthrough
 
 from .errors import ConfigurationError, StructuredOutputError
+from .memo import SchemaMemo
 
 __all__ = ["to_json_schema", "structure", "unstructure", "schema_title", "converter"]
 
@@ -280,6 +281,16 @@ def _class_schema(cls: type) -> dict[str, Any]:
     return _Deriver(cls).schema()
 
 
+def _plain_json_check(schema: Any) -> bool:
+    from .inputs import json_copy
+
+    return isinstance(schema, dict) and json_copy(schema, "schema") == schema
+
+
+#: Whether a schema object is plain JSON already (then `to_json_schema` uses it as it is, uncopied).
+_is_plain_json: SchemaMemo[bool] = SchemaMemo(_plain_json_check)
+
+
 def to_json_schema(schema: Any) -> dict[str, Any] | None:
     """The JSON Schema for ``schema``: None for None, a dict as it is (after checking it is plain JSON
     and a valid JSON Schema whose every ``$ref`` resolves, so that a broken one fails before any
@@ -295,8 +306,12 @@ def to_json_schema(schema: Any) -> dict[str, Any] | None:
         from .inputs import json_copy
         from .validation import compiled_validator
 
-        copied: dict[str, Any] = json_copy(schema, "schema")  # names a field JSON cannot carry
-        result = schema if isinstance(schema, dict) and copied == schema else copied  # as it is when plain JSON
+        # as it is when plain JSON (checked once per schema object), else a copy; json_copy names a field
+        # JSON cannot carry
+        if isinstance(schema, dict) and _is_plain_json(schema):
+            result: dict[str, Any] = schema
+        else:
+            result = json_copy(schema, "schema")
         compiled_validator(result)  # checked (and compiled, cached) before any request is spent
         return result
     if _is_pydantic(schema) or _is_record(schema):

@@ -188,7 +188,8 @@ def _check_api_key(instance: Any, attribute: attrs.Attribute[Any], value: Secret
 def is_model_id(value: str) -> bool:
     """A model id goes in the JSON body: printable, no whitespace (nor the lone surrogates that an
     undecodable environment variable turns into)."""
-    return bool(value) and value.isprintable() and not any(c.isspace() for c in value)
+    # every whitespace character but " " is unprintable, so this is the whitespace check too (in C)
+    return bool(value) and value.isprintable() and " " not in value
 
 
 def _positive(value: float) -> bool:

@@ -18,6 +18,8 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError
+from .fastvalid import surely_valid
+from .memo import SchemaMemo
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError  # type: ignore[import-untyped,unused-ignore]
@@ -123,7 +125,11 @@ def compiled_validator(schema: Mapping[str, Any] | bool) -> Validator:
 
     Raises `ConfigurationError` ("invalid JSON Schema: ...") for a schema that is not one.
     """
-    return _compile(_schema_key(schema))
+    return _compile(_KEYS(schema))
+
+
+#: The cache key of a schema object, without serializing it again on each call (see memo.py).
+_KEYS = SchemaMemo(_schema_key)
 
 
 def _shorten(text: str) -> str:
@@ -178,9 +184,12 @@ def validate(data: Any, schema: Mapping[str, Any] | bool) -> list[str]:
     At most `MAX_ERRORS` messages, and one more saying how many were left out. Raises
     `ConfigurationError` when ``schema`` is not a valid JSON Schema.
     """
-    validator = compiled_validator(schema)
+    key = _KEYS(schema)
+    validator = _compile(key)
     if depth_of(data) > MAX_DEPTH:
         return [_TOO_DEEP]
+    if surely_valid(data, key):  # the common case, answered in Rust (see fastvalid.py)
+        return []
     try:
         errors = _errors(validator, data)
     except RecursionError:  # a schema whose keywords nest deeper per level than the bound allows for
@@ -195,9 +204,12 @@ def validate(data: Any, schema: Mapping[str, Any] | bool) -> list[str]:
 
 def is_valid(data: Any, schema: Mapping[str, Any] | bool) -> bool:
     """True when ``data`` validates against ``schema``. Raises `ConfigurationError` for an invalid schema."""
-    validator = compiled_validator(schema)
+    key = _KEYS(schema)
+    validator = _compile(key)
     if depth_of(data) > MAX_DEPTH:
         return False
+    if surely_valid(data, key):
+        return True
     try:
         return bool(validator.is_valid(data))
     except RecursionError:

@@ -314,6 +314,18 @@ def _schema_in_prompt(messages: Sequence[Any]) -> Any:
     return schema if isinstance(schema, (dict, bool)) else None
 
 
+def schema_in_response_format(response_format: Any) -> tuple[Any, str | None]:
+    """(schema, name) sent in a ``json_schema`` ``response_format``; None for what is not there."""
+    if not isinstance(response_format, Mapping) or response_format.get("type") != "json_schema":
+        return None, None
+    spec = response_format.get("json_schema")
+    if not isinstance(spec, Mapping):
+        return None, None
+    schema = spec["schema"] if isinstance(spec.get("schema"), (Mapping, bool)) else None
+    name = spec["name"] if isinstance(spec.get("name"), str) and spec["name"] else None
+    return schema, name
+
+
 @functools.lru_cache(maxsize=256)
 def _instance_text(schema_text: str, name: str) -> str:
     """A valid instance of the schema (as JSON text, cached), or ``{}`` when none can be produced."""
@@ -731,15 +743,7 @@ class FakeOpenRouter:
     def _content(
         self, model: str, messages: list[Any], response_format: Any, mode: str | None
     ) -> str:
-        schema: Any = None
-        name: str | None = None
-        if mode == "json_schema":
-            spec = response_format.get("json_schema")
-            if isinstance(spec, Mapping):
-                if isinstance(spec.get("schema"), (Mapping, bool)):
-                    schema = spec["schema"]
-                if isinstance(spec.get("name"), str) and spec["name"]:
-                    name = spec["name"]
+        schema, name = schema_in_response_format(response_format)
         if schema is None:
             schema = _schema_in_prompt(messages)
         if name is None:
