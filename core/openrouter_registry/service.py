@@ -178,6 +178,7 @@ class OpenRouterService:
         re-asks (default: the settings' ``max_reasks``), `TruncatedOutputError` for a reply cut off at
         ``max_tokens``.
         """
+        from .decode import decode_chat
         from .schema import structure, to_json_schema
 
         self.settings.require_api_key()
@@ -206,7 +207,10 @@ class OpenRouterService:
                 extra_body=extra_body,
             )
             try:
-                data, used = await self.transport.post_json("/chat/completions", body, headers, model=model_id)
+                # check=decode_chat: an unusable answer is retried like any other invalid response
+                data, used = await self.transport.post_json(
+                    "/chat/completions", body, headers, model=model_id, check=decode_chat
+                )
             except APIError as error:
                 attempts += error.attempts
                 if mode is not None and index + 1 < len(modes) and is_mode_refusal(error):
@@ -216,8 +220,6 @@ class OpenRouterService:
                 error.attempts = attempts
                 raise
             attempts += used
-            from .decode import decode_chat
-
             reply = decode_chat(data)
             usage, cost = usage + reply.usage, add_costs(cost, reply.cost)
 
