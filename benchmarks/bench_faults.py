@@ -94,7 +94,8 @@ async def run(args: argparse.Namespace) -> int:
     untyped = sum(n for k, n in report.outcomes.items() if k.startswith("untyped:"))
     print(f"untyped {untyped} (must be 0), hung {report.outcomes['hung']} (must be 0), "
           f"wrong {report.outcomes['wrong']} (must be 0)")
-    print(f"wall {report.wall:.1f}s, peak RSS {report.peak_rss_mb:.0f} MB")
+    print(f"slowest call {report.slowest:.1f}s (bound {report.bound:.1f}s), wall {report.wall:.1f}s, "
+          f"peak RSS {report.peak_rss_mb:.0f} MB")
     return 1 if report.bad else 0
 
 

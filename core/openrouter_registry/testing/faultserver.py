@@ -457,8 +457,8 @@ class FaultServer:
             command = [sys.executable, "-m", "openrouter_registry.testing.faultserver", json.dumps(self.config)]
             self._child = subprocess.Popen(command, stdout=subprocess.PIPE, env=env)
             assert self._child.stdout is not None
-            ready, _, _ = select.select([self._child.stdout], [], [], 60)
-            line = self._child.stdout.readline().decode() if ready else ""
+            readable, _, _ = select.select([self._child.stdout], [], [], 60)
+            line = self._child.stdout.readline().decode() if readable else ""
             if not line.startswith("listening "):
                 self.stop()
                 raise RuntimeError("the fault server process did not start within 60s")

@@ -61,6 +61,7 @@ class SoakReport:
     wall: float = 0.0
     peak_rss_mb: float = 0.0
     bound: float = 0.0
+    slowest: float = 0.0  #: seconds taken by the slowest call that ended before the bound
 
     @property
     def bad(self) -> int:
@@ -79,7 +80,7 @@ async def _one(service: OpenRouterService, call: str) -> bool:
         return bool(result.text) and _as_json(result.text) == EXPECTED_CONTENT
     if call == "generate_schema":
         result = await service.generate("Where is the Eiffel tower?", model=MODEL, schema=dict(SCHEMA), max_reasks=0)
-        return result.content == EXPECTED_CONTENT
+        return bool(result.content == EXPECTED_CONTENT)
     if call == "stream":
         stream = service.stream("Where is the Eiffel tower?", model=MODEL)
         text = await stream.collect()
@@ -124,6 +125,7 @@ async def soak(
         nonlocal done
         for index in queue:
             call = calls[index % len(calls)]
+            started = time.perf_counter()
             try:
                 async with asyncio.timeout(report.bound):
                     outcome = "ok" if await _one(service, call) else "wrong"
@@ -134,6 +136,8 @@ async def soak(
                 outcome = type(error).__name__
             except Exception as error:  # the point of the soak: count what should never happen
                 outcome = f"untyped:{type(error).__name__}"
+            if outcome != "hung":
+                report.slowest = max(report.slowest, time.perf_counter() - started)
             report.add(call, outcome)
             done += 1
             if progress is not None:
