@@ -362,3 +362,51 @@ async def test_hostile_stream_events_are_invalid_responses(event: str, why: str)
                 await stream.collect()
             assert stream.text == "Hel" and stream.finish_reason == "error"
             assert (await s.stream("hi", model=MODEL).collect())  # the service still works afterwards
+
+
+# --- property: no decode function lets anything but an APIError out ------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+ANY_JSON = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(min_value=-(10**400), max_value=10**400), st.floats(),
+              st.text(st.characters(codec=None), max_size=20)),
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.dictionaries(st.sampled_from(["choices", "message", "delta", "content", "error", "code",
+                                                             "message", "metadata", "raw", "reasons", "usage", "cost",
+                                                             "data", "embedding", "index", "finish_reason", "id",
+                                                             "provider", "model", "text", "type"]), inner, max_size=5)),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=ANY_JSON, status=st.integers(min_value=100, max_value=599),
+       headers=st.dictionaries(st.sampled_from(["Retry-After", "retry-after-ms", "X-Provider-Name", "X-Generation-Id"]),
+                               st.text(max_size=40), max_size=3))
+def test_decoders_raise_only_api_errors_on_any_json(body: Any, status: int, headers: dict[str, str]) -> None:
+    from openrouter_registry.decode import retry_after_seconds
+
+    for decode in (decode_chat, decode_chunk, decode_embeddings):
+        try:
+            decode(body)
+        except APIError as error:
+            str(error)
+    error = error_for(status, body, model="m", headers=headers)
+    assert isinstance(error, APIError) and str(error)
+    json.dumps(error.metadata)
+    is_mode_refusal(error)
+    found = body_error(body, model="m", headers=headers)
+    assert found is None or isinstance(found, APIError)
+    wait = retry_after_seconds(headers)
+    assert wait is None or (math.isfinite(wait) and wait >= 0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=st.one_of(st.binary(max_size=200), st.text(st.characters(codec=None), max_size=200)))
+def test_loads_body_raises_only_invalid_response_errors(raw: bytes | str) -> None:
+    try:
+        loads_body(raw)
+    except InvalidResponseError:
+        pass
