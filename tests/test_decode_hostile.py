@@ -97,6 +97,8 @@ INVALID_CHATS: list[tuple[str, Any, str]] = [
     ("message is a string", {"choices": [{"message": "hello"}]}, "message is a string"),
     ("message is a list", {"choices": [{"message": ["hello"]}]}, "message is a array"),
     ("legacy text is a number", {"choices": [{"text": 7}]}, "choice text is a number"),
+    ("choice without a message", {"choices": [{"finish_reason": "stop"}]}, "without a message"),
+    ("message is null", {"choices": [{"message": None, "finish_reason": "stop"}]}, "without a message"),
     ("finish_reason is a number", chat("x", finish_reason=1), "finish_reason is a number"),
     ("finish_reason is an object", chat("x", finish_reason={"type": "stop"}), "finish_reason is a object"),
 ]

@@ -461,8 +461,10 @@ def decode_chat(body: Mapping[str, Any]) -> Reply:
     message = choice.get("message")
     if isinstance(message, Mapping):
         text = _content_text(message.get("content"))
-    elif message is None:
+    elif message is None and "text" in choice:  # the legacy completions shape
         text = _content_text(choice.get("text"), "choice text")
+    elif message is None:
+        raise InvalidResponseError("Invalid upstream response: a choice without a message")
     else:
         raise InvalidResponseError(f"Invalid upstream response: the message is a {_json_type(message)}, not an object")
     usage = data.get("usage")
