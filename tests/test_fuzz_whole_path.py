@@ -34,7 +34,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import openrouter_registry
-from openrouter_registry import NLPServices, OpenRouterError, OpenRouterService, Registry, Settings
+from openrouter_registry import NLPServices, OpenRouterService, Registry, Settings
 from openrouter_registry.testing import FakeOpenRouter, Scripted
 from openrouter_registry.transport import Transport
 
