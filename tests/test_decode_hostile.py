@@ -29,6 +29,7 @@ from openrouter_registry import (
     Settings,
 )
 from openrouter_registry.decode import (
+    SSEDecoder,
     body_error,
     decode_chat,
     decode_chunk,
@@ -260,6 +261,20 @@ def test_readable_odd_chunks() -> None:
     usage_chunk = decode_chunk({"choices": [], "usage": {"prompt_tokens": "x", "cost": "NaN"}})
     assert usage_chunk.usage == Usage() and usage_chunk.cost is None
     assert decode_chunk(json.loads('{"choices":[{"delta":{"content":"\\udc80"}}]}')).text == "\ufffd"
+
+
+def test_an_event_stream_that_ends_before_done_is_an_invalid_response() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed('data: {"choices": []}') is None and decoder.feed("") == '{"choices": []}'
+    with pytest.raises(InvalidResponseError, match=r"ended before \[DONE\]"):
+        decoder.flush()
+    pending = SSEDecoder()
+    pending.feed('data: {"error": {"code": 502}}')
+    assert pending.flush() == '{"error": {"code": 502}}'  # a last event without its blank line is still read
+    finished = SSEDecoder()
+    finished.feed("data: [DONE]"), finished.feed("")
+    assert finished.flush() is None
+    assert SSEDecoder(require_done=False).flush() is None
 
 
 # --- embeddings ------------------------------------------------------------------------------------

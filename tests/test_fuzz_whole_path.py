@@ -410,9 +410,7 @@ ANSWER_EXAMPLES = [
                  marks=xfail("transport", "a body that fails Content-Encoding decoding (httpx.DecodingError) is "
                                           "'APIError: Could not send the request', not an InvalidResponseError")),
     pytest.param("stream", Scripted(sse=['data: {"choices": [{"delta": {"content": "Hel"}}]}\n\n']),
-                 openrouter_registry.InvalidResponseError, id="stream ends before [DONE]",
-                 marks=xfail("transport", "an event stream whose body ends before [DONE] ends quietly with part "
-                                          "of the text instead of raising")),
+                 openrouter_registry.InvalidResponseError, id="stream ends before [DONE]"),
 ]
 
 

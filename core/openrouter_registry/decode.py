@@ -538,13 +538,18 @@ class SSEDecoder:
     Comment lines (``: OPENROUTER PROCESSING``) and fields other than ``data`` are ignored; several
     ``data:`` lines of one event are joined with ``\\n``; a blank line ends an event. After the
     ``[DONE]`` sentinel `done` is True and every later line is ignored.
+
+    OpenRouter ends every stream with ``[DONE]``; with ``require_done`` (the default), a body that ends
+    without it and without a pending event makes `flush` raise `InvalidResponseError`, so a stream cut
+    short between two events is an error, not a quietly shorter reply.
     """
 
     DONE = "[DONE]"
 
-    def __init__(self) -> None:
+    def __init__(self, *, require_done: bool = True) -> None:
         self._data: list[str] = []
         self.done = False
+        self.require_done = require_done
 
     def feed(self, line: str) -> str | None:
         """Consume one line; return the event's data when ``line`` completed an event, else None."""
@@ -565,8 +570,13 @@ class SSEDecoder:
         return None
 
     def flush(self) -> str | None:
-        """End of stream: the data of an event that was not followed by a blank line, if any."""
-        return self._dispatch()
+        """End of stream: the data of an event that was not followed by a blank line, if any.
+
+        Raises `InvalidResponseError` when there is none, ``[DONE]`` never came and ``require_done``."""
+        payload = self._dispatch()
+        if payload is None and not self.done and self.require_done:
+            raise InvalidResponseError("Invalid upstream response: the event stream ended before [DONE]")
+        return payload
 
     def _dispatch(self) -> str | None:
         if not self._data:
@@ -580,8 +590,9 @@ class SSEDecoder:
 
 
 def iter_sse_data(lines: Iterable[str]) -> Iterator[str]:
-    """The ``data`` payloads of an SSE stream given as lines, up to (not including) ``[DONE]``."""
-    decoder = SSEDecoder()
+    """The ``data`` payloads of an SSE stream given as lines, up to (not including) ``[DONE]``; lines
+    that end without ``[DONE]`` just end."""
+    decoder = SSEDecoder(require_done=False)
     for line in lines:
         payload = decoder.feed(line)
         if payload is not None:
