@@ -289,7 +289,7 @@ def error_for(
     effective = code if status == 400 and code in TRANSIENT_STATUSES else status
     metadata = _metadata(error.get("metadata") if error is not None else None)
 
-    message = (_error_message(error.get("message")) if error is not None else None) or f"HTTP {status} from OpenRouter"
+    message = (_error_message(error.get("message")) if error is not None else None) or _status_message(status, headers)
     detail = _message_in(metadata.get("raw"))
     if detail:
         detail = _shorten(detail)
@@ -311,6 +311,19 @@ def error_for(
         provider=provider,
         metadata=metadata,
         attempts=attempts,
+    )
+
+
+def _status_message(status: int, headers: Mapping[str, str] | None) -> str:
+    """``HTTP <status> from OpenRouter``; for a redirect, where it pointed (redirects are not followed)."""
+    location = _header(headers, "Location") if 300 <= status < 400 else None
+    if not location:
+        return f"HTTP {status} from OpenRouter"
+    from .urls import without_credentials
+
+    return (
+        f"HTTP {status} from OpenRouter: redirected to {_shorten(without_credentials(location))} "
+        "(redirects are not followed; set OPENROUTER_BASE_URL to the address that answers)"
     )
 
 
