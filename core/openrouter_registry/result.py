@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Generic, Literal, TypeVar
 
+import math
+
 import attrs
 
 __all__ = ["Usage", "Reply", "GenerationResult", "CostSource", "add_costs", "add_cost_sources"]
@@ -15,8 +17,21 @@ T = TypeVar("T")
 CostSource = Literal["api", "catalog"]
 
 
+#: Larger token counts are not counts (a 64-bit signed maximum).
+_MAX_COUNT = 2**63 - 1
+
+
 def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    """A token count from the API: a non-negative integer (an integral float counts too); anything
+    else (missing, null, text, negative, fractional, absurdly large) is 0, i.e. "not reported"."""
+    count: int
+    if isinstance(value, float) and value.is_integer():
+        count = int(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        count = value
+    else:
+        return 0
+    return count if 0 <= count <= _MAX_COUNT else 0
 
 
 @attrs.frozen
@@ -61,16 +76,18 @@ class Usage:
 
 
 def cost_from_api(usage: Mapping[str, Any] | None) -> float | None:
-    """``usage.cost`` in USD, or None when OpenRouter gave none."""
+    """``usage.cost`` in USD (a number or a numeric string), or None when OpenRouter gave none or
+    gave something that is not a cost (negative, not finite, not a number)."""
     if not isinstance(usage, Mapping):
         return None
     cost = usage.get("cost")
-    if isinstance(cost, bool) or not isinstance(cost, (int, float, str)):
+    if isinstance(cost, bool) or not isinstance(cost, (int, float, str)) or isinstance(cost, str) and len(cost) > 64:
         return None
     try:
-        return float(cost)
-    except ValueError:
+        value = float(cost)
+    except (ValueError, OverflowError):  # OverflowError: an integer beyond a float's range
         return None
+    return value if math.isfinite(value) and value >= 0 else None
 
 
 def add_costs(total: float | None, more: float | None) -> float | None:

@@ -312,7 +312,10 @@ class OpenRouterService:
                 extra_body=call.extra_body,
             )
             try:
-                data, used = await self.transport.post_json("/chat/completions", body, call.headers, model=call.model)
+                # check=decode_chat: an unusable answer is retried like any other invalid response
+                data, used = await self.transport.post_json(
+                    "/chat/completions", body, call.headers, model=call.model, check=decode_chat
+                )
             except APIError as error:
                 call.attempts += error.attempts
                 if self._fall_back(call, error, self.settings):
