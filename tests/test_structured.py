@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -253,11 +252,9 @@ HOSTILE = {
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 @pytest.mark.parametrize("parser", PARSERS, ids=lambda p: p.__name__)
-def test_hostile_input_is_quick_and_safe(parser: Parser, name: str) -> None:
-    started = time.perf_counter()
-    result = parser(HOSTILE[name], CITY)
+def test_hostile_input_is_safe(parser: Parser, name: str) -> None:
+    result = parser(HOSTILE[name], CITY)  # work bounds: tests/test_parse_bounds.py
     assert result is None or isinstance(result, (dict, list))
-    assert time.perf_counter() - started < 5
 
 
 def test_huge_clean_json_takes_the_fast_path() -> None:

@@ -22,14 +22,17 @@ from __future__ import annotations
 import ast
 import itertools
 import json
+from array import array
 import logging
 import math
+import operator
 import re
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 __all__ = [
+    "parse_clean_json",
     "parse_json_reply",
     "parse_embedded_json",
     "parse_python_literal",
@@ -46,8 +49,13 @@ MAX_SCAN_CHARS = 2_000_000
 MAX_REPAIR_CHARS = 200_000
 #: At most this many candidate blocks are considered in one reply.
 MAX_CANDIDATES = 32
-#: Brackets nested deeper than this end the scan (no JSON decoder accepts such a value anyway).
-MAX_DEPTH = 500
+#: Brackets nested deeper than this end the candidate scan.
+MAX_SCAN_DEPTH = 500
+#: Values nested deeper than this are refused before any decoder sees them (no ``RecursionError``
+#: anywhere: ``json``, ``ast`` and schema validation all recurse once or more per level).
+MAX_DEPTH = 128
+#: ``json_repair`` and the Python-literal reader recurse several frames per level: a lower bound.
+MAX_REPAIR_DEPTH = 64
 #: JSON encoded as a JSON string is decoded at most this many times.
 MAX_UNWRAP = 3
 
@@ -72,7 +80,14 @@ _PREAMBLE = re.compile(
     re.IGNORECASE,
 )
 _OPENER = re.compile(r"[{\[]")
-_SPECIAL = re.compile(r"""[{}\[\]"']""")
+#: What the scan looks for, by which closers could close an open block (curly open?, square open?):
+#: a stray closer is skipped by the regex engine, not by a Python step.
+_SPECIAL = {
+    (True, True): re.compile(r"""[{}\[\]"']"""),
+    (True, False): re.compile(r"""[{}\["']"""),
+    (False, True): re.compile(r"""[{\[\]"']"""),
+    (False, False): re.compile(r"""[{\["']"""),
+}
 _DQ_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _SQ_STRING = re.compile(r"'[^'\\\n]*(?:\\.[^'\\\n]*)*'")
 _CLOSER_OF = {"{": "}", "[": "]"}
@@ -98,10 +113,33 @@ def _no_constant(name: str) -> Any:
 
 
 _DECODER = json.JSONDecoder(parse_float=_finite_float, parse_constant=_no_constant)
+_UNESCAPED_DQ_STRING = re.compile(r'(?<!\\)"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}()]+")
+_BRACKET_STEP = str.maketrans({"[": "\x01", "{": "\x01", "(": "\x01", "]": "\xff", "}": "\xff", ")": "\xff"})
+
+
+def nesting_depth(text: str, limit: int = MAX_DEPTH) -> int:
+    """How deep the brackets (``[{(``) of ``text`` nest outside double-quoted strings, as far as
+    needed to compare with ``limit``: a number above ``limit`` means "too deep". Linear, in C:
+    a text with at most ``limit`` openers is answered by counting alone."""
+    openers = text.count("[") + text.count("{") + text.count("(")
+    if openers <= limit:
+        return openers
+    skeleton = _NOT_BRACKET.sub("", _UNESCAPED_DQ_STRING.sub("", text))
+    levels = list(itertools.accumulate(array("b", skeleton.translate(_BRACKET_STEP).encode("latin-1")), initial=0))
+    floors = itertools.accumulate(levels, min)  # a stray closer never lowers the depth below zero
+    return max(map(operator.sub, levels, floors))
+
+
+def _shallow(text: str, limit: int = MAX_DEPTH) -> bool:
+    return nesting_depth(text, limit) <= limit
 
 
 def _loads(text: str) -> Any:
-    """``json.loads`` that refuses NaN, Infinity and numbers too large for a float."""
+    """``json.loads`` that refuses NaN, Infinity, numbers too large for a float, and values nested
+    deeper than `MAX_DEPTH` (refused before decoding: the C decoder recurses once per level)."""
+    if not _shallow(text):
+        raise _NotJSON("too deeply nested")
     return _DECODER.decode(text)
 
 
@@ -163,18 +201,15 @@ def _spans(text: str) -> Iterator[tuple[int, int]]:
     One pass, aware of double-quoted strings (and of single-quoted ones where a value can start).
     A closer that matches an outer opener closes the blocks opened inside it; a stray closer is
     ignored. Blocks completed inside an opener that never closes (a lone ``{`` in prose) follow.
+    Linear: ``open_at`` keeps, per closer, the stack depths of the blocks it would close, so a
+    closer finds its block at once, stray closers are never visited, and each block is dropped once.
     """
     stack: list[_Open] = []
+    open_at: dict[str, list[int]] = {"}": [], "]": []}
     pos = 0
     while True:
-        if not stack:
-            found = _OPENER.search(text, pos)
-            if found is None:
-                return
-            stack.append(_Open(found.start(), _CLOSER_OF[found.group()], []))
-            pos = found.end()
-            continue
-        found = _SPECIAL.search(text, pos)
+        scan = _SPECIAL[bool(open_at["}"]), bool(open_at["]"])] if stack else _OPENER
+        found = scan.search(text, pos)
         if found is None:
             break
         char, index = found.group(), found.start()
@@ -190,14 +225,16 @@ def _spans(text: str) -> Iterator[tuple[int, int]]:
             if string is not None:
                 pos = string.end()
         elif char in _CLOSER_OF:
-            if len(stack) >= MAX_DEPTH:
+            if len(stack) >= MAX_SCAN_DEPTH:
                 break
-            stack.append(_Open(index, _CLOSER_OF[char], []))
+            closer = _CLOSER_OF[char]
+            open_at[closer].append(len(stack))
+            stack.append(_Open(index, closer, []))
         else:
-            depth = next((d for d in range(len(stack) - 1, -1, -1) if stack[d].closer == char), None)
-            if depth is None:
-                continue
+            depth = open_at[char][-1]
             opened = stack[depth]
+            for dropped in stack[depth:]:
+                open_at[dropped.closer].pop()
             del stack[depth:]
             if stack:
                 stack[-1].children.append((opened.start, index + 1))
@@ -217,19 +254,23 @@ def _fences(text: str) -> list[str]:
     """The bodies of the fenced code blocks of ``text``: json-tagged first, then untagged, then others.
 
     An opening fence is ```` ``` ```` with an optional tag and a line end; the closing one starts a
-    line (so a fence mark inside a one-line JSON string never closes a block). Linear in ``text``.
+    line (so a fence mark inside a one-line JSON string never closes a block). Linear in ``text``:
+    each line end is looked up once, and a header is only read when it holds no backtick.
     """
     marks = [found.start() for found in re.finditer("```", text)]
     found: list[tuple[int, str]] = []
+    line_end = -1
     i = 0
     while i < len(marks) and len(found) < MAX_CANDIDATES:
-        header_end = text.find("\n", marks[i] + 3)
-        if header_end < 0:
-            break
-        header = text[marks[i] + 3 : header_end].strip()
-        if "`" in header:
+        if line_end < marks[i] + 3:
+            line_end = text.find("\n", marks[i] + 3)
+            if line_end < 0:
+                break
+        header_end = line_end
+        if text.find("`", marks[i] + 3, header_end) >= 0:
             i += 1
             continue
+        header = text[marks[i] + 3 : header_end].strip()
         j = i + 1
         while j < len(marks) and (marks[j] < header_end or not _at_line_start(text, marks[j])):
             j += 1
@@ -258,12 +299,32 @@ def json_candidates(text: str) -> Iterator[str]:
                 return
 
 
-def _candidates(text: str) -> Iterator[str]:
-    """The whole (trimmed) text, then `json_candidates`."""
+class _Replay:
+    """An iterable over a generator's items that computes each item once, however often it is
+    iterated (a reply's candidates serve the exact pass and the repair pass: one scan)."""
+
+    def __init__(self, items: Iterator[str]) -> None:
+        self._items = items
+        self._seen: list[str] = []
+
+    def __iter__(self) -> Iterator[str]:
+        index = 0
+        while True:
+            if index == len(self._seen):
+                item = next(self._items, None)
+                if item is None:
+                    return
+                self._seen.append(item)
+            yield self._seen[index]
+            index += 1
+
+
+def _candidates(text: str, blocks: Iterable[str]) -> Iterator[str]:
+    """The whole (trimmed) text, then its ``blocks`` (`json_candidates`)."""
     whole = _trim(text)
     if whole:
         yield whole
-    yield from json_candidates(text)
+    yield from blocks
 
 
 # --- decoders --------------------------------------------------------------------------------------
@@ -274,23 +335,25 @@ Decoder = Callable[[str], Iterator[Any]]
 def _exact(text: str) -> Iterator[Any]:
     """The JSON value ``text`` is; else the object/array it starts with (followed by chatter); else,
     for JSON whose quotes are escaped (``{\\"a\\": 1}``, a JSON string's inside), the unescaped value."""
-    try:
-        yield _loads(text)
+    if not _shallow(text):
         return
-    except (ValueError, RecursionError):
+    try:
+        yield _DECODER.decode(text)
+        return
+    except ValueError:
         pass
     if text[:1] in _CLOSER_OF:
         try:
-            value, _ = _DECODER.raw_decode(text)
-        except (ValueError, RecursionError):
+            value = _DECODER.raw_decode(text)[0]
+        except ValueError:
             pass
         else:
             yield value
             return
     if '\\"' in text and text[:1] in _CLOSER_OF:
         try:
-            yield _loads(_loads('"' + text + '"'))
-        except (ValueError, RecursionError, TypeError):
+            yield _loads(_DECODER.decode('"' + text + '"'))
+        except (ValueError, TypeError):
             pass
 
 
@@ -325,37 +388,35 @@ def _to_json(node: ast.AST) -> Any:
 def _python(text: str) -> Iterator[Any]:
     """The value of a Python dict/list literal (``True``/``None``, single quotes, trailing commas;
     JSON's ``true``/``false``/``null`` too), tuples as lists; nothing for sets, bytes, complex..."""
-    if not text or text[0] not in "{[(" or len(text) > MAX_REPAIR_CHARS:
+    if not text or text[0] not in "{[(" or len(text) > MAX_REPAIR_CHARS or not _literal_shaped(text):
         return
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             tree = ast.parse(text, mode="eval")
         value = _to_json(tree.body)
-        if _adjacent_strings(text):
-            return
     except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
         return
     yield value
 
 
-def _adjacent_strings(text: str) -> bool:
-    """True when two string literals follow each other (``"a" 'b'``): Python joins them, JSON has
-    no such thing, and the join would make up a value that is not in the text."""
-    import io
-    import tokenize
+_PY_STRING = re.compile(r"""(?<!\\)(?:"[^"\\\n]*(?:\\.[^"\\\n]*)*"|'[^'\\\n]*(?:\\.[^'\\\n]*)*')""")
+_PY_NUMBER = re.compile(r"(?:\d[\d.]*|\.\d+)(?:[eE][-+]?\d+)?")
+_NOT_A_LITERAL = re.compile(
+    r"[*/%@&|^~<>=!;\\\x00]"  # operators, statements, line continuations
+    r"|[^\s\[{(,:]\s*[-+]|[-+]\s*[^\s0]"  # a sign only starts a number: no binary +/-, no sign chains
+    r"|\b(?!(?:True|False|None|true|false|null)\b)[A-Za-z_]\w*"  # any other name or keyword
+    r'|"\s*"'  # two string literals in a row: Python joins them, JSON has no such thing
+)
 
-    previous = None
-    try:
-        for token in tokenize.generate_tokens(io.StringIO(text).readline):
-            if token.type in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT):
-                continue
-            if token.type == tokenize.STRING and previous == tokenize.STRING:
-                return True
-            previous = token.type
-    except (tokenize.TokenError, SyntaxError):
-        return True  # cannot tell: do not trust the literal
-    return False
+
+def _literal_shaped(text: str) -> bool:
+    """True when, strings aside, ``text`` holds only what a JSON-like Python literal can (brackets,
+    numbers, signs, ``True``/``None``..., no two strings in a row) and nests at most
+    `MAX_REPAIR_DEPTH` deep. Python's parser recurses on operator chains and nesting
+    (``RecursionError``, ``MemoryError``): such text never reaches it. Linear, in C."""
+    skeleton = _PY_NUMBER.sub("0", _PY_STRING.sub('"', text))
+    return _NOT_A_LITERAL.search(skeleton) is None and _shallow(skeleton, MAX_REPAIR_DEPTH)
 
 
 def _json_compatible(value: Any, depth: int = 0) -> Any:
@@ -395,7 +456,7 @@ def _plausible(text: str) -> bool:
 def _repaired(text: str) -> Iterator[Any]:
     """What ``json_repair`` makes of a block that looks like JSON: only an object for ``{...}`` and
     an array for ``[...]``, never an empty one (an empty value is not really in the text)."""
-    if len(text) > MAX_REPAIR_CHARS or not _plausible(text):
+    if len(text) > MAX_REPAIR_CHARS or not _plausible(text) or not _shallow(text, MAX_REPAIR_DEPTH):
         return
     import json_repair
 
@@ -558,13 +619,14 @@ def _search(
     if len(text) > MAX_SCAN_CHARS:
         yield from _values([_trim(text)], (_exact,), set())
         return
-    views = _views(text)
+    views = [strip_preamble(_trim(view)) if preamble else view for view in _views(text)]
+    blocks = [_Replay(json_candidates(view)) for view in views]
     tried: set[str] = set()
     exact: set[str] = set()
-    for view in views:
-        yield from _values(_candidates(strip_preamble(_trim(view)) if preamble else view), decoders, tried, exact)
+    for view, found in zip(views, blocks):
+        yield from _values(_candidates(view, found), decoders, tried, exact)
     if repair:
-        yield from _values(json_candidates(views[-1]), (_repaired,), exact)
+        yield from _values(blocks[-1], (_repaired,), exact)
 
 
 def _generic_search(text: str) -> Iterator[Any]:
@@ -581,6 +643,19 @@ def parse_json_reply(text: str, schema: Mapping[str, Any] | None) -> Any | None:
     arrays only for object/array schemas); without one, the first JSON object or array.
     """
     return _safely(_generic_search, text, schema, valid_only=False)
+
+
+def parse_clean_json(text: str, schema: Mapping[str, Any] | None = None) -> Any | None:
+    """GPT's habit: the whole reply is one clean JSON document (strict ``json_schema`` output).
+    The fast path: one strict, depth-bounded decode, no search; None (pass the reply on to the
+    generic parser) for anything else, NaN and Infinity included. ``schema`` is not used: a clean
+    document is the model's answer, right or wrong. Never raises."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return _loads(text)
+    except (ValueError, RecursionError, MemoryError):
+        return None
 
 
 def _embedded_search(text: str) -> Iterator[Any]:

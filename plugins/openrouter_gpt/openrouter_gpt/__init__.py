@@ -6,7 +6,6 @@ is a fast path: plain ``json.loads`` for ``openai/`` models, passing anything el
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -64,7 +63,6 @@ def claimed_models() -> list[str]:
 def parse_structured(model: str, text: str, schema: Mapping[str, Any] | None) -> Any | None:
     if not model.lower().startswith("openai/"):
         return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None  # not clean JSON after all: let the core's repairing parser try
+    from openrouter_registry.structured import parse_clean_json
+
+    return parse_clean_json(text, schema)  # None when not clean JSON: the core's repairing parser tries
