@@ -25,7 +25,6 @@ import json
 from array import array
 import logging
 import math
-import operator
 import re
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -119,16 +118,16 @@ _BRACKET_STEP = str.maketrans({"[": "\x01", "{": "\x01", "(": "\x01", "]": "\xff
 
 
 def nesting_depth(text: str, limit: int = MAX_DEPTH) -> int:
-    """How deep the brackets (``[{(``) of ``text`` nest outside double-quoted strings, as far as
-    needed to compare with ``limit``: a number above ``limit`` means "too deep". Linear, in C:
-    a text with at most ``limit`` openers is answered by counting alone."""
+    """An upper bound of how deep the brackets (``[{(``) of ``text`` nest outside double-quoted
+    strings, exact enough to compare with ``limit``: a text with at most ``limit`` openers is
+    answered by counting them. Linear, in C (no Python step per character)."""
     openers = text.count("[") + text.count("{") + text.count("(")
     if openers <= limit:
         return openers
     skeleton = _NOT_BRACKET.sub("", _UNESCAPED_DQ_STRING.sub("", text))
-    levels = list(itertools.accumulate(array("b", skeleton.translate(_BRACKET_STEP).encode("latin-1")), initial=0))
-    floors = itertools.accumulate(levels, min)  # a stray closer never lowers the depth below zero
-    return max(map(operator.sub, levels, floors))
+    steps = array("b", skeleton.translate(_BRACKET_STEP).encode("latin-1"))
+    highest, lowest = max(itertools.accumulate(steps), default=0), min(itertools.accumulate(steps), default=0)
+    return highest - min(lowest, 0)  # stray closers lower the running count by at most -lowest
 
 
 def _shallow(text: str, limit: int = MAX_DEPTH) -> bool:
