@@ -25,6 +25,7 @@ from .errors import APIError, ConfigurationError, StructuredOutputError, Truncat
 from .generator import Generator, Mode
 from .headers import with_authorization
 from .modes import MODE_MEMORY, is_mode_refusal, route_of
+from .offload import off_loop
 from .registry import Registry, Resolution, get_registry
 from .result import GenerationResult, Usage, add_costs, cost_from_api
 from .settings import Settings
@@ -249,7 +250,10 @@ class OpenRouterService:
                     cost=cost,
                     attempts=attempts,
                 )
-            errors = self._check_reply(generator, model_id, reply.text, mode or "prompt", json_schema)
+            errors = await off_loop(  # a large reply is parsed on a worker thread: the event loop never stalls
+                len(reply.text), self._check_reply, generator, model_id, reply.text, mode or "prompt", json_schema,
+                reply.finish_reason,
+            )
             if isinstance(errors, _Parsed):
                 return result(structure(errors.data, schema))
             if reasks_left > 0:
@@ -273,16 +277,19 @@ class OpenRouterService:
             )
 
     def _check_reply(
-        self, generator: Generator, model: str, text: str, mode: Mode, schema: Mapping[str, Any]
+        self, generator: Generator, model: str, text: str, mode: Mode, schema: Mapping[str, Any],
+        finish_reason: str | None = None,
     ) -> _Parsed | list[str]:
         """Parse (hook chain) and validate one reply: the data, or the errors to re-ask with."""
+        from .structured import parse_unclosed
         from .validation import validate
 
         finished = generator.finish_text(text, mode, schema)
         data = self.registry.parse_structured(model, finished, schema)
-        if data is None:
-            return ["the reply holds no JSON value"]
-        errors = validate(data, schema)
+        errors = ["the reply holds no JSON value"] if data is None else validate(data, schema)
+        if errors and finish_reason == "stop":  # the model said it was done: its missing closers may be a habit
+            closed = parse_unclosed(finished, schema)  # a value only when it validates
+            return errors if closed is None else _Parsed(closed)
         return errors if errors else _Parsed(data)
 
     # --- streaming --------------------------------------------------------------------------------

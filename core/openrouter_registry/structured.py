@@ -33,6 +33,7 @@ from typing import Any, NamedTuple
 __all__ = [
     "parse_clean_json",
     "parse_json_reply",
+    "parse_unclosed",
     "parse_embedded_json",
     "parse_python_literal",
     "json_candidates",
@@ -45,7 +46,13 @@ log = logging.getLogger(__name__)
 #: Replies longer than this are only tried as one exact JSON document (no scanning, no repair).
 MAX_SCAN_CHARS = 2_000_000
 #: Candidates longer than this are never given to ``json_repair`` or the Python-literal reader.
-MAX_REPAIR_CHARS = 200_000
+MAX_REPAIR_CHARS = 50_000
+#: ``json_repair`` (pure Python, up to ~80 interpreted lines per character) reads at most this many
+#: characters per reply in all, whatever the number of candidates.
+REPAIR_BUDGET_CHARS = 100_000
+#: Candidates longer than this are never given to Python's parser (a C call that holds the GIL for
+#: its whole run: a longer literal would stall the event loop even from a worker thread).
+MAX_LITERAL_CHARS = 20_000
 #: At most this many candidate blocks are considered in one reply.
 MAX_CANDIDATES = 32
 #: Brackets nested deeper than this end the candidate scan.
@@ -387,7 +394,7 @@ def _to_json(node: ast.AST) -> Any:
 def _python(text: str) -> Iterator[Any]:
     """The value of a Python dict/list literal (``True``/``None``, single quotes, trailing commas;
     JSON's ``true``/``false``/``null`` too), tuples as lists; nothing for sets, bytes, complex..."""
-    if not text or text[0] not in "{[(" or len(text) > MAX_REPAIR_CHARS or not _literal_shaped(text):
+    if not text or text[0] not in "{[(" or len(text) > MAX_LITERAL_CHARS or not _literal_shaped(text):
         return
     try:
         with warnings.catch_warnings():
@@ -452,11 +459,16 @@ def _plausible(text: str) -> bool:
     return pattern.match(opener + rest) is not None
 
 
+_NON_FINITE = re.compile(r"\b(?:NaN|Infinity|nan|inf)\b")
+
+
 def _repaired(text: str) -> Iterator[Any]:
     """What ``json_repair`` makes of a block that looks like JSON: only an object for ``{...}`` and
     an array for ``[...]``, never an empty one (an empty value is not really in the text)."""
     if len(text) > MAX_REPAIR_CHARS or not _plausible(text) or not _shallow(text, MAX_REPAIR_DEPTH):
         return
+    if _NON_FINITE.search(_UNESCAPED_DQ_STRING.sub('""', text)):
+        return  # json_repair would make NaN a string "NaN": not what the model meant; re-ask instead
     import json_repair
 
     try:
@@ -625,7 +637,16 @@ def _search(
     for view, found in zip(views, blocks):
         yield from _values(_candidates(view, found), decoders, tried, exact)
     if repair:
-        yield from _values(blocks[-1], (_repaired,), exact)
+        yield from _values(_budgeted(blocks[-1], REPAIR_BUDGET_CHARS), (_repaired,), exact)
+
+
+def _budgeted(texts: Iterable[str], budget: int) -> Iterator[str]:
+    """``texts`` while their total length stays within ``budget`` characters."""
+    for text in texts:
+        budget -= len(text)
+        if budget < 0:
+            return
+        yield text
 
 
 def _generic_search(text: str) -> Iterator[Any]:
@@ -655,6 +676,54 @@ def parse_clean_json(text: str, schema: Mapping[str, Any] | None = None) -> Any 
         return _loads(text)
     except (ValueError, RecursionError, MemoryError):
         return None
+
+
+_JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\]]|"')
+_VALUE_END = re.compile(r'(?:"|\d|true|false|null|[}\]])\s*\Z')
+_CLOSING_FENCE = re.compile(r"\n[ \t]*```[ \t]*\Z")
+
+
+def _closing(text: str) -> str | None:
+    """``text``'s first JSON object or array with the closers it lacks appended, when the text ends
+    right after a complete value inside it (not in a string, not after ``,`` or ``:``); else None.
+    Linear: one regex pass over strings and brackets."""
+    start = _OPENER.search(text)
+    if start is None or _VALUE_END.search(text) is None:
+        return None
+    expected: list[str] = []
+    for token in _JSON_TOKEN.finditer(text, start.start()):
+        mark = token.group()
+        if mark in _CLOSER_OF:
+            if len(expected) >= MAX_DEPTH:
+                return None
+            expected.append(_CLOSER_OF[mark])
+        elif mark in ("}", "]"):
+            if not expected or expected.pop() != mark:
+                return None  # a mismatched closer: not a value cut short, leave it to the parsers
+            if not expected:
+                return None  # the value closed: nothing is missing
+        elif mark == '"':
+            return None  # ends inside a string
+    if not expected:
+        return None
+    return text[start.start() :].rstrip() + "".join(reversed(expected))
+
+
+def parse_unclosed(text: str, schema: Mapping[str, Any] | None) -> Any | None:
+    """A reply whose JSON object or array never got its closing brackets although the model said it
+    had finished (``finish_reason`` ``"stop"``): the value with them added, only when it validates
+    against ``schema``; else None. The generation path calls it only for ``"stop"`` (never for
+    ``"length"``: a cut-off reply is incomplete data, not a habit). Never raises."""
+    if not isinstance(text, str) or not isinstance(schema, Mapping) or len(text) > MAX_SCAN_CHARS:
+        return None
+    try:
+        closed = _closing(_CLOSING_FENCE.sub("", _trim(strip_control_tokens(_without_reasoning(text)))))
+    except Exception:
+        log.debug("closing repair failed", exc_info=True)
+        return None
+    if closed is None:
+        return None
+    return _safely(_generic_search, closed, schema, valid_only=True)
 
 
 def _embedded_search(text: str) -> Iterator[Any]:
