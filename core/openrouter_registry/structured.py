@@ -119,6 +119,8 @@ def _no_constant(name: str) -> Any:
 
 
 _DECODER = json.JSONDecoder(parse_float=_finite_float, parse_constant=_no_constant)
+#: Also accepts literal control characters (newlines, tabs) inside strings: a habit, not an error.
+_LENIENT = json.JSONDecoder(parse_float=_finite_float, parse_constant=_no_constant, strict=False)
 _UNESCAPED_DQ_STRING = re.compile(r'(?<!\\)"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}()]+")
 _BRACKET_STEP = str.maketrans({"[": "\x01", "{": "\x01", "(": "\x01", "]": "\xff", "}": "\xff", ")": "\xff"})
@@ -407,6 +409,7 @@ def _python(text: str) -> Iterator[Any]:
 
 
 _PY_STRING = re.compile(r"""(?<!\\)(?:"[^"\\\n]*(?:\\.[^"\\\n]*)*"|'[^'\\\n]*(?:\\.[^'\\\n]*)*')""")
+_PY_ESCAPE = re.compile(r"""\\(?:\\|([^A-Za-z0-9\s"'/]))""")
 _PY_NUMBER = re.compile(r"(?:\d[\d.]*|\.\d+)(?:[eE][-+]?\d+)?")
 _NOT_A_LITERAL = re.compile(
     r"[*/%@&|^~<>=!;\\\x00]"  # operators, statements, line continuations
@@ -421,6 +424,8 @@ def _literal_shaped(text: str) -> bool:
     numbers, signs, ``True``/``None``..., no two strings in a row) and nests at most
     `MAX_REPAIR_DEPTH` deep. Python's parser recurses on operator chains and nesting
     (``RecursionError``, ``MemoryError``): such text never reaches it. Linear, in C."""
+    if "\\" in text and any(odd.group(1) for odd in _PY_ESCAPE.finditer(text)):
+        return False  # "zip\_code": Python would keep the backslash; the habit fixes read it as meant
     skeleton = _PY_NUMBER.sub("0", _PY_STRING.sub('"', text))
     return _NOT_A_LITERAL.search(skeleton) is None and _shallow(skeleton, MAX_REPAIR_DEPTH)
 
@@ -457,6 +462,24 @@ def _plausible(text: str) -> bool:
         comment = _LEADING_COMMENT.match(rest)
     pattern = _OBJECT_START if opener == "{" else _ARRAY_START
     return pattern.match(opener + rest) is not None
+
+
+def _habitual(text: str) -> Iterator[Any]:
+    """The value of a block once real habits are undone (`habits`): literal control characters in
+    strings, curly quotes as delimiters, backslash escapes JSON does not know. Decoded strictly
+    otherwise (an object/array followed by chatter is fine; single quotes go to the literal reader)."""
+    if text[:1] not in _CLOSER_OF or not _shallow(text):
+        return
+    from .habits import fix_habits
+
+    fixed = fix_habits(text)
+    for candidate in (text, fixed) if fixed != text else (text,):
+        try:
+            yield _LENIENT.raw_decode(candidate)[0]
+            return
+        except ValueError:
+            continue
+    yield from _python(fixed)
 
 
 _NON_FINITE = re.compile(r"\b(?:NaN|Infinity|nan|inf)\b")
@@ -617,16 +640,22 @@ def _safely(
 
 def _views(text: str) -> list[str]:
     """The reply as written (a leading reasoning block dropped), then, when it differs, without
-    control tokens and invisible characters: JSON that is really in the text is found first."""
+    control tokens and invisible characters: JSON that is really in the text is found first. Last,
+    when a reasoning draft ends in ``</think>`` without an opening tag, what follows that tag."""
+    from .habits import after_unopened_reasoning
+
     raw = _without_reasoning(text)
     cleaned = strip_control_tokens(raw)
-    return [raw] if cleaned == raw else [raw, cleaned]
+    views = [raw] if cleaned == raw else [raw, cleaned]
+    answer = after_unopened_reasoning(cleaned)
+    return views if answer is None else [*views, answer]
 
 
 def _search(
     text: str, decoders: tuple[Decoder, ...], *, preamble: bool = False, repair: bool = False
 ) -> Iterator[Any]:
-    """The values of every candidate of every view; with ``repair``, then the repaired candidates."""
+    """The values of every candidate of every view; with ``repair``, then the candidates of the last
+    two views decoded with habits undone, then repaired by ``json_repair``."""
     if len(text) > MAX_SCAN_CHARS:
         yield from _values([_trim(text)], (_exact,), set())
         return
@@ -637,7 +666,10 @@ def _search(
     for view, found in zip(views, blocks):
         yield from _values(_candidates(view, found), decoders, tried, exact)
     if repair:
-        yield from _values(_budgeted(blocks[-1], REPAIR_BUDGET_CHARS), (_repaired,), exact)
+        last = list(itertools.chain(*blocks[:-3:-1]))  # at most 2 x MAX_CANDIDATES blocks, already scanned
+        fixed = set(exact)
+        yield from _values(last, (_habitual,), set(exact), fixed)
+        yield from _values(_budgeted(last, REPAIR_BUDGET_CHARS), (_repaired,), fixed)
 
 
 def _budgeted(texts: Iterable[str], budget: int) -> Iterator[str]:
@@ -668,14 +700,17 @@ def parse_json_reply(text: str, schema: Mapping[str, Any] | None) -> Any | None:
 def parse_clean_json(text: str, schema: Mapping[str, Any] | None = None) -> Any | None:
     """GPT's habit: the whole reply is one clean JSON document (strict ``json_schema`` output).
     The fast path: one strict, depth-bounded decode, no search; None (pass the reply on to the
-    generic parser) for anything else, NaN and Infinity included. ``schema`` is not used: a clean
-    document is the model's answer, right or wrong. Never raises."""
+    generic parser) for anything else, NaN and Infinity included, and for a document of a type
+    ``schema`` does not admit (e.g. a JSON string holding the object). A clean document of the
+    right type is the model's answer, valid or not (validation decides). Never raises."""
     if not isinstance(text, str):
         return None
     try:
-        return _loads(text)
+        value = _loads(text)
     except (ValueError, RecursionError, MemoryError):
         return None
+    kinds = _schema_kinds(schema, schema) & _KINDS if isinstance(schema, Mapping) else set()
+    return value if not kinds or _accepts(kinds, value) else None  # a JSON string holding the object: the core unwraps it
 
 
 _JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\]]|"')
