@@ -38,7 +38,7 @@ Parser = Callable[[str, Mapping[str, Any] | None], Any]
 
 def _hook(module: Any, model: str) -> Parser:
     parser = functools.partial(module.parse_structured, model)
-    parser.__name__ = f"{module.__name__}.parse_structured"  # type: ignore[attr-defined]
+    parser.__name__ = f"{module.__name__}.parse_structured"
     return parser  # type: ignore[return-value]
 
 
