@@ -3,8 +3,10 @@ longest event-loop stall while the generation path parses such a reply.
 
     .venv/bin/python benchmarks/bench_parse.py [--mb 0.1,1] [--runs 3] [--shapes a,b]
 
-For each shape and size (a reply of about ``--mb`` MB built to be slow: stray closers after 499 openers,
-100k-deep brackets, fence marks, Python literals, repairable objects, escaped quotes...), each parser
+For each shape and size (a reply of about ``--mb`` MB built to be slow: the shapes of
+``openrouter_registry.testing.hostile_replies`` (stray closers after 499 openers, deep brackets, fence
+marks, Python literals, repairable objects, escaped quotes...), the largest block ``json_repair`` is given,
+prose before JSON, and clean JSON), each parser
 is timed ``--runs`` times and the median is printed in seconds per MB of reply:
 
 - ``core``: `parse_json_reply` (the generic parser, ``trylast``: what any other model gets);
@@ -30,6 +32,7 @@ from typing import Any
 
 from openrouter_registry import Registry
 from openrouter_registry.offload import off_loop
+from openrouter_registry.testing.hostile_replies import HOSTILE_REPLIES
 from openrouter_registry.structured import (
     MAX_REPAIR_CHARS,
     parse_clean_json,
@@ -45,20 +48,9 @@ SCHEMA: dict[str, Any] = {
 }
 
 SHAPES: dict[str, Callable[[int], str]] = {
-    "open-then-stray-closers": lambda n: "{" * 499 + "]" * n,
-    "opens-then-mixed-closers": lambda n: "[{" * 240 + "}]" * (n // 2),
-    "open-brackets": lambda n: "[" * n,
-    "nested-keys": lambda n: '{"a":' * (n // 5),
-    "fence-marks-one-line": lambda n: "```" * (n // 3) + "\nx",
-    "fence-marks-lines": lambda n: "```x\n" * (n // 5),
-    "python-literals": lambda n: "{'a': [1, 2, 3], 'b': None}, " * (n // 30),
-    "repairable-objects": lambda n: "{'a': 1,} " * (n // 10),
-    "one-big-repair": lambda n: "{'a': [" + "1, " * (min(n, MAX_REPAIR_CHARS - 16) // 3) + "]}" + " word" * max(0, (n - MAX_REPAIR_CHARS) // 5),
-    "escaped-quotes": lambda n: '"' + '\\"' * (n // 2),
-    "open-strings": lambda n: '{"' * (n // 2),
-    "typographic": lambda n: "{“a”: “b”, " * (n // 11),
-    "tokens": lambda n: "<|eot_id|>" * (n // 10),
-    "operator-chain": lambda n: "[" + "1+" * (n // 2) + "1]",
+    **HOSTILE_REPLIES,
+    "one-big-repair": lambda n: "{'a': [" + "1, " * (min(n, MAX_REPAIR_CHARS - 16) // 3) + "]}"
+    + " word" * max(0, (n - MAX_REPAIR_CHARS) // 5),
     "prose-then-json": lambda n: "word " * (n // 5) + json.dumps({"city": "Paris", "country": "France"}),
     "clean-json": lambda n: json.dumps({"city": "Paris", "country": "France", "items": list(range(n // 8))}),
 }

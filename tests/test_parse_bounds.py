@@ -32,6 +32,7 @@ from openrouter_registry.structured import (
     parse_json_reply,
     parse_python_literal,
 )
+from openrouter_registry.testing.hostile_replies import HOSTILE_REPLIES
 
 Parser = Callable[[str, Mapping[str, Any] | None], Any]
 
@@ -139,25 +140,7 @@ def _lines(parser: Parser, text: str, schema: Mapping[str, Any] | None) -> int:
     return count
 
 
-#: The worst shapes found: each a function of a size n (characters, roughly).
-WORST: dict[str, Callable[[int], str]] = {
-    "open-then-stray-closers": lambda n: "{" * 499 + "]" * n,  # issue 12.1: the stack walk
-    "opens-then-mixed-closers": lambda n: "[{" * 240 + "}]" * (n // 2),
-    "open-brackets": lambda n: "[" * n,
-    "nested-keys": lambda n: '{"a":' * (n // 5),
-    "fence-marks-one-line": lambda n: "```" * (n // 3) + "\nx",
-    "fence-marks-lines": lambda n: "```x\n" * (n // 5),
-    "python-literals": lambda n: "{'a': [1, 2, 3], 'b': None}, " * (n // 30),
-    "repairable-objects": lambda n: "{'a': 1,} " * (n // 10),
-    "escaped-quotes": lambda n: '"' + '\\"' * (n // 2),
-    "open-strings": lambda n: '{"' * (n // 2),
-    "single-quotes": lambda n: "['" + "\\'" * (n // 2),
-    "spaces-then-quote": lambda n: "{" + " " * n + "'",
-    "typographic": lambda n: "{“a”: “b”, " * (n // 11),
-    "tokens": lambda n: "<|eot_id|>" * (n // 10),
-    "operator-chain": lambda n: "[" + "1+" * (n // 2) + "1]",
-    "sign-chain": lambda n: "[" + "-" * n + "1]",
-}
+WORST = HOSTILE_REPLIES
 PER_CHAR = 150  # Python lines per character of reply, at most (observed: under 10, json_repair up to ~80)
 FIXED = 20_000  # lines any parse may spend whatever the size (schema checks, a few candidates)
 

@@ -123,6 +123,7 @@ _DECODER = json.JSONDecoder(parse_float=_finite_float, parse_constant=_no_consta
 _LENIENT = json.JSONDecoder(parse_float=_finite_float, parse_constant=_no_constant, strict=False)
 _UNESCAPED_DQ_STRING = re.compile(r'(?<!\\)"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}()]+")
+_DEPTH_CHUNK = 65_536
 _BRACKET_STEP = str.maketrans({"[": "\x01", "{": "\x01", "(": "\x01", "]": "\xff", "}": "\xff", ")": "\xff"})
 
 
@@ -134,9 +135,13 @@ def nesting_depth(text: str, limit: int = MAX_DEPTH) -> int:
     if openers <= limit:
         return openers
     skeleton = _NOT_BRACKET.sub("", _UNESCAPED_DQ_STRING.sub("", text))
-    steps = array("b", skeleton.translate(_BRACKET_STEP).encode("latin-1"))
-    highest, lowest = max(itertools.accumulate(steps), default=0), min(itertools.accumulate(steps), default=0)
-    return highest - min(lowest, 0)  # stray closers lower the running count by at most -lowest
+    level = highest = lowest = 0
+    for start in range(0, len(skeleton), _DEPTH_CHUNK):  # chunks: no single C call holds the GIL for long
+        steps = array("b", skeleton[start : start + _DEPTH_CHUNK].translate(_BRACKET_STEP).encode("latin-1"))
+        highest = max(highest, max(itertools.accumulate(steps, initial=level)))
+        lowest = min(lowest, min(itertools.accumulate(steps, initial=level)))
+        level += sum(steps)
+    return highest - lowest  # stray closers lower the running count by at most -lowest
 
 
 def _shallow(text: str, limit: int = MAX_DEPTH) -> bool:
