@@ -5,7 +5,7 @@ the process (every other conversation of a Parlant server).
 Small replies (at most `OFF_LOOP_CHARS` characters: nearly every structured answer) are handled
 inline: a worker thread costs more than their parse. Larger ones go to a small dedicated thread pool
 (not asyncio's default executor, which also resolves host names for new connections). The parse
-itself is linear in the reply's length and bounded by `structured.MAX_SCAN_CHARS`; while it runs
+itself is linear in the reply's length and bounded by `candidates.MAX_SCAN_CHARS`; while it runs
 in a thread, the event loop gets the interpreter back at least every ``sys.getswitchinterval()``.
 """
 

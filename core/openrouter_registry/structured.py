@@ -1,20 +1,31 @@
 """Reply parsers: turn a model's raw reply text into JSON data, locally, without ever raising.
 
+- `parse_clean_json`: GPT's fast path (the whole reply is one strict JSON document), no search.
+- `parse_unclosed`: the closing repair, called by the generation path only for ``finish_reason``
+  ``"stop"`` (an object whose closing brackets never came), only when the result validates.
+
 Three parsers share one candidate search:
 
 - `parse_json_reply`: the core's generic parser (the ``parse_structured`` hook, ``trylast``). Recovers
   clean JSON, fenced blocks, JSON inside prose, a value followed by chatter, JSON encoded as a JSON
-  string, Python literals, and, through ``json_repair``, trailing commas, single quotes and comments.
+  string, Python literals, then real habits (`habits`: curly quotes, odd escapes, raw newlines in
+  strings, an unopened ``</think>``) and, through ``json_repair``, trailing commas, single quotes and
+  comments.
 - `parse_embedded_json`: Claude's habits (prose around ```json fences, a ``{`` prefill continued and
   followed by prose); exact JSON only.
 - `parse_python_literal`: Llama's habits (a "Here is the JSON:" preamble, Python literals such as
   ``True``/``None``/single quotes, trailing commas).
 
-The search: the whole reply first, then `json_candidates` (fenced blocks, json-tagged first, then
-balanced ``{...}``/``[...]`` spans found by a string-aware scan). Every exact decoding of every
+The search: the whole reply first, then `candidates.json_candidates` (fenced blocks, json-tagged
+first, then balanced ``{...}``/``[...]`` spans found by a string-aware scan). Every exact decoding of every
 candidate comes before any repaired one, so a repair never shadows JSON that is really in the text.
 With a schema, the first value that validates wins, else the first value of an acceptable type;
 without one, the first JSON object or array. A parser returns None when nothing can be recovered.
+
+Strict and bounded: NaN, Infinity and out-of-range numbers are never accepted; values nested deeper
+than `MAX_DEPTH` are refused before any decoder runs (no ``RecursionError`` anywhere); the work is
+linear in the reply's length (tests/test_parse_bounds.py counts it), with absolute caps on what the
+slow readers (``json_repair``, Python's parser) are given.
 """
 
 from __future__ import annotations
@@ -22,13 +33,26 @@ from __future__ import annotations
 import ast
 import itertools
 import json
-from array import array
 import logging
 import math
 import re
 import warnings
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any
+
+from .candidates import (
+    CLOSER_OF,
+    MAX_SCAN_CHARS,
+    OPENER,
+    Replay,
+    json_candidates,
+    strip_control_tokens,
+    strip_preamble,
+    trim,
+    whole_then,
+    without_reasoning,
+)
 
 __all__ = [
     "parse_clean_json",
@@ -43,8 +67,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Replies longer than this are only tried as one exact JSON document (no scanning, no repair).
-MAX_SCAN_CHARS = 2_000_000
 #: Candidates longer than this are never given to ``json_repair`` or the Python-literal reader.
 MAX_REPAIR_CHARS = 50_000
 #: ``json_repair`` (pure Python, up to ~80 interpreted lines per character) reads at most this many
@@ -53,10 +75,6 @@ REPAIR_BUDGET_CHARS = 100_000
 #: Candidates longer than this are never given to Python's parser (a C call that holds the GIL for
 #: its whole run: a longer literal would stall the event loop even from a worker thread).
 MAX_LITERAL_CHARS = 20_000
-#: At most this many candidate blocks are considered in one reply.
-MAX_CANDIDATES = 32
-#: Brackets nested deeper than this end the candidate scan.
-MAX_SCAN_DEPTH = 500
 #: Values nested deeper than this are refused before any decoder sees them (no ``RecursionError``
 #: anywhere: ``json``, ``ast`` and schema validation all recurse once or more per level).
 MAX_DEPTH = 128
@@ -65,38 +83,6 @@ MAX_REPAIR_DEPTH = 64
 #: JSON encoded as a JSON string is decoded at most this many times.
 MAX_UNWRAP = 3
 
-_INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060\u200e\u200f"
-_DELETE_INVISIBLE = dict.fromkeys(map(ord, _INVISIBLE))
-_TOKEN = (
-    r"<\|start_header_id\|>[^<>|\n]{0,40}<\|end_header_id\|>"
-    r"|<\|im_start\|>(?:assistant|user|system)?"
-    r"|<\|[A-Za-z0-9_]{1,40}\|>"
-    r"|</?s>|\[/?INST\]|<</?SYS>>|<(?:start|end)_of_turn>|<eos>|<bos>|<pad>"
-)
-_CONTROL_TOKENS = re.compile(_TOKEN)
-_LEADING_JUNK = re.compile(rf"(?:\s|[{_INVISIBLE}]|{_TOKEN})+")
-_TRAILING_TOKEN = re.compile(rf"(?:{_TOKEN})\Z")
-_TAIL = 128
-_REASONING = re.compile(r"^\s*<(think|thinking|reasoning)>.*?</\1>", re.DOTALL)
-_JSON_TAGS = frozenset({"json", "jsonc", "json5", "jsonl"})
-_PREAMBLE = re.compile(
-    r"^\s*(?:(?:sure|certainly|okay|ok|of course|absolutely|great|alright)\b[^\n:{\[]{0,80}?[!.,]\s*)?"
-    r"(?:here(?:'s|\u2019s| is| are)|below is|the (?:json|output|result|answer|response)(?: is)?)"
-    r"\b[^\n{\[]{0,200}?:[ \t]*\n?",
-    re.IGNORECASE,
-)
-_OPENER = re.compile(r"[{\[]")
-#: What the scan looks for, by which closers could close an open block (curly open?, square open?):
-#: a stray closer is skipped by the regex engine, not by a Python step.
-_SPECIAL = {
-    (True, True): re.compile(r"""[{}\[\]"']"""),
-    (True, False): re.compile(r"""[{}\["']"""),
-    (False, True): re.compile(r"""[{\[\]"']"""),
-    (False, False): re.compile(r"""[{\["']"""),
-}
-_DQ_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_SQ_STRING = re.compile(r"'[^'\\\n]*(?:\\.[^'\\\n]*)*'")
-_CLOSER_OF = {"{": "}", "[": "]"}
 _LEADING_COMMENT = re.compile(r"\s*(?://[^\n]*|/\*.*?\*/|#[^\n]*)", re.DOTALL)
 _OBJECT_START = re.compile(r"""\{\s*(?:\}|"(?:[^"\\]|\\.)*"\s*:|'(?:[^'\\]|\\.)*'\s*:|[A-Za-z_$][\w$-]*\s*:)""")
 _ARRAY_START = re.compile(r"""\[\s*(?:\]|[{\["'\d.+-]|(?:true|false|null|True|False|None)\b)""")
@@ -156,190 +142,6 @@ def _loads(text: str) -> Any:
     return _DECODER.decode(text)
 
 
-# --- text clean-up ---------------------------------------------------------------------------------
-
-
-def strip_control_tokens(text: str) -> str:
-    """``text`` without model control tokens (``<|eot_id|>``, ``<|im_end|>``, ``</s>``, ``[/INST]``...)
-    and invisible characters (BOM, zero-width spaces and joiners, direction marks)."""
-    return _CONTROL_TOKENS.sub("", text.translate(_DELETE_INVISIBLE))
-
-
-def strip_preamble(text: str) -> str:
-    """``text`` without a leading "Here is the JSON:" / "Sure! Here's the output:" sentence."""
-    return _PREAMBLE.sub("", text, count=1)
-
-
-def _trim(text: str) -> str:
-    """``text`` without surrounding whitespace, invisible characters and control tokens."""
-    leading = _LEADING_JUNK.match(text)
-    start = leading.end() if leading is not None else 0
-    end = len(text)
-    while end > start:
-        while end > start and (text[end - 1].isspace() or text[end - 1] in _INVISIBLE):
-            end -= 1
-        tail = text[max(start, end - _TAIL) : end]
-        trailing = _TRAILING_TOKEN.search(tail)
-        if trailing is None:
-            break
-        end -= len(tail) - trailing.start()
-    return text[start:end]
-
-
-def _without_reasoning(text: str) -> str:
-    """``text`` without a leading ``<think>...</think>`` block (reasoning models' drafts)."""
-    return _REASONING.sub("", text, count=1)
-
-
-# --- candidates ------------------------------------------------------------------------------------
-
-
-class _Open(NamedTuple):
-    start: int
-    closer: str
-    children: list[tuple[int, int]]
-
-
-def _after_structural(text: str, index: int) -> bool:
-    """True when the character before ``index`` (whitespace skipped) can precede a string value."""
-    i = index - 1
-    while i >= 0 and text[i].isspace():
-        i -= 1
-    return i < 0 or text[i] in "{[,:("
-
-
-def _spans(text: str) -> Iterator[tuple[int, int]]:
-    """``(start, end)`` of the balanced top-level ``{...}``/``[...]`` blocks of ``text``, in order.
-
-    One pass, aware of double-quoted strings (and of single-quoted ones where a value can start).
-    A closer that matches an outer opener closes the blocks opened inside it; a stray closer is
-    ignored. Blocks completed inside an opener that never closes (a lone ``{`` in prose) follow.
-    Linear: ``open_at`` keeps, per closer, the stack depths of the blocks it would close, so a
-    closer finds its block at once, stray closers are never visited, and each block is dropped once.
-    """
-    stack: list[_Open] = []
-    open_at: dict[str, list[int]] = {"}": [], "]": []}
-    pos = 0
-    while True:
-        scan = _SPECIAL[bool(open_at["}"]), bool(open_at["]"])] if stack else _OPENER
-        found = scan.search(text, pos)
-        if found is None:
-            break
-        char, index = found.group(), found.start()
-        pos = index + 1
-        if char == '"':
-            if index and text[index - 1] == "\\":
-                continue  # an escaped quote outside any string: JSON inside a JSON string
-            string = _DQ_STRING.match(text, index)
-            if string is not None:  # an unterminated quote is prose (no later quote can close it)
-                pos = string.end()
-        elif char == "'":
-            string = _SQ_STRING.match(text, index) if _after_structural(text, index) else None
-            if string is not None:
-                pos = string.end()
-        elif char in _CLOSER_OF:
-            if len(stack) >= MAX_SCAN_DEPTH:
-                break
-            closer = _CLOSER_OF[char]
-            open_at[closer].append(len(stack))
-            stack.append(_Open(index, closer, []))
-        else:
-            depth = open_at[char][-1]
-            opened = stack[depth]
-            for dropped in stack[depth:]:
-                open_at[dropped.closer].pop()
-            del stack[depth:]
-            if stack:
-                stack[-1].children.append((opened.start, index + 1))
-            else:
-                yield opened.start, index + 1
-    yield from sorted(span for opened in stack for span in opened.children)
-
-
-def _at_line_start(text: str, index: int) -> bool:
-    i = index - 1
-    while i >= 0 and text[i] in " \t":
-        i -= 1
-    return i >= 0 and text[i] == "\n"
-
-
-def _fences(text: str) -> list[str]:
-    """The bodies of the fenced code blocks of ``text``: json-tagged first, then untagged, then others.
-
-    An opening fence is ```` ``` ```` with an optional tag and a line end; the closing one starts a
-    line (so a fence mark inside a one-line JSON string never closes a block). Linear in ``text``:
-    each line end is looked up once, and a header is only read when it holds no backtick.
-    """
-    marks = [found.start() for found in re.finditer("```", text)]
-    found: list[tuple[int, str]] = []
-    line_end = -1
-    i = 0
-    while i < len(marks) and len(found) < MAX_CANDIDATES:
-        if line_end < marks[i] + 3:
-            line_end = text.find("\n", marks[i] + 3)
-            if line_end < 0:
-                break
-        header_end = line_end
-        if text.find("`", marks[i] + 3, header_end) >= 0:
-            i += 1
-            continue
-        header = text[marks[i] + 3 : header_end].strip()
-        j = i + 1
-        while j < len(marks) and (marks[j] < header_end or not _at_line_start(text, marks[j])):
-            j += 1
-        if j == len(marks):
-            break
-        tag = header.split()[0].lower() if header else ""
-        rank = 0 if tag in _JSON_TAGS else 1 if not tag else 2
-        found.append((rank, text[header_end + 1 : marks[j]]))
-        i = j + 1
-    return [body for _, body in sorted(found, key=lambda item: item[0])]
-
-
-def json_candidates(text: str) -> Iterator[str]:
-    """The blocks of ``text`` that may hold a JSON value, best first, each once, at most
-    `MAX_CANDIDATES`: fenced blocks (json-tagged first), then balanced ``{...}``/``[...]`` spans."""
-    if len(text) > MAX_SCAN_CHARS:
-        return
-    seen: set[str] = set()
-    blocks = (block.strip() for block in _fences(text)) if "```" in text else ()
-    spans = (text[start:end] for start, end in _spans(text))
-    for block in itertools.chain(blocks, spans):
-        if block and block not in seen:
-            seen.add(block)
-            yield block
-            if len(seen) >= MAX_CANDIDATES:
-                return
-
-
-class _Replay:
-    """An iterable over a generator's items that computes each item once, however often it is
-    iterated (a reply's candidates serve the exact pass and the repair pass: one scan)."""
-
-    def __init__(self, items: Iterator[str]) -> None:
-        self._items = items
-        self._seen: list[str] = []
-
-    def __iter__(self) -> Iterator[str]:
-        index = 0
-        while True:
-            if index == len(self._seen):
-                item = next(self._items, None)
-                if item is None:
-                    return
-                self._seen.append(item)
-            yield self._seen[index]
-            index += 1
-
-
-def _candidates(text: str, blocks: Iterable[str]) -> Iterator[str]:
-    """The whole (trimmed) text, then its ``blocks`` (`json_candidates`)."""
-    whole = _trim(text)
-    if whole:
-        yield whole
-    yield from blocks
-
-
 # --- decoders --------------------------------------------------------------------------------------
 
 Decoder = Callable[[str], Iterator[Any]]
@@ -355,7 +157,7 @@ def _exact(text: str) -> Iterator[Any]:
         return
     except ValueError:
         pass
-    if text[:1] in _CLOSER_OF:
+    if text[:1] in CLOSER_OF:
         try:
             value = _DECODER.raw_decode(text)[0]
         except ValueError:
@@ -363,7 +165,7 @@ def _exact(text: str) -> Iterator[Any]:
         else:
             yield value
             return
-    if '\\"' in text and text[:1] in _CLOSER_OF:
+    if '\\"' in text and text[:1] in CLOSER_OF:
         try:
             yield _loads(_DECODER.decode('"' + text + '"'))
         except (ValueError, TypeError):
@@ -458,7 +260,7 @@ def _plausible(text: str) -> bool:
     """True when ``text`` starts like a JSON object or array (comments skipped), so that repairing
     it has a chance of finding data rather than turning prose into strings."""
     opener = text[:1]
-    if opener not in _CLOSER_OF:
+    if opener not in CLOSER_OF:
         return False
     rest = text[1:4096]
     comment = _LEADING_COMMENT.match(rest)
@@ -473,7 +275,7 @@ def _habitual(text: str) -> Iterator[Any]:
     """The value of a block once real habits are undone (`habits`): literal control characters in
     strings, curly quotes as delimiters, backslash escapes JSON does not know. Decoded strictly
     otherwise (an object/array followed by chatter is fine; single quotes go to the literal reader)."""
-    if text[:1] not in _CLOSER_OF or not _shallow(text):
+    if text[:1] not in CLOSER_OF or not _shallow(text):
         return
     from .habits import fix_habits
 
@@ -649,7 +451,7 @@ def _views(text: str) -> list[str]:
     when a reasoning draft ends in ``</think>`` without an opening tag, what follows that tag."""
     from .habits import after_unopened_reasoning
 
-    raw = _without_reasoning(text)
+    raw = without_reasoning(text)
     cleaned = strip_control_tokens(raw)
     views = [raw] if cleaned == raw else [raw, cleaned]
     answer = after_unopened_reasoning(cleaned)
@@ -662,14 +464,14 @@ def _search(
     """The values of every candidate of every view; with ``repair``, then the candidates of the last
     two views decoded with habits undone, then repaired by ``json_repair``."""
     if len(text) > MAX_SCAN_CHARS:
-        yield from _values([_trim(text)], (_exact,), set())
+        yield from _values([trim(text)], (_exact,), set())
         return
-    views = [strip_preamble(_trim(view)) if preamble else view for view in _views(text)]
-    blocks = [_Replay(json_candidates(view)) for view in views]
+    views = [strip_preamble(trim(view)) if preamble else view for view in _views(text)]
+    blocks = [Replay(json_candidates(view)) for view in views]
     tried: set[str] = set()
     exact: set[str] = set()
     for view, found in zip(views, blocks):
-        yield from _values(_candidates(view, found), decoders, tried, exact)
+        yield from _values(whole_then(view, found), decoders, tried, exact)
     if repair:
         last = list(itertools.chain(*blocks[:-3:-1]))  # at most 2 x MAX_CANDIDATES blocks, already scanned
         fixed = set(exact)
@@ -727,16 +529,16 @@ def _closing(text: str) -> str | None:
     """``text``'s first JSON object or array with the closers it lacks appended, when the text ends
     right after a complete value inside it (not in a string, not after ``,`` or ``:``); else None.
     Linear: one regex pass over strings and brackets."""
-    start = _OPENER.search(text)
+    start = OPENER.search(text)
     if start is None or _VALUE_END.search(text) is None:
         return None
     expected: list[str] = []
     for token in _JSON_TOKEN.finditer(text, start.start()):
         mark = token.group()
-        if mark in _CLOSER_OF:
+        if mark in CLOSER_OF:
             if len(expected) >= MAX_DEPTH:
                 return None
-            expected.append(_CLOSER_OF[mark])
+            expected.append(CLOSER_OF[mark])
         elif mark in ("}", "]"):
             if not expected or expected.pop() != mark:
                 return None  # a mismatched closer: not a value cut short, leave it to the parsers
@@ -757,7 +559,7 @@ def parse_unclosed(text: str, schema: Mapping[str, Any] | None) -> Any | None:
     if not isinstance(text, str) or not isinstance(schema, Mapping) or len(text) > MAX_SCAN_CHARS:
         return None
     try:
-        closed = _closing(_CLOSING_FENCE.sub("", _trim(strip_control_tokens(_without_reasoning(text)))))
+        closed = _closing(_CLOSING_FENCE.sub("", trim(strip_control_tokens(without_reasoning(text)))))
     except Exception:
         log.debug("closing repair failed", exc_info=True)
         return None
