@@ -75,9 +75,9 @@ REPAIR_BUDGET_CHARS = 100_000
 #: Candidates longer than this are never given to Python's parser (a C call that holds the GIL for
 #: its whole run: a longer literal would stall the event loop even from a worker thread).
 MAX_LITERAL_CHARS = 20_000
-#: Values nested deeper than this are refused before any decoder sees them (no ``RecursionError``
-#: anywhere: ``json``, ``ast`` and schema validation all recurse once or more per level).
-MAX_DEPTH = 128
+#: Values nested deeper than this are refused before any decoder sees them (no ``RecursionError``:
+#: the C decoder recurses once per level; schema validation bounds itself at 100 levels and says so).
+MAX_DEPTH = 500
 #: ``json_repair`` and the Python-literal reader recurse several frames per level: a lower bound.
 MAX_REPAIR_DEPTH = 64
 #: JSON encoded as a JSON string is decoded at most this many times.
