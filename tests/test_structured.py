@@ -350,3 +350,11 @@ def test_unterminated_quote_in_prose_does_not_hide_later_json() -> None:
 def test_preamble_after_control_tokens() -> None:
     text = "<|start_header_id|>assistant<|end_header_id|>\n\nHere is the JSON: 7<|eot_id|>"
     assert parse_python_literal(text, {"type": "integer"}) == 7
+
+
+def test_the_candidate_scan_stops_after_max_blocks_repeated_ones_included() -> None:
+    from openrouter_registry.candidates import MAX_BLOCKS
+
+    found = '{"city": "Lyon", "country": "France"}'
+    assert parse_json_reply("[1] " * (MAX_BLOCKS - 1) + found, CITY) == LYON
+    assert parse_json_reply("{}" * MAX_BLOCKS + " " + found, CITY) == {}  # {}{}{}...: bounded work; invalid, so re-asked

@@ -14,6 +14,7 @@ from typing import NamedTuple
 __all__ = [
     "MAX_SCAN_CHARS",
     "MAX_CANDIDATES",
+    "MAX_BLOCKS",
     "MAX_SCAN_DEPTH",
     "CLOSER_OF",
     "OPENER",
@@ -30,6 +31,8 @@ __all__ = [
 MAX_SCAN_CHARS = 2_000_000
 #: At most this many candidate blocks are considered in one reply.
 MAX_CANDIDATES = 32
+#: The candidate scan stops after this many blocks found, repeated ones included.
+MAX_BLOCKS = 4_096
 #: Brackets nested deeper than this end the candidate scan.
 MAX_SCAN_DEPTH = 500
 
@@ -209,13 +212,14 @@ def _fences(text: str) -> list[str]:
 
 def json_candidates(text: str) -> Iterator[str]:
     """The blocks of ``text`` that may hold a JSON value, best first, each once, at most
-    `MAX_CANDIDATES`: fenced blocks (json-tagged first), then balanced ``{...}``/``[...]`` spans."""
+    `MAX_CANDIDATES`: fenced blocks (json-tagged first), then balanced ``{...}``/``[...]`` spans.
+    The scan stops after `MAX_BLOCKS` blocks, repeated ones included (``{}{}{}...``)."""
     if len(text) > MAX_SCAN_CHARS:
         return
     seen: set[str] = set()
     blocks = (block.strip() for block in _fences(text)) if "```" in text else ()
     spans = (text[start:end] for start, end in _spans(text))
-    for block in itertools.chain(blocks, spans):
+    for block in itertools.islice(itertools.chain(blocks, spans), MAX_BLOCKS):
         if block and block not in seen:
             seen.add(block)
             yield block
