@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -253,11 +252,9 @@ HOSTILE = {
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 @pytest.mark.parametrize("parser", PARSERS, ids=lambda p: p.__name__)
-def test_hostile_input_is_quick_and_safe(parser: Parser, name: str) -> None:
-    started = time.perf_counter()
-    result = parser(HOSTILE[name], CITY)
+def test_hostile_input_is_safe(parser: Parser, name: str) -> None:
+    result = parser(HOSTILE[name], CITY)  # work bounds: tests/test_parse_bounds.py
     assert result is None or isinstance(result, (dict, list))
-    assert time.perf_counter() - started < 5
 
 
 def test_huge_clean_json_takes_the_fast_path() -> None:
@@ -353,3 +350,11 @@ def test_unterminated_quote_in_prose_does_not_hide_later_json() -> None:
 def test_preamble_after_control_tokens() -> None:
     text = "<|start_header_id|>assistant<|end_header_id|>\n\nHere is the JSON: 7<|eot_id|>"
     assert parse_python_literal(text, {"type": "integer"}) == 7
+
+
+def test_the_candidate_scan_stops_after_max_blocks_repeated_ones_included() -> None:
+    from openrouter_registry.candidates import MAX_BLOCKS
+
+    found = '{"city": "Lyon", "country": "France"}'
+    assert parse_json_reply("[1] " * (MAX_BLOCKS - 1) + found, CITY) == LYON
+    assert parse_json_reply("{}" * MAX_BLOCKS + " " + found, CITY) == {}  # {}{}{}...: bounded work; invalid, so re-asked

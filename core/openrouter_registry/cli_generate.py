@@ -73,11 +73,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     result = asyncio.run(run())
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False, allow_nan=False))
     elif isinstance(result.content, str):
         print(result.content)
     else:
-        print(json.dumps(result.to_dict()["content"], indent=2, ensure_ascii=False))
+        print(json.dumps(result.to_dict()["content"], indent=2, ensure_ascii=False, allow_nan=False))
     return 0
 
 
@@ -95,7 +95,7 @@ def _describe(model: str, result: GenerationResult[Any]) -> str:
         f"  plugin {result.plugin}, generator {result.generator}, mode {result.mode}, attempts {result.attempts}\n"
         f"  served by {result.model} via {result.provider} ({result.generation_id})\n"
         f"  reply   {_shorten(result.text)}\n"
-        f"  content {json.dumps(result.content, ensure_ascii=False)}\n"
+        f"  content {json.dumps(result.to_dict()['content'], ensure_ascii=False, allow_nan=False)}\n"
         f"  usage {usage.prompt_tokens} prompt + {usage.completion_tokens} completion tokens, cost {cost}"
     )
 
@@ -111,7 +111,7 @@ async def _demo(settings: Settings, as_json: bool) -> int:
                 print(f"{model}\n  {type(exc).__name__}: {exc}")
                 continue
             if as_json:
-                print(json.dumps({"requested": model, **result.to_dict()}, ensure_ascii=False))
+                print(json.dumps({"requested": model, **result.to_dict()}, ensure_ascii=False, allow_nan=False))
             else:
                 print(_describe(model, result))
     return 0 if failures == 0 else 3

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, Generic, Literal, TypeVar
 
-import math
-
 import attrs
 
-__all__ = ["Usage", "Reply", "GenerationResult", "CostSource", "add_costs", "add_cost_sources"]
+__all__ = ["Usage", "Reply", "GenerationResult", "CostSource", "add_costs", "add_cost_sources", "check_json"]
 
 T = TypeVar("T")
 
 #: Where a cost came from: OpenRouter's ``usage.cost`` ("api") or the model catalog's prices ("catalog").
 CostSource = Literal["api", "catalog"]
+
+#: Content nested deeper than this is refused by `check_json` (``json.dumps`` recurses per level).
+MAX_JSON_DEPTH = 256
 
 
 #: Larger token counts are not counts (a 64-bit signed maximum).
@@ -153,7 +155,10 @@ class GenerationResult(Generic[T]):
     cost_source: CostSource | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The `generate --json` object (``content`` as JSON data)."""
+        """The `generate --json` object (``content`` as JSON data). Always strict JSON:
+        ``json.dumps(result.to_dict(), allow_nan=False)`` never fails. Content that JSON cannot hold
+        (NaN or Infinity, a datetime or set left by a class schema's own conversion) raises
+        `ConfigurationError` naming where it is, instead of producing invalid JSON."""
         content: Any = self.content
         if attrs.has(type(content)):
             from .schema import unstructure
@@ -165,6 +170,7 @@ class GenerationResult(Generic[T]):
             from .schema import unstructure
 
             content = unstructure(content)
+        check_json(content, "content")
         return {
             "content": content,
             "text": self.text,
@@ -174,8 +180,38 @@ class GenerationResult(Generic[T]):
             "mode": self.mode,
             "attempts": self.attempts,
             "usage": self.usage.to_dict(),
-            "cost": self.cost,
+            "cost": self.cost if self.cost is None or math.isfinite(self.cost) else None,
             "cost_source": self.cost_source,
             "generator": self.generator,
             "plugin": self.plugin,
         }
+
+
+def check_json(value: Any, where: str = "value") -> None:
+    """Raise `ConfigurationError` naming the first part of ``value`` that strict JSON cannot hold
+    (NaN, Infinity, a non-string key, any type but dict, list, str, int, float, bool and None,
+    nesting deeper than `MAX_JSON_DEPTH`). Iterative: no recursion whatever the input."""
+    from .errors import ConfigurationError
+
+    pending: list[tuple[Any, str, int]] = [(value, where, 0)]
+    while pending:
+        item, path, depth = pending.pop()
+        if item is None or isinstance(item, (str, bool, int)):
+            continue
+        if depth >= MAX_JSON_DEPTH:
+            raise ConfigurationError(f"{path} is nested deeper than {MAX_JSON_DEPTH} levels, more than JSON encoders write")
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                raise ConfigurationError(f"{path} is {item}, which JSON cannot hold; use a finite number or null")
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                if not isinstance(key, str):
+                    raise ConfigurationError(f"{path} has the key {key!r}; JSON object keys are strings")
+                pending.append((inner, f"{path}.{key}", depth + 1))
+        elif isinstance(item, (list, tuple)):
+            pending.extend((inner, f"{path}[{index}]", depth + 1) for index, inner in enumerate(item))
+        else:
+            raise ConfigurationError(
+                f"{path} is a {type(item).__name__}, which JSON cannot hold; give the schema's field a JSON type "
+                "(str, int, float, bool, list, dict) or convert it before serializing"
+            )

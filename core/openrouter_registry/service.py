@@ -26,6 +26,7 @@ from .generator import Generator, Mode
 from .headers import with_authorization
 from .inputs import check_text, json_copy
 from .modes import MODE_MEMORY, is_mode_refusal, route_of
+from .offload import off_loop
 from .registry import Registry, Resolution, get_registry
 from .result import CostSource, GenerationResult, Reply, Usage, add_cost_sources, add_costs, cost_from_api
 from .settings import Settings, is_model_id
@@ -246,7 +247,10 @@ class OpenRouterService:
             if call.json_schema is None:
                 return self._result(call, reply, reply.text)
             self._refuse_truncated(call, reply)
-            checked = self._check_reply(call.generator, call.model, reply.text, call.mode or "prompt", call.json_schema)
+            checked = await off_loop(  # a large reply is parsed on a worker thread: the event loop never stalls
+                len(reply.text), self._check_reply,
+                call.generator, call.model, reply.text, call.mode or "prompt", call.json_schema, reply.finish_reason,
+            )
             if isinstance(checked, _Parsed):
                 return self._result(call, reply, structure(checked.data, schema))
             self._reask(call, reply, checked)
@@ -373,16 +377,20 @@ class OpenRouterService:
             )
 
     def _check_reply(
-        self, generator: Generator, model: str, text: str, mode: Mode, schema: Mapping[str, Any]
+        self, generator: Generator, model: str, text: str, mode: Mode, schema: Mapping[str, Any],
+        finish_reason: str | None = None,
     ) -> _Parsed | list[str]:
-        """Step 4: parse (hook chain) and validate one reply: the data, or the errors to re-ask with."""
+        """Step 4: parse (hook chain) and validate one reply: the data, or the errors to re-ask with.
+        Awaited through `off_loop`: a large reply is parsed on a worker thread."""
+        from .structured import parse_unclosed
         from .validation import validate
 
         finished = generator.finish_text(text, mode, schema)
         data = self.registry.parse_structured(model, finished, schema)
-        if data is None:
-            return ["the reply holds no JSON value"]
-        errors = validate(data, schema)
+        errors = ["the reply holds no JSON value"] if data is None else validate(data, schema)
+        if errors and finish_reason == "stop":  # the model said it was done: its missing closers may be a habit
+            closed = parse_unclosed(finished, schema)  # a value only when it validates
+            return errors if closed is None else _Parsed(closed)
         return errors if errors else _Parsed(data)
 
     @staticmethod

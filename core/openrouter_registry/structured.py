@@ -1,20 +1,31 @@
 """Reply parsers: turn a model's raw reply text into JSON data, locally, without ever raising.
 
+- `parse_clean_json`: GPT's fast path (the whole reply is one strict JSON document), no search.
+- `parse_unclosed`: the closing repair, called by the generation path only for ``finish_reason``
+  ``"stop"`` (an object whose closing brackets never came), only when the result validates.
+
 Three parsers share one candidate search:
 
 - `parse_json_reply`: the core's generic parser (the ``parse_structured`` hook, ``trylast``). Recovers
   clean JSON, fenced blocks, JSON inside prose, a value followed by chatter, JSON encoded as a JSON
-  string, Python literals, and, through ``json_repair``, trailing commas, single quotes and comments.
+  string, Python literals, then real habits (`habits`: curly quotes, odd escapes, raw newlines in
+  strings, an unopened ``</think>``) and, through ``json_repair``, trailing commas, single quotes and
+  comments.
 - `parse_embedded_json`: Claude's habits (prose around ```json fences, a ``{`` prefill continued and
   followed by prose); exact JSON only.
 - `parse_python_literal`: Llama's habits (a "Here is the JSON:" preamble, Python literals such as
   ``True``/``None``/single quotes, trailing commas).
 
-The search: the whole reply first, then `json_candidates` (fenced blocks, json-tagged first, then
-balanced ``{...}``/``[...]`` spans found by a string-aware scan). Every exact decoding of every
+The search: the whole reply first, then `candidates.json_candidates` (fenced blocks, json-tagged
+first, then balanced ``{...}``/``[...]`` spans found by a string-aware scan). Every exact decoding of every
 candidate comes before any repaired one, so a repair never shadows JSON that is really in the text.
 With a schema, the first value that validates wins, else the first value of an acceptable type;
 without one, the first JSON object or array. A parser returns None when nothing can be recovered.
+
+Strict and bounded: NaN, Infinity and out-of-range numbers are never accepted; values nested deeper
+than `MAX_DEPTH` are refused before any decoder runs (no ``RecursionError`` anywhere); the work is
+linear in the reply's length (tests/test_parse_bounds.py counts it), with absolute caps on what the
+slow readers (``json_repair``, Python's parser) are given.
 """
 
 from __future__ import annotations
@@ -26,11 +37,27 @@ import logging
 import math
 import re
 import warnings
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any
+
+from .candidates import (
+    CLOSER_OF,
+    MAX_SCAN_CHARS,
+    OPENER,
+    Replay,
+    json_candidates,
+    strip_control_tokens,
+    strip_preamble,
+    trim,
+    whole_then,
+    without_reasoning,
+)
 
 __all__ = [
+    "parse_clean_json",
     "parse_json_reply",
+    "parse_unclosed",
     "parse_embedded_json",
     "parse_python_literal",
     "json_candidates",
@@ -40,42 +67,22 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Replies longer than this are only tried as one exact JSON document (no scanning, no repair).
-MAX_SCAN_CHARS = 2_000_000
 #: Candidates longer than this are never given to ``json_repair`` or the Python-literal reader.
-MAX_REPAIR_CHARS = 200_000
-#: At most this many candidate blocks are considered in one reply.
-MAX_CANDIDATES = 32
-#: Brackets nested deeper than this end the scan (no JSON decoder accepts such a value anyway).
+MAX_REPAIR_CHARS = 50_000
+#: ``json_repair`` (pure Python, up to ~80 interpreted lines per character) reads at most this many
+#: characters per reply in all, whatever the number of candidates.
+REPAIR_BUDGET_CHARS = 100_000
+#: Candidates longer than this are never given to Python's parser (a C call that holds the GIL for
+#: its whole run: a longer literal would stall the event loop even from a worker thread).
+MAX_LITERAL_CHARS = 20_000
+#: Values nested deeper than this are refused before any decoder sees them (no ``RecursionError``:
+#: the C decoder recurses once per level; schema validation bounds itself at 100 levels and says so).
 MAX_DEPTH = 500
+#: ``json_repair`` and the Python-literal reader recurse several frames per level: a lower bound.
+MAX_REPAIR_DEPTH = 64
 #: JSON encoded as a JSON string is decoded at most this many times.
 MAX_UNWRAP = 3
 
-_INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060\u200e\u200f"
-_DELETE_INVISIBLE = dict.fromkeys(map(ord, _INVISIBLE))
-_TOKEN = (
-    r"<\|start_header_id\|>[^<>|\n]{0,40}<\|end_header_id\|>"
-    r"|<\|im_start\|>(?:assistant|user|system)?"
-    r"|<\|[A-Za-z0-9_]{1,40}\|>"
-    r"|</?s>|\[/?INST\]|<</?SYS>>|<(?:start|end)_of_turn>|<eos>|<bos>|<pad>"
-)
-_CONTROL_TOKENS = re.compile(_TOKEN)
-_LEADING_JUNK = re.compile(rf"(?:\s|[{_INVISIBLE}]|{_TOKEN})+")
-_TRAILING_TOKEN = re.compile(rf"(?:{_TOKEN})\Z")
-_TAIL = 128
-_REASONING = re.compile(r"^\s*<(think|thinking|reasoning)>.*?</\1>", re.DOTALL)
-_JSON_TAGS = frozenset({"json", "jsonc", "json5", "jsonl"})
-_PREAMBLE = re.compile(
-    r"^\s*(?:(?:sure|certainly|okay|ok|of course|absolutely|great|alright)\b[^\n:{\[]{0,80}?[!.,]\s*)?"
-    r"(?:here(?:'s|\u2019s| is| are)|below is|the (?:json|output|result|answer|response)(?: is)?)"
-    r"\b[^\n{\[]{0,200}?:[ \t]*\n?",
-    re.IGNORECASE,
-)
-_OPENER = re.compile(r"[{\[]")
-_SPECIAL = re.compile(r"""[{}\[\]"']""")
-_DQ_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_SQ_STRING = re.compile(r"'[^'\\\n]*(?:\\.[^'\\\n]*)*'")
-_CLOSER_OF = {"{": "}", "[": "]"}
 _LEADING_COMMENT = re.compile(r"\s*(?://[^\n]*|/\*.*?\*/|#[^\n]*)", re.DOTALL)
 _OBJECT_START = re.compile(r"""\{\s*(?:\}|"(?:[^"\\]|\\.)*"\s*:|'(?:[^'\\]|\\.)*'\s*:|[A-Za-z_$][\w$-]*\s*:)""")
 _ARRAY_START = re.compile(r"""\[\s*(?:\]|[{\["'\d.+-]|(?:true|false|null|True|False|None)\b)""")
@@ -98,172 +105,41 @@ def _no_constant(name: str) -> Any:
 
 
 _DECODER = json.JSONDecoder(parse_float=_finite_float, parse_constant=_no_constant)
+#: Also accepts literal control characters (newlines, tabs) inside strings: a habit, not an error.
+_LENIENT = json.JSONDecoder(parse_float=_finite_float, parse_constant=_no_constant, strict=False)
+_UNESCAPED_DQ_STRING = re.compile(r'(?<!\\)"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}()]+")
+_DEPTH_CHUNK = 65_536
+_BRACKET_STEP = str.maketrans({"[": "\x01", "{": "\x01", "(": "\x01", "]": "\xff", "}": "\xff", ")": "\xff"})
+
+
+def nesting_depth(text: str, limit: int = MAX_DEPTH) -> int:
+    """An upper bound of how deep the brackets (``[{(``) of ``text`` nest outside double-quoted
+    strings, exact enough to compare with ``limit``: a text with at most ``limit`` openers is
+    answered by counting them. Linear, in C (no Python step per character)."""
+    openers = text.count("[") + text.count("{") + text.count("(")
+    if openers <= limit:
+        return openers
+    skeleton = _NOT_BRACKET.sub("", _UNESCAPED_DQ_STRING.sub("", text))
+    level = highest = lowest = 0
+    for start in range(0, len(skeleton), _DEPTH_CHUNK):  # chunks: no single C call holds the GIL for long
+        steps = array("b", skeleton[start : start + _DEPTH_CHUNK].translate(_BRACKET_STEP).encode("latin-1"))
+        highest = max(highest, max(itertools.accumulate(steps, initial=level)))
+        lowest = min(lowest, min(itertools.accumulate(steps, initial=level)))
+        level += sum(steps)
+    return highest - lowest  # stray closers lower the running count by at most -lowest
+
+
+def _shallow(text: str, limit: int = MAX_DEPTH) -> bool:
+    return nesting_depth(text, limit) <= limit
 
 
 def _loads(text: str) -> Any:
-    """``json.loads`` that refuses NaN, Infinity and numbers too large for a float."""
+    """``json.loads`` that refuses NaN, Infinity, numbers too large for a float, and values nested
+    deeper than `MAX_DEPTH` (refused before decoding: the C decoder recurses once per level)."""
+    if not _shallow(text):
+        raise _NotJSON("too deeply nested")
     return _DECODER.decode(text)
-
-
-# --- text clean-up ---------------------------------------------------------------------------------
-
-
-def strip_control_tokens(text: str) -> str:
-    """``text`` without model control tokens (``<|eot_id|>``, ``<|im_end|>``, ``</s>``, ``[/INST]``...)
-    and invisible characters (BOM, zero-width spaces and joiners, direction marks)."""
-    return _CONTROL_TOKENS.sub("", text.translate(_DELETE_INVISIBLE))
-
-
-def strip_preamble(text: str) -> str:
-    """``text`` without a leading "Here is the JSON:" / "Sure! Here's the output:" sentence."""
-    return _PREAMBLE.sub("", text, count=1)
-
-
-def _trim(text: str) -> str:
-    """``text`` without surrounding whitespace, invisible characters and control tokens."""
-    leading = _LEADING_JUNK.match(text)
-    start = leading.end() if leading is not None else 0
-    end = len(text)
-    while end > start:
-        while end > start and (text[end - 1].isspace() or text[end - 1] in _INVISIBLE):
-            end -= 1
-        tail = text[max(start, end - _TAIL) : end]
-        trailing = _TRAILING_TOKEN.search(tail)
-        if trailing is None:
-            break
-        end -= len(tail) - trailing.start()
-    return text[start:end]
-
-
-def _without_reasoning(text: str) -> str:
-    """``text`` without a leading ``<think>...</think>`` block (reasoning models' drafts)."""
-    return _REASONING.sub("", text, count=1)
-
-
-# --- candidates ------------------------------------------------------------------------------------
-
-
-class _Open(NamedTuple):
-    start: int
-    closer: str
-    children: list[tuple[int, int]]
-
-
-def _after_structural(text: str, index: int) -> bool:
-    """True when the character before ``index`` (whitespace skipped) can precede a string value."""
-    i = index - 1
-    while i >= 0 and text[i].isspace():
-        i -= 1
-    return i < 0 or text[i] in "{[,:("
-
-
-def _spans(text: str) -> Iterator[tuple[int, int]]:
-    """``(start, end)`` of the balanced top-level ``{...}``/``[...]`` blocks of ``text``, in order.
-
-    One pass, aware of double-quoted strings (and of single-quoted ones where a value can start).
-    A closer that matches an outer opener closes the blocks opened inside it; a stray closer is
-    ignored. Blocks completed inside an opener that never closes (a lone ``{`` in prose) follow.
-    """
-    stack: list[_Open] = []
-    pos = 0
-    while True:
-        if not stack:
-            found = _OPENER.search(text, pos)
-            if found is None:
-                return
-            stack.append(_Open(found.start(), _CLOSER_OF[found.group()], []))
-            pos = found.end()
-            continue
-        found = _SPECIAL.search(text, pos)
-        if found is None:
-            break
-        char, index = found.group(), found.start()
-        pos = index + 1
-        if char == '"':
-            if index and text[index - 1] == "\\":
-                continue  # an escaped quote outside any string: JSON inside a JSON string
-            string = _DQ_STRING.match(text, index)
-            if string is not None:  # an unterminated quote is prose (no later quote can close it)
-                pos = string.end()
-        elif char == "'":
-            string = _SQ_STRING.match(text, index) if _after_structural(text, index) else None
-            if string is not None:
-                pos = string.end()
-        elif char in _CLOSER_OF:
-            if len(stack) >= MAX_DEPTH:
-                break
-            stack.append(_Open(index, _CLOSER_OF[char], []))
-        else:
-            depth = next((d for d in range(len(stack) - 1, -1, -1) if stack[d].closer == char), None)
-            if depth is None:
-                continue
-            opened = stack[depth]
-            del stack[depth:]
-            if stack:
-                stack[-1].children.append((opened.start, index + 1))
-            else:
-                yield opened.start, index + 1
-    yield from sorted(span for opened in stack for span in opened.children)
-
-
-def _at_line_start(text: str, index: int) -> bool:
-    i = index - 1
-    while i >= 0 and text[i] in " \t":
-        i -= 1
-    return i >= 0 and text[i] == "\n"
-
-
-def _fences(text: str) -> list[str]:
-    """The bodies of the fenced code blocks of ``text``: json-tagged first, then untagged, then others.
-
-    An opening fence is ```` ``` ```` with an optional tag and a line end; the closing one starts a
-    line (so a fence mark inside a one-line JSON string never closes a block). Linear in ``text``.
-    """
-    marks = [found.start() for found in re.finditer("```", text)]
-    found: list[tuple[int, str]] = []
-    i = 0
-    while i < len(marks) and len(found) < MAX_CANDIDATES:
-        header_end = text.find("\n", marks[i] + 3)
-        if header_end < 0:
-            break
-        header = text[marks[i] + 3 : header_end].strip()
-        if "`" in header:
-            i += 1
-            continue
-        j = i + 1
-        while j < len(marks) and (marks[j] < header_end or not _at_line_start(text, marks[j])):
-            j += 1
-        if j == len(marks):
-            break
-        tag = header.split()[0].lower() if header else ""
-        rank = 0 if tag in _JSON_TAGS else 1 if not tag else 2
-        found.append((rank, text[header_end + 1 : marks[j]]))
-        i = j + 1
-    return [body for _, body in sorted(found, key=lambda item: item[0])]
-
-
-def json_candidates(text: str) -> Iterator[str]:
-    """The blocks of ``text`` that may hold a JSON value, best first, each once, at most
-    `MAX_CANDIDATES`: fenced blocks (json-tagged first), then balanced ``{...}``/``[...]`` spans."""
-    if len(text) > MAX_SCAN_CHARS:
-        return
-    seen: set[str] = set()
-    blocks = (block.strip() for block in _fences(text)) if "```" in text else ()
-    spans = (text[start:end] for start, end in _spans(text))
-    for block in itertools.chain(blocks, spans):
-        if block and block not in seen:
-            seen.add(block)
-            yield block
-            if len(seen) >= MAX_CANDIDATES:
-                return
-
-
-def _candidates(text: str) -> Iterator[str]:
-    """The whole (trimmed) text, then `json_candidates`."""
-    whole = _trim(text)
-    if whole:
-        yield whole
-    yield from json_candidates(text)
 
 
 # --- decoders --------------------------------------------------------------------------------------
@@ -274,23 +150,25 @@ Decoder = Callable[[str], Iterator[Any]]
 def _exact(text: str) -> Iterator[Any]:
     """The JSON value ``text`` is; else the object/array it starts with (followed by chatter); else,
     for JSON whose quotes are escaped (``{\\"a\\": 1}``, a JSON string's inside), the unescaped value."""
-    try:
-        yield _loads(text)
+    if not _shallow(text):
         return
-    except (ValueError, RecursionError):
+    try:
+        yield _DECODER.decode(text)
+        return
+    except ValueError:
         pass
-    if text[:1] in _CLOSER_OF:
+    if text[:1] in CLOSER_OF:
         try:
-            value, _ = _DECODER.raw_decode(text)
-        except (ValueError, RecursionError):
+            value = _DECODER.raw_decode(text)[0]
+        except ValueError:
             pass
         else:
             yield value
             return
-    if '\\"' in text and text[:1] in _CLOSER_OF:
+    if '\\"' in text and text[:1] in CLOSER_OF:
         try:
-            yield _loads(_loads('"' + text + '"'))
-        except (ValueError, RecursionError, TypeError):
+            yield _loads(_DECODER.decode('"' + text + '"'))
+        except (ValueError, TypeError):
             pass
 
 
@@ -325,37 +203,38 @@ def _to_json(node: ast.AST) -> Any:
 def _python(text: str) -> Iterator[Any]:
     """The value of a Python dict/list literal (``True``/``None``, single quotes, trailing commas;
     JSON's ``true``/``false``/``null`` too), tuples as lists; nothing for sets, bytes, complex..."""
-    if not text or text[0] not in "{[(" or len(text) > MAX_REPAIR_CHARS:
+    if not text or text[0] not in "{[(" or len(text) > MAX_LITERAL_CHARS or not _literal_shaped(text):
         return
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             tree = ast.parse(text, mode="eval")
         value = _to_json(tree.body)
-        if _adjacent_strings(text):
-            return
     except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
         return
     yield value
 
 
-def _adjacent_strings(text: str) -> bool:
-    """True when two string literals follow each other (``"a" 'b'``): Python joins them, JSON has
-    no such thing, and the join would make up a value that is not in the text."""
-    import io
-    import tokenize
+_PY_STRING = re.compile(r"""(?<!\\)(?:"[^"\\\n]*(?:\\.[^"\\\n]*)*"|'[^'\\\n]*(?:\\.[^'\\\n]*)*')""")
+_PY_ESCAPE = re.compile(r"""\\(?:\\|([^A-Za-z0-9\s"'/]))""")
+_PY_NUMBER = re.compile(r"(?:\d[\d.]*|\.\d+)(?:[eE][-+]?\d+)?")
+_NOT_A_LITERAL = re.compile(
+    r"[*/%@&|^~<>=!;\\\x00]"  # operators, statements, line continuations
+    r"|[^\s\[{(,:]\s*[-+]|[-+]\s*[^\s0]"  # a sign only starts a number: no binary +/-, no sign chains
+    r"|\b(?!(?:True|False|None|true|false|null)\b)[A-Za-z_]\w*"  # any other name or keyword
+    r'|"\s*"'  # two string literals in a row: Python joins them, JSON has no such thing
+)
 
-    previous = None
-    try:
-        for token in tokenize.generate_tokens(io.StringIO(text).readline):
-            if token.type in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT):
-                continue
-            if token.type == tokenize.STRING and previous == tokenize.STRING:
-                return True
-            previous = token.type
-    except (tokenize.TokenError, SyntaxError):
-        return True  # cannot tell: do not trust the literal
-    return False
+
+def _literal_shaped(text: str) -> bool:
+    """True when, strings aside, ``text`` holds only what a JSON-like Python literal can (brackets,
+    numbers, signs, ``True``/``None``..., no two strings in a row) and nests at most
+    `MAX_REPAIR_DEPTH` deep. Python's parser recurses on operator chains and nesting
+    (``RecursionError``, ``MemoryError``): such text never reaches it. Linear, in C."""
+    if "\\" in text and any(odd.group(1) for odd in _PY_ESCAPE.finditer(text)):
+        return False  # "zip\_code": Python would keep the backslash; the habit fixes read it as meant
+    skeleton = _PY_NUMBER.sub("0", _PY_STRING.sub('"', text))
+    return _NOT_A_LITERAL.search(skeleton) is None and _shallow(skeleton, MAX_REPAIR_DEPTH)
 
 
 def _json_compatible(value: Any, depth: int = 0) -> Any:
@@ -381,7 +260,7 @@ def _plausible(text: str) -> bool:
     """True when ``text`` starts like a JSON object or array (comments skipped), so that repairing
     it has a chance of finding data rather than turning prose into strings."""
     opener = text[:1]
-    if opener not in _CLOSER_OF:
+    if opener not in CLOSER_OF:
         return False
     rest = text[1:4096]
     comment = _LEADING_COMMENT.match(rest)
@@ -392,11 +271,34 @@ def _plausible(text: str) -> bool:
     return pattern.match(opener + rest) is not None
 
 
+def _habitual(text: str) -> Iterator[Any]:
+    """The value of a block once real habits are undone (`habits`): literal control characters in
+    strings, curly quotes as delimiters, backslash escapes JSON does not know. Decoded strictly
+    otherwise (an object/array followed by chatter is fine; single quotes go to the literal reader)."""
+    if text[:1] not in CLOSER_OF or not _shallow(text):
+        return
+    from .habits import fix_habits
+
+    fixed = fix_habits(text)
+    for candidate in (text, fixed) if fixed != text else (text,):
+        try:
+            yield _LENIENT.raw_decode(candidate)[0]
+            return
+        except ValueError:
+            continue
+    yield from _python(fixed)
+
+
+_NON_FINITE = re.compile(r"\b(?:NaN|Infinity|nan|inf)\b")
+
+
 def _repaired(text: str) -> Iterator[Any]:
     """What ``json_repair`` makes of a block that looks like JSON: only an object for ``{...}`` and
     an array for ``[...]``, never an empty one (an empty value is not really in the text)."""
-    if len(text) > MAX_REPAIR_CHARS or not _plausible(text):
+    if len(text) > MAX_REPAIR_CHARS or not _plausible(text) or not _shallow(text, MAX_REPAIR_DEPTH):
         return
+    if _NON_FINITE.search(_UNESCAPED_DQ_STRING.sub('""', text)):
+        return  # json_repair would make NaN a string "NaN": not what the model meant; re-ask instead
     import json_repair
 
     try:
@@ -545,26 +447,45 @@ def _safely(
 
 def _views(text: str) -> list[str]:
     """The reply as written (a leading reasoning block dropped), then, when it differs, without
-    control tokens and invisible characters: JSON that is really in the text is found first."""
-    raw = _without_reasoning(text)
+    control tokens and invisible characters: JSON that is really in the text is found first. Last,
+    when a reasoning draft ends in ``</think>`` without an opening tag, what follows that tag."""
+    from .habits import after_unopened_reasoning
+
+    raw = without_reasoning(text)
     cleaned = strip_control_tokens(raw)
-    return [raw] if cleaned == raw else [raw, cleaned]
+    views = [raw] if cleaned == raw else [raw, cleaned]
+    answer = after_unopened_reasoning(cleaned)
+    return views if answer is None else [*views, answer]
 
 
 def _search(
     text: str, decoders: tuple[Decoder, ...], *, preamble: bool = False, repair: bool = False
 ) -> Iterator[Any]:
-    """The values of every candidate of every view; with ``repair``, then the repaired candidates."""
+    """The values of every candidate of every view; with ``repair``, then the candidates of the last
+    two views decoded with habits undone, then repaired by ``json_repair``."""
     if len(text) > MAX_SCAN_CHARS:
-        yield from _values([_trim(text)], (_exact,), set())
+        yield from _values([trim(text)], (_exact,), set())
         return
-    views = _views(text)
+    views = [strip_preamble(trim(view)) if preamble else view for view in _views(text)]
+    blocks = [Replay(json_candidates(view)) for view in views]
     tried: set[str] = set()
     exact: set[str] = set()
-    for view in views:
-        yield from _values(_candidates(strip_preamble(_trim(view)) if preamble else view), decoders, tried, exact)
+    for view, found in zip(views, blocks):
+        yield from _values(whole_then(view, found), decoders, tried, exact)
     if repair:
-        yield from _values(json_candidates(views[-1]), (_repaired,), exact)
+        last = list(itertools.chain(*blocks[:-3:-1]))  # at most 2 x MAX_CANDIDATES blocks, already scanned
+        fixed = set(exact)
+        yield from _values(last, (_habitual,), set(exact), fixed)
+        yield from _values(_budgeted(last, REPAIR_BUDGET_CHARS), (_repaired,), fixed)
+
+
+def _budgeted(texts: Iterable[str], budget: int) -> Iterator[str]:
+    """``texts`` while their total length stays within ``budget`` characters."""
+    for text in texts:
+        budget -= len(text)
+        if budget < 0:
+            return
+        yield text
 
 
 def _generic_search(text: str) -> Iterator[Any]:
@@ -581,6 +502,70 @@ def parse_json_reply(text: str, schema: Mapping[str, Any] | None) -> Any | None:
     arrays only for object/array schemas); without one, the first JSON object or array.
     """
     return _safely(_generic_search, text, schema, valid_only=False)
+
+
+def parse_clean_json(text: str, schema: Mapping[str, Any] | None = None) -> Any | None:
+    """GPT's habit: the whole reply is one clean JSON document (strict ``json_schema`` output).
+    The fast path: one strict, depth-bounded decode, no search; None (pass the reply on to the
+    generic parser) for anything else, NaN and Infinity included, and for a document of a type
+    ``schema`` does not admit (e.g. a JSON string holding the object). A clean document of the
+    right type is the model's answer, valid or not (validation decides). Never raises."""
+    if not isinstance(text, str):
+        return None
+    try:
+        value = _loads(text)
+    except (ValueError, RecursionError, MemoryError):
+        return None
+    kinds = _schema_kinds(schema, schema) & _KINDS if isinstance(schema, Mapping) else set()
+    return value if not kinds or _accepts(kinds, value) else None  # a JSON string holding the object: the core unwraps it
+
+
+_JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\]]|"')
+_VALUE_END = re.compile(r'(?:"|\d|true|false|null|[}\]])\s*\Z')
+_CLOSING_FENCE = re.compile(r"\n[ \t]*```[ \t]*\Z")
+
+
+def _closing(text: str) -> str | None:
+    """``text``'s first JSON object or array with the closers it lacks appended, when the text ends
+    right after a complete value inside it (not in a string, not after ``,`` or ``:``); else None.
+    Linear: one regex pass over strings and brackets."""
+    start = OPENER.search(text)
+    if start is None or _VALUE_END.search(text) is None:
+        return None
+    expected: list[str] = []
+    for token in _JSON_TOKEN.finditer(text, start.start()):
+        mark = token.group()
+        if mark in CLOSER_OF:
+            if len(expected) >= MAX_DEPTH:
+                return None
+            expected.append(CLOSER_OF[mark])
+        elif mark in ("}", "]"):
+            if not expected or expected.pop() != mark:
+                return None  # a mismatched closer: not a value cut short, leave it to the parsers
+            if not expected:
+                return None  # the value closed: nothing is missing
+        elif mark == '"':
+            return None  # ends inside a string
+    if not expected:
+        return None
+    return text[start.start() :].rstrip() + "".join(reversed(expected))
+
+
+def parse_unclosed(text: str, schema: Mapping[str, Any] | None) -> Any | None:
+    """A reply whose JSON object or array never got its closing brackets although the model said it
+    had finished (``finish_reason`` ``"stop"``): the value with them added, only when it validates
+    against ``schema``; else None. The generation path calls it only for ``"stop"`` (never for
+    ``"length"``: a cut-off reply is incomplete data, not a habit). Never raises."""
+    if not isinstance(text, str) or not isinstance(schema, Mapping) or len(text) > MAX_SCAN_CHARS:
+        return None
+    try:
+        closed = _closing(_CLOSING_FENCE.sub("", trim(strip_control_tokens(without_reasoning(text)))))
+    except Exception:
+        log.debug("closing repair failed", exc_info=True)
+        return None
+    if closed is None:
+        return None
+    return _safely(_generic_search, closed, schema, valid_only=True)
 
 
 def _embedded_search(text: str) -> Iterator[Any]:

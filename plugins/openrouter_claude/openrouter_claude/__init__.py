@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from openrouter_registry import Candidate, Generator, ModelTable, Settings, hookimpl
+from openrouter_registry import Generator, ModelTable
+from openrouter_registry.family import family_hooks
 from openrouter_registry.generator import Mode
+from openrouter_registry.structured import parse_embedded_json
 
 __all__ = ["OpenRouterClaude", "OpenRouterClaude35Sonnet", "TABLE"]
 
@@ -59,20 +61,4 @@ TABLE = ModelTable(
 )
 
 
-@hookimpl
-def resolve_generator(model: str, settings: Settings) -> Candidate | None:
-    return TABLE.match(model)
-
-
-@hookimpl
-def claimed_models() -> list[str]:
-    return TABLE.claimed()
-
-
-@hookimpl
-def parse_structured(model: str, text: str, schema: Mapping[str, Any] | None) -> Any | None:
-    if not model.lower().startswith("anthropic/"):
-        return None
-    from openrouter_registry.structured import parse_embedded_json
-
-    return parse_embedded_json(text, schema)
+resolve_generator, claimed_models, parse_structured = family_hooks(TABLE, parse_embedded_json, prefix="anthropic/")

@@ -1,16 +1,15 @@
 """openrouter-registry plugin for OpenAI's GPT family on OpenRouter.
 
 GPT-4o and GPT-4o-mini honour strict ``json_schema`` and answer clean JSON, so this plugin's parser
-is a fast path: plain ``json.loads`` for ``openai/`` models, passing anything else to the core.
+is a fast path (``parse_clean_json``: one strict, depth-bounded decode) for ``openai/`` models,
+passing anything else to the core. The plugin is its generators, its table and that parser.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
-from typing import Any
-
-from openrouter_registry import Candidate, Generator, ModelTable, Settings, hookimpl
+from openrouter_registry import Generator, ModelTable
+from openrouter_registry.family import family_hooks
+from openrouter_registry.structured import parse_clean_json
 
 __all__ = ["OpenRouterGPT", "OpenRouterGPT4O", "OpenRouterGPT4OMini", "TABLE"]
 
@@ -50,21 +49,4 @@ TABLE = ModelTable(
 )
 
 
-@hookimpl
-def resolve_generator(model: str, settings: Settings) -> Candidate | None:
-    return TABLE.match(model)
-
-
-@hookimpl
-def claimed_models() -> list[str]:
-    return TABLE.claimed()
-
-
-@hookimpl
-def parse_structured(model: str, text: str, schema: Mapping[str, Any] | None) -> Any | None:
-    if not model.lower().startswith("openai/"):
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None  # not clean JSON after all: let the core's repairing parser try
+resolve_generator, claimed_models, parse_structured = family_hooks(TABLE, parse_clean_json, prefix="openai/")

@@ -7,10 +7,9 @@ preamble as a Python literal when it is not JSON, and passes anything else on to
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from openrouter_registry import Candidate, Generator, ModelTable, Settings, hookimpl
+from openrouter_registry import Generator, ModelTable
+from openrouter_registry.family import family_hooks
+from openrouter_registry.structured import parse_python_literal
 
 __all__ = ["OpenRouterLlama", "OpenRouterLlama33_70B", "TABLE"]
 
@@ -37,20 +36,4 @@ TABLE = ModelTable(
 )
 
 
-@hookimpl
-def resolve_generator(model: str, settings: Settings) -> Candidate | None:
-    return TABLE.match(model)
-
-
-@hookimpl
-def claimed_models() -> list[str]:
-    return TABLE.claimed()
-
-
-@hookimpl
-def parse_structured(model: str, text: str, schema: Mapping[str, Any] | None) -> Any | None:
-    if not model.lower().startswith("meta-llama/"):
-        return None
-    from openrouter_registry.structured import parse_python_literal
-
-    return parse_python_literal(text, schema)
+resolve_generator, claimed_models, parse_structured = family_hooks(TABLE, parse_python_literal, prefix="meta-llama/")
