@@ -89,7 +89,7 @@ def test_malformed_values_name_the_variable_and_the_expected_value(env: dict[str
 def test_bad_explicit_argument_is_reported_too() -> None:
     with pytest.raises(SettingsError, match="OPENROUTER_MAX_TOKENS must be a positive integer, got -1"):
         Settings.from_env({}, max_tokens=-1)
-    with pytest.raises(TypeError, match="unknown setting"):
+    with pytest.raises(SettingsError, match=r"max_token must be a setting name \(did you mean 'max_tokens'\?"):
         Settings.from_env({}, max_token=5)
 
 

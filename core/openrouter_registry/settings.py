@@ -282,9 +282,13 @@ class Settings:
             value = environ.get(field.metadata["env"], "")
             if value.strip():
                 raw[field.name] = value.strip()
-        unknown = set(overrides) - {f.name for f in attrs.fields(cls)}
-        if unknown:
-            raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        known = [f.name for f in attrs.fields(cls)]
+        for name in sorted(set(overrides) - set(known)):
+            import difflib
+
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise SettingsError(name, f"a setting name ({hint}the settings are: {', '.join(known)})")
         raw.update({k: v for k, v in overrides.items() if v is not None})
         return structure_settings(raw)
 
