@@ -1,14 +1,45 @@
-"""`LineSplitter`: a server-sent-event byte stream cut into lines exactly as the SSE specification
-says, at CR, LF or CRLF only (``str.splitlines`` would also cut at U+2028, U+2029, U+0085 ..., which
-JSON allows raw inside strings), with a cap on the length of one line."""
+"""Bytes of a response body, bounded: `decoded` undoes gzip/deflate in steps of at most `STEP`
+bytes (a gzip bomb never expands in memory), and `LineSplitter` cuts a server-sent-event stream into
+lines exactly as the SSE specification says, at CR, LF or CRLF only (``str.splitlines`` would also cut
+at U+2028, U+2029, U+0085 ..., which JSON allows raw inside strings), with a cap on one line."""
 
 from __future__ import annotations
 
 import re
+import zlib
+from collections.abc import AsyncIterator
 
 from .errors import InvalidResponseError
 
-__all__ = ["LineSplitter"]
+__all__ = ["LineSplitter", "decoded", "STEP"]
+
+#: Most bytes one decompression step produces.
+STEP = 64 * 1024
+
+
+async def decoded(raw: AsyncIterator[bytes], content_encoding: str) -> AsyncIterator[bytes]:
+    """The body ``raw`` (as sent, ``Content-Encoding: content_encoding``) decompressed, in pieces of at
+    most `STEP` bytes. An unknown encoding or a corrupt stream raises `InvalidResponseError`."""
+    encoding = content_encoding.strip().lower()
+    if encoding in ("", "identity"):
+        async for piece in raw:
+            yield piece
+        return
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise InvalidResponseError(f"Invalid upstream response: unsupported Content-Encoding {encoding[:40]!r}")
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | (16 if "gzip" in encoding else 32))
+    try:
+        async for data in raw:
+            while data:
+                out = inflater.decompress(data, STEP)
+                data = inflater.unconsumed_tail
+                if out:
+                    yield out
+        rest = inflater.flush()
+    except zlib.error:
+        raise InvalidResponseError("Invalid upstream response: the body could not be decompressed") from None
+    if rest:
+        yield rest
 
 _EOL = re.compile(rb"\r\n|\r|\n")
 

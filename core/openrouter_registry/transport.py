@@ -49,7 +49,7 @@ from .decode import (
 )
 from .errors import APIError, ConnectionError, PoolTimeoutError, TimeoutError
 from .settings import Settings
-from .sselines import LineSplitter
+from .sselines import LineSplitter, decoded
 
 __all__ = ["Transport", "StreamHandle", "retry_delay"]
 
@@ -113,6 +113,28 @@ class _Pool:
     client: httpx.AsyncClient
     gate: asyncio.Semaphore
     owned: bool
+    closer: AsyncGenerator[None, None] | None = None
+
+
+async def _closing(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+    """Suspended for the life of the loop; the loop's ``shutdown_asyncgens`` (``asyncio.run`` calls it
+    before closing the loop) finalizes it, which closes ``client`` while its loop can still run that."""
+    try:
+        yield
+    finally:
+        try:
+            await client.aclose()
+            await asyncio.sleep(0)  # the sockets' connection_lost callbacks run before the loop may close
+        except Exception as exc:  # a client that cannot close cleanly is dropped all the same
+            log.debug("closing an HTTP client failed (%s)", type(exc).__name__)
+
+
+def _start(generator: AsyncGenerator[None, None]) -> None:
+    """Run ``generator`` to its first ``yield`` now (it awaits nothing before), registering it with the loop."""
+    try:
+        generator.asend(None).send(None)
+    except StopIteration:
+        pass
 
 
 @attrs.define
@@ -159,6 +181,9 @@ class Transport:
                 del self._pools[other]
             client = self._given if self._given is not None else make_client(self.settings)
             pool = _Pool(loop, client, asyncio.Semaphore(self.settings.max_connections), self._given is None)
+            if pool.owned:
+                pool.closer = _closing(client)
+                _start(pool.closer)
             self._pools[loop] = pool
         return pool
 
@@ -169,18 +194,19 @@ class Transport:
 
     async def aclose(self) -> None:
         """Close every client this transport created, whatever loop it belongs to (a client passed in
-        belongs to the caller). Never raises; a later call opens a new client."""
+        belongs to the caller). Never raises; a later call opens a new client. A loop that ends
+        (``asyncio.run`` returning) closes its own client first, so no socket outlives its loop."""
         with self._lock:
             pools, self._pools = list(self._pools.values()), {}
         current = asyncio.get_running_loop()
         for pool in pools:
-            if not pool.owned or pool.loop.is_closed():
+            if pool.closer is None or pool.loop.is_closed():
                 continue
             try:
                 if pool.loop is current:
-                    await pool.client.aclose()
+                    await pool.closer.aclose()
                 elif pool.loop.is_running():  # another thread's loop: close it there
-                    done = asyncio.run_coroutine_threadsafe(pool.client.aclose(), pool.loop)
+                    done = asyncio.run_coroutine_threadsafe(pool.closer.aclose(), pool.loop)
                     await asyncio.wait_for(asyncio.wrap_future(done), timeout=5.0)
             except Exception as exc:  # a pool that cannot close cleanly is dropped all the same
                 log.debug("closing an HTTP client failed (%s)", type(exc).__name__)
@@ -340,7 +366,7 @@ class Transport:
         size = 0
         failure: APIError | None = None
         try:
-            async for piece in response.aiter_bytes():
+            async for piece in decoded(response.aiter_raw(), response.headers.get("content-encoding", "")):
                 size += len(piece)
                 if size > limit:
                     failure = self._too_large(call)
@@ -348,6 +374,9 @@ class Transport:
                 parts.append(piece)
         except httpx.HTTPError as exc:
             failure = self._transport_error(exc, call)
+        except InvalidResponseError as invalid:
+            invalid.model = invalid.model or call.model
+            failure = _with_attempts(invalid, call.attempts)
         if failure is not None:
             raise failure
         return b"".join(parts)
@@ -556,7 +585,7 @@ class StreamHandle:
         """The body's lines, split at CR, LF and CRLF only (`LineSplitter`), each at most
         ``settings.max_response_bytes`` long."""
         splitter = LineSplitter(self._transport.settings.max_response_bytes)
-        async for piece in response.aiter_bytes():
+        async for piece in decoded(response.aiter_raw(), response.headers.get("content-encoding", "")):
             for line in splitter.feed(piece):
                 yield line
         for line in splitter.flush():
@@ -587,6 +616,7 @@ class StreamHandle:
         except httpx.HTTPError as exc:
             failure = self._transport._transport_error(exc, call)
         except InvalidResponseError as invalid:
+            invalid.model = invalid.model or self.model
             failure = _with_attempts(invalid, self.attempts)
         except builtins.TimeoutError:
             if not deadline.expired():
