@@ -79,7 +79,8 @@ class _ReclaimingPool(httpcore.AsyncConnectionPool):
 
 
 def _mapped(exc: BaseException) -> BaseException:
-    """The httpx exception for an aiohttp (or socket) failure, without its text; other exceptions as they are."""
+    """The httpx exception for an aiohttp (or socket) failure, without its text (raise it ``from None``:
+    `Transport` keeps only its class name); other exceptions as they are."""
     import aiohttp
 
     kind: type[httpx.TransportError]
@@ -112,16 +113,11 @@ class _Body(httpx.AsyncByteStream):
         self._response = response
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        failure: BaseException | None = None
         try:
             while chunk := await self._response.content.read(READ_CHUNK):
                 yield chunk
         except Exception as exc:
-            failure = _mapped(exc)
-            if failure is exc:
-                raise
-        if failure is not None:
-            raise failure
+            raise _mapped(exc) from None
 
     async def aclose(self) -> None:
         self._response.release()
@@ -162,7 +158,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             self._session = self._open()
         timeouts: dict[str, Any] = request.extensions.get("timeout", {})
         content = await request.aread()
-        failure: BaseException | None = None
         try:
             response = await self._session.request(
                 request.method,
@@ -174,11 +169,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 timeout=aiohttp.ClientTimeout(sock_connect=timeouts.get("connect"), sock_read=timeouts.get("read")),
             )
         except Exception as exc:
-            failure = _mapped(exc)
-            if failure is exc:
-                raise
-        if failure is not None:
-            raise failure
+            raise _mapped(exc) from None
         extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
         if response.reason:
             extensions["reason_phrase"] = response.reason.encode("ascii", "replace")

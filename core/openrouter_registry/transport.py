@@ -144,6 +144,20 @@ class _Phase:
     waiting: bool = True
 
 
+def _body_pieces(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The body, decompressed in bounded pieces (`sselines.decoded`); a body already in memory (a
+    response built by ``httpx.MockTransport``, say) as it is."""
+    try:
+        content = response.content
+    except httpx.ResponseNotRead:
+        return decoded(response.aiter_raw(), response.headers.get("content-encoding", ""))
+    return _pieces(content)
+
+
+async def _pieces(content: bytes) -> AsyncIterator[bytes]:
+    yield content
+
+
 class Transport:
     """Pooled HTTP for a service: one client per event loop, retries with backoff, deadlines, size caps."""
 
@@ -245,25 +259,8 @@ class Transport:
         url = self.url(path)
 
         async def once(call: _Call) -> Any:
-            pool = self._pool()
-            request = pool.client.build_request("POST", url, json=body, headers=headers)
-            phase = _Phase()
-            failure: APIError | None = None
-            try:
-                async with asyncio.timeout(self.settings.timeout) as deadline:
-                    async with pool.gate:
-                        phase.waiting = False
-                        response = await self._send(lambda: pool.client.send(request, stream=True), call)
-                        try:
-                            content = await self._read_body(response, call)
-                        finally:
-                            await response.aclose()
-            except builtins.TimeoutError:
-                if not deadline.expired():
-                    raise
-                failure = self._deadline_error(call, phase)
-            if failure is not None:
-                raise failure
+            response, content, _ = await self._attempt(call, url, body, headers, stream=False)
+            assert content is not None
             if not response.is_success:
                 raise self._http_error(response, content, call)
             data = loads_body(content)
@@ -345,6 +342,41 @@ class Transport:
             raise _with_attempts(error, call.attempts)
         return result, call.attempts
 
+    async def _attempt(
+        self, call: _Call, url: str, body: Mapping[str, Any], headers: Mapping[str, str], *, stream: bool
+    ) -> tuple[httpx.Response, bytes | None, _Pool]:
+        """One attempt, all within ``settings.timeout``: a slot of the loop's pool, the request, then the
+        whole body (response, body, pool). With ``stream``, a 2xx event stream comes back open instead
+        (body None) and keeps its slot: the caller releases it (``pool.gate.release()``) once closed.
+        Out of time while waiting for the slot: `PoolTimeoutError`; after: `TimeoutError`."""
+        pool = self._pool()
+        request = pool.client.build_request("POST", url, json=dict(body), headers=headers)
+        phase = _Phase()
+        failure: APIError | None = None
+        held = False
+        try:
+            async with asyncio.timeout(self.settings.timeout) as deadline:
+                await pool.gate.acquire()
+                held, phase.waiting = True, False
+                response = await self._send(lambda: pool.client.send(request, stream=True), call)
+                if stream and response.is_success and response.headers.get("content-type", "").startswith("text/event-stream"):
+                    held = False  # the slot goes with the open stream
+                    return response, None, pool
+                try:
+                    content = await self._read_body(response, call)
+                finally:
+                    await response.aclose()
+        except builtins.TimeoutError:
+            if not deadline.expired():
+                raise
+            failure = self._deadline_error(call, phase)
+        finally:
+            if held:
+                pool.gate.release()
+        if failure is not None:
+            raise failure
+        return response, content, pool
+
     async def _send(self, send: Callable[[], Awaitable[httpx.Response]], call: _Call) -> httpx.Response:
         """Await ``send()``, turning httpx failures into our typed errors (never chained: the httpx
         exception holds the request, and the request holds the key)."""
@@ -366,7 +398,7 @@ class Transport:
         size = 0
         failure: APIError | None = None
         try:
-            async for piece in decoded(response.aiter_raw(), response.headers.get("content-encoding", "")):
+            async for piece in _body_pieces(response):
                 size += len(piece)
                 if size > limit:
                     failure = self._too_large(call)
@@ -448,32 +480,9 @@ class Transport:
             sent_headers["Accept"] = "text/event-stream"
 
         async def once(call: _Call) -> tuple[httpx.Response, _Pool]:
-            pool = self._pool()
-            request = pool.client.build_request("POST", url, json=body, headers=sent_headers)
-            phase = _Phase()
-            failure: APIError | None = None
-            held = False
-            try:
-                async with asyncio.timeout(self.settings.timeout) as deadline:
-                    await pool.gate.acquire()
-                    held, phase.waiting = True, False
-                    response = await self._send(lambda: pool.client.send(request, stream=True), call)
-                    if response.is_success and response.headers.get("content-type", "").startswith("text/event-stream"):
-                        held = False  # the slot goes with the open stream
-                        return response, pool
-                    try:
-                        content = await self._read_body(response, call)
-                    finally:
-                        await response.aclose()
-            except builtins.TimeoutError:
-                if not deadline.expired():
-                    raise
-                failure = self._deadline_error(call, phase)
-            finally:
-                if held:
-                    pool.gate.release()
-            if failure is not None:
-                raise failure
+            response, content, pool = await self._attempt(call, url, body, sent_headers, stream=True)
+            if content is None:
+                return response, pool
             if not response.is_success:
                 raise self._http_error(response, content, call)
             # An HTTP 200 that is not an event stream: an error body, or nothing usable.
@@ -585,7 +594,7 @@ class StreamHandle:
         """The body's lines, split at CR, LF and CRLF only (`LineSplitter`), each at most
         ``settings.max_response_bytes`` long."""
         splitter = LineSplitter(self._transport.settings.max_response_bytes)
-        async for piece in decoded(response.aiter_raw(), response.headers.get("content-encoding", "")):
+        async for piece in _body_pieces(response):
             for line in splitter.feed(piece):
                 yield line
         for line in splitter.flush():
