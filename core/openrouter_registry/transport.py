@@ -1,4 +1,5 @@
-"""`Transport`: the one pooled HTTP client of a service, with retries, backoff and typed errors.
+"""`Transport`: the pooled HTTP of a service (one client per event loop), with retries, backoff,
+deadlines, size caps and typed errors.
 
     async with Transport(settings) as transport:
         body, attempts = await transport.post_json("/chat/completions", payload, headers, model="openai/gpt-4o")
@@ -11,10 +12,16 @@ Retry policy (the `backoff` library drives the loop): up to ``settings.max_attem
 all. Retried: HTTP 408, 429, 500, 502, 503, 524, 529; a 400 whose ``error.code`` is one of those;
 an HTTP 200 whose body is such an error; connection failures (`errors.ConnectionError`); timeouts
 (`errors.TimeoutError`); invalid (non-JSON) upstream responses. Never retried: 400, 401, 402, 403,
-404 and every other status. The wait honours ``retry-after-ms`` / ``Retry-After`` (seconds or an
+404 and every other status, and `errors.PoolTimeoutError` (nothing was sent). The wait honours ``retry-after-ms`` / ``Retry-After`` (seconds or an
 HTTP date, capped at ``settings.retry_after_max``), else it is ``min(base_delay * 2**n, max_delay)``
 times a jitter factor in [0.75, 1). Each retry is logged at WARNING on the ``openrouter_registry``
 logger with status, model, attempt and delay. The error finally raised carries ``attempts``.
+
+Bounds: an attempt (waiting for one of ``settings.max_connections`` pool slots, connecting, sending,
+reading the whole body) ends within ``settings.timeout``; a stream, once open, within
+``settings.stream_idle_timeout`` of each data event and ``settings.stream_timeout`` in all; a body
+(decompressed) and an SSE line or event hold at most ``settings.max_response_bytes``. So a call ends
+within ``max_attempts x timeout`` plus the backoff waits, whatever the server does.
 
 Request headers (which hold the API key) never reach an exception, its ``__context__``, or a log
 record: httpx exceptions are replaced, not chained, and only their class name is reported.
