@@ -370,3 +370,20 @@ def test_aiohttp_loads_on_first_request_not_on_import(server: FakeOpenRouter, ht
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=os.environ)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == str(http_stack == "aiohttp")  # loaded by the first aiohttp request only
+
+
+async def test_requests_go_straight_to_the_stack_unless_a_proxy_is_configured(
+    server: FakeOpenRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from openrouter_registry.backends import make_client
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    settings = settings_for(server.base_url, server.api_key)
+    client, direct = make_client(settings)
+    assert direct is client._transport  # the client's own transport, called without the client's machinery
+    await client.aclose()
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    client, direct = make_client(settings)
+    assert direct is None  # the client routes through the proxy (and honours NO_PROXY)
+    await client.aclose()

@@ -18,6 +18,7 @@ aiohttp is imported on first request, never by ``import openrouter_registry``.
 from __future__ import annotations
 
 import ssl
+import urllib.request
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -39,10 +40,14 @@ ACCEPT_ENCODING = "gzip, deflate"
 READ_CHUNK = 64 * 1024
 
 
-def make_client(settings: Settings) -> httpx.AsyncClient:
+def make_client(settings: Settings) -> tuple[httpx.AsyncClient, httpx.AsyncBaseTransport | None]:
     """A new client for ``settings.transport``: pool of ``settings.max_connections``, every one of them
     kept alive (so concurrency reuses connections), no redirects. Per-read timeouts are the settings';
-    the whole-attempt deadline is `Transport`'s."""
+    the whole-attempt deadline is `Transport`'s.
+
+    Also the transport under it, for sending a built request straight to it: that skips the client's
+    per-request auth, redirect, cookie and event-hook machinery (none of which we use), about a quarter
+    of the CPU per request. None when the environment names a proxy: the client routes those."""
     size = settings.max_connections
     limits = httpx.Limits(max_connections=size, max_keepalive_connections=size, keepalive_expiry=KEEPALIVE_EXPIRY)
     transport: httpx.AsyncBaseTransport
@@ -53,12 +58,13 @@ def make_client(settings: Settings) -> httpx.AsyncClient:
         pool = getattr(transport, "_pool", None)
         if type(pool) is httpcore.AsyncConnectionPool:
             pool.__class__ = _ReclaimingPool  # same state, one more cleanup rule
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         transport=transport,
         timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout, pool=None),
         headers={"Accept-Encoding": ACCEPT_ENCODING},
         follow_redirects=False,
     )
+    return client, None if urllib.request.getproxies() else transport
 
 
 class _ReclaimingPool(httpcore.AsyncConnectionPool):

@@ -120,7 +120,14 @@ class _Pool:
     client: httpx.AsyncClient
     gate: asyncio.Semaphore
     owned: bool
+    direct: httpx.AsyncBaseTransport | None = None  # sends a built request straight to the client's transport
     closer: AsyncGenerator[None, None] | None = None
+
+    async def send(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request``, the response's body still to be read."""
+        if self.direct is not None:
+            return await self.direct.handle_async_request(request)
+        return await self.client.send(request, stream=True)
 
 
 async def _closing(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
@@ -200,8 +207,8 @@ class Transport:
         with self._lock:
             for other in [key for key in self._pools if key.is_closed()]:
                 del self._pools[other]
-            client = self._given if self._given is not None else make_client(self.settings)
-            pool = _Pool(loop, client, asyncio.Semaphore(self.settings.max_connections), self._given is None)
+            client, direct = (self._given, None) if self._given is not None else make_client(self.settings)
+            pool = _Pool(loop, client, asyncio.Semaphore(self.settings.max_connections), self._given is None, direct)
             if pool.owned:
                 pool.closer = _closing(client)
                 _start(pool.closer)
@@ -365,7 +372,7 @@ class Transport:
             async with asyncio.timeout(self.settings.timeout) as deadline:
                 await pool.gate.acquire()
                 held, phase.waiting = True, False
-                response = await self._send(lambda: pool.client.send(request, stream=True), call)
+                response = await self._send(lambda: pool.send(request), call)
                 if stream and response.is_success and response.headers.get("content-type", "").startswith("text/event-stream"):
                     held = False  # the slot goes with the open stream
                     return response, None, pool
