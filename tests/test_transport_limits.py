@@ -156,6 +156,64 @@ async def test_a_stream_that_keeps_sending_data_hits_the_total_limit(drip: Any) 
     assert 0.75 <= elapsed < 2.5 and len(texts) >= 5 and set(texts) == {"tick"}  # data flowed, then the cap
 
 
+@pytest.fixture
+async def broken() -> AsyncIterator[Callable[[bytes], Awaitable[str]]]:
+    """A local server that answers every request with ``answer`` and then drops the connection."""
+    servers: list[asyncio.Server] = []
+
+    async def start(answer: bytes) -> str:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                await reader.readuntil(b"\r\n\r\n")
+                writer.write(answer)
+                await writer.drain()
+            except (ConnectionError, asyncio.IncompleteReadError):
+                pass
+            finally:
+                writer.transport.abort()  # a reset, not an orderly close
+
+        srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+        servers.append(srv)
+        return f"http://127.0.0.1:{srv.sockets[0].getsockname()[1]}/api/v1"
+
+    yield start
+    for srv in servers:
+        srv.close()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"choices\": [",
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{\"choices\": [",
+        b"HTTP/1.1 200 OK\r\nContent-Len",
+        b"",
+    ],
+    ids=["truncated-length", "truncated-chunked", "truncated-headers", "reset"],
+)
+async def test_truncated_bodies_and_resets_are_connection_errors_after_retries(broken: Any, answer: bytes) -> None:
+    from openrouter_registry.errors import ConnectionError
+
+    base_url = await broken(answer)
+    async with Transport(settings_for(base_url, timeout=5, max_attempts=2), base_delay=FAST) as transport:
+        with pytest.raises(ConnectionError, match="Could not reach OpenRouter at 127.0.0.1") as info:
+            await transport.post_json(CHAT, BODY, {}, model=MODEL)
+    assert info.value.attempts == 2 and info.value.__context__ is None
+
+
+async def test_a_stream_cut_mid_event_is_a_connection_error(broken: Any) -> None:
+    from openrouter_registry.errors import ConnectionError
+
+    base_url = await broken(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+                            + b"%x\r\n%s\r\n" % (len(chunk_line("a")) + 2, (chunk_line("a") + "\n\n").encode()))
+    texts: list[str] = []
+    async with Transport(settings_for(base_url, timeout=5), base_delay=FAST) as transport:
+        with pytest.raises(ConnectionError) as info:
+            async for raw in transport.stream_data(CHAT, BODY, {}, model=MODEL):
+                texts.append(decode_chunk(raw).text)
+    assert texts == ["a"] and info.value.attempts == 1  # what came is kept; never retried once open
+
+
 # --- size caps ----------------------------------------------------------------------------------------
 
 
