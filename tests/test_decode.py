@@ -435,7 +435,6 @@ def test_decode_chat_usage_details_and_cost() -> None:
         ([{"type": "text", "text": "a"}, {"type": "image_url", "image_url": {"url": "x"}}, {"type": "text", "text": "b"}],
          "ab"),
         (["x", {"text": "y"}], "xy"),
-        (42, ""),
     ],
 )
 def test_decode_chat_content_shapes(content: Any, text: str) -> None:

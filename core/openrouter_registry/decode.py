@@ -11,6 +11,13 @@ the real recordings can be tested without a socket:
 - `SSEDecoder` / `iter_sse_data`: the ``data:`` payloads of a server-sent event stream.
 
 Nothing here ever sees request headers, so no message can contain the API key.
+
+Hostile or broken answers: every decode failure is an `InvalidResponseError` (or, for an error body,
+its typed `APIError`); no builtin exception leaves this module. Nesting too deep for the parser,
+bytes that are not UTF-8, numbers out of range and fields of the wrong type are all answers that are
+"not usable". Strings taken from a body never hold lone surrogates (they become U+FFFD, so a reply
+can always be sent back in a re-ask or printed), and the error metadata kept on an exception is a
+bounded copy (depth and size), so nothing that later walks it can recurse without limit.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import base64
 import email.utils
 import json
 import math
+import re
 import struct
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timezone
@@ -57,6 +65,7 @@ __all__ = [
     "decode_embeddings",
     "iter_sse_data",
     "loads_chunk",
+    "clean_text",
 ]
 
 #: Statuses (HTTP or ``error.code``) that a later attempt may well not see again.
@@ -67,6 +76,16 @@ UNSPECIFIED_PROVIDER_STATUS = 502
 
 _DETAIL_LIMIT = 200
 _SNIPPET_LIMIT = 80
+_MESSAGE_LIMIT = 1000
+_SURROGATE = re.compile("[\ud800-\udfff]")
+#: Provider messages longer than this (``metadata.raw``) are shown as text, not parsed as JSON.
+_PARSE_DETAIL_LIMIT = 64 * 1024
+#: Bounds of the copy of ``error.metadata`` kept on an exception.
+_METADATA_DEPTH = 8
+_METADATA_ITEMS = 256
+_METADATA_STRING = 4096
+#: Token counts above this are not counts (a 64-bit signed maximum).
+_MAX_COUNT = 2**63 - 1
 
 
 # --- small readers ---------------------------------------------------------------------------------
@@ -78,13 +97,26 @@ def _as_status(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value if 100 <= value <= 599 else None
-    if isinstance(value, str) and value.strip().isdigit():
-        return _as_status(int(value.strip()))
+    if isinstance(value, str):
+        text = value.strip()
+        if 0 < len(text) <= 3 and text.isascii() and text.isdigit():
+            return _as_status(int(text))
     return None
 
 
+def clean_text(value: str) -> str:
+    """``value`` with lone surrogates (legal in JSON escapes, not in UTF-8) replaced by U+FFFD."""
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", value)
+    return value
+
+
 def _str_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+    return clean_text(value) if isinstance(value, str) and value else None
 
 
 def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
@@ -102,7 +134,7 @@ def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
 
 
 def _shorten(text: str, limit: int = _DETAIL_LIMIT) -> str:
-    flat = " ".join(text.split())
+    flat = " ".join(clean_text(text[: limit * 4]).split())
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
@@ -114,10 +146,10 @@ def _message_in(value: Any, depth: int = 0) -> str | None:
         text = value.strip()
         if not text:
             return None
-        if text[0] in "{[":
+        if text[0] in "{[" and len(text) <= _PARSE_DETAIL_LIMIT:
             try:
                 return _message_in(json.loads(text), depth + 1)
-            except ValueError:
+            except (ValueError, RecursionError):
                 return text
         return text
     if isinstance(value, Mapping):
@@ -136,23 +168,26 @@ def _message_in(value: Any, depth: int = 0) -> str | None:
 def loads_body(raw: bytes | str) -> Any:
     """Decode a JSON body, skipping keep-alive whitespace (and a BOM) before it.
 
-    Raises `InvalidResponseError` (a transient `ProviderError`) for an empty or non-JSON body.
+    Raises `InvalidResponseError` (a transient `ProviderError`) for an empty or non-JSON body, a body
+    that is not UTF-8, nested too deep for the parser, or too large to hold in memory.
     """
-    if isinstance(raw, (bytes, bytearray)):
-        try:
-            text = bytes(raw).decode("utf-8")
-        except UnicodeDecodeError:
-            raise InvalidResponseError("Invalid upstream response: the body is not UTF-8 text") from None
-    else:
-        text = raw
-    text = text.lstrip("\ufeff \t\r\n")
-    if not text:
-        raise InvalidResponseError("Invalid upstream response: empty body")
+    failure: str
     try:
-        return json.loads(text)
-    except ValueError:
-        snippet = _shorten(text, _SNIPPET_LIMIT)
-        raise InvalidResponseError(f"Invalid upstream response: not JSON ({snippet!r})") from None
+        text = bytes(raw).decode("utf-8") if isinstance(raw, (bytes, bytearray, memoryview)) else raw
+        text = text.lstrip("\ufeff \t\r\n")
+        if not text:
+            failure = "empty body"
+        else:
+            return json.loads(text)
+    except UnicodeDecodeError:
+        failure = "the body is not UTF-8 text"
+    except RecursionError:
+        failure = "the JSON is nested too deep to read"
+    except MemoryError:
+        failure = "the body is too large to decode"
+    except ValueError:  # json.JSONDecodeError, and integers longer than Python converts
+        failure = f"not JSON ({_shorten(text, _SNIPPET_LIMIT)!r})"
+    raise InvalidResponseError(f"Invalid upstream response: {failure}")
 
 
 # --- errors ----------------------------------------------------------------------------------------
@@ -191,6 +226,50 @@ def _error_object(body: Any) -> Mapping[str, Any] | None:
     return None
 
 
+def _bounded(value: Any, budget: list[int], depth: int = 0) -> Any:
+    """A copy of decoded JSON cut to `_METADATA_DEPTH` levels, `_METADATA_ITEMS` values in all and
+    `_METADATA_STRING` characters per string; what is cut off becomes ``"…"``."""
+    budget[0] -= 1
+    if budget[0] < 0 or depth > _METADATA_DEPTH:
+        return "…"
+    if isinstance(value, str):
+        return clean_text(value if len(value) <= _METADATA_STRING else value[:_METADATA_STRING] + "…")
+    if isinstance(value, Mapping):
+        return {clean_text(str(k)): _bounded(v, budget, depth + 1) for k, v in list(value.items())[: budget[0]]}
+    if isinstance(value, list):
+        return [_bounded(v, budget, depth + 1) for v in value[: budget[0]]]
+    if value is None or isinstance(value, bool) or isinstance(value, int) and abs(value) <= _MAX_COUNT:
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    return "…"
+
+
+def _metadata(value: Any) -> dict[str, Any]:
+    """``error.metadata`` as a bounded copy; ``reasons`` (a list of strings) and ``flagged_input`` (a
+    string) are dropped when they have another type, since `ModerationError` reads them."""
+    if not isinstance(value, Mapping):
+        return {}
+    metadata: dict[str, Any] = _bounded(value, [_METADATA_ITEMS])
+    reasons = metadata.get("reasons")
+    if "reasons" in metadata and not (isinstance(reasons, list) and all(isinstance(r, str) for r in reasons)):
+        del metadata["reasons"]
+    if "flagged_input" in metadata and not isinstance(metadata["flagged_input"], str):
+        del metadata["flagged_input"]
+    return metadata
+
+
+def _error_message(value: Any) -> str | None:
+    """``error.message`` as text: a string, a number, or the message found inside an object or list."""
+    if isinstance(value, str):
+        text = value.strip()
+        return (clean_text(text) if len(text) <= _MESSAGE_LIMIT else _shorten(text, _MESSAGE_LIMIT)) or None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return _shorten(repr(value))
+    found = _message_in(value)
+    return _shorten(found) if found else None
+
+
 def error_for(
     status: int,
     body: Any,
@@ -208,13 +287,9 @@ def error_for(
     error = _error_object(body)
     code = _as_status(error.get("code")) if error is not None else None
     effective = code if status == 400 and code in TRANSIENT_STATUSES else status
-    metadata_value = error.get("metadata") if error is not None else None
-    metadata: dict[str, Any] = dict(metadata_value) if isinstance(metadata_value, Mapping) else {}
+    metadata = _metadata(error.get("metadata") if error is not None else None)
 
-    message = _str_or_none(error.get("message")) if error is not None else None
-    if message is None and error is not None and error.get("message") is not None:
-        message = _shorten(str(error.get("message")))
-    message = message or f"HTTP {status} from OpenRouter"
+    message = (_error_message(error.get("message")) if error is not None else None) or _status_message(status, headers)
     detail = _message_in(metadata.get("raw"))
     if detail:
         detail = _shorten(detail)
@@ -236,6 +311,19 @@ def error_for(
         provider=provider,
         metadata=metadata,
         attempts=attempts,
+    )
+
+
+def _status_message(status: int, headers: Mapping[str, str] | None) -> str:
+    """``HTTP <status> from OpenRouter``; for a redirect, where it pointed (redirects are not followed)."""
+    location = _header(headers, "Location") if 300 <= status < 400 else None
+    if not location:
+        return f"HTTP {status} from OpenRouter"
+    from .urls import without_credentials
+
+    return (
+        f"HTTP {status} from OpenRouter: redirected to {_shorten(without_credentials(location))} "
+        "(redirects are not followed; set OPENROUTER_BASE_URL to the address that answers)"
     )
 
 
@@ -322,12 +410,13 @@ def _first_choice(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return None
 
 
-def _content_text(content: Any) -> str:
-    """Message content as text: a string, None (""), or content parts whose text parts are joined."""
+def _content_text(content: Any, what: str = "message content") -> str:
+    """Message content as text: a string, None (""), or content parts whose text parts are joined
+    (parts of other types, such as images, are skipped). Any other type is not a usable answer."""
     if content is None:
         return ""
     if isinstance(content, str):
-        return content
+        return clean_text(content)
     if isinstance(content, list):
         texts: list[str] = []
         for part in content:
@@ -336,8 +425,29 @@ def _content_text(content: Any) -> str:
             elif isinstance(part, Mapping) and isinstance(part.get("text"), str):
                 if part.get("type", "text") in ("text", "output_text"):
                     texts.append(part["text"])
-        return "".join(texts)
-    return ""
+        return clean_text("".join(texts))
+    raise InvalidResponseError(f"Invalid upstream response: the {what} is a {_json_type(content)}, not text")
+
+
+def _json_type(value: Any) -> str:
+    """The JSON name of a decoded value's type, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _finish_reason(choice: Mapping[str, Any]) -> str | None:
+    """``finish_reason``: a string or null; anything else is not a usable answer."""
+    value = choice.get("finish_reason")
+    if value is None or isinstance(value, str):
+        return _str_or_none(value)
+    raise InvalidResponseError(f"Invalid upstream response: finish_reason is a {_json_type(value)}, not a string")
 
 
 def _require_mapping(body: Any, what: str) -> Mapping[str, Any]:
@@ -364,12 +474,16 @@ def decode_chat(body: Mapping[str, Any]) -> Reply:
     message = choice.get("message")
     if isinstance(message, Mapping):
         text = _content_text(message.get("content"))
+    elif message is None and "text" in choice:  # the legacy completions shape
+        text = _content_text(choice.get("text"), "choice text")
+    elif message is None:
+        raise InvalidResponseError("Invalid upstream response: a choice without a message")
     else:
-        text = _content_text(choice.get("text"))
+        raise InvalidResponseError(f"Invalid upstream response: the message is a {_json_type(message)}, not an object")
     usage = data.get("usage")
     return Reply(
         text=text,
-        finish_reason=_str_or_none(choice.get("finish_reason")),
+        finish_reason=_finish_reason(choice),
         model=_str_or_none(data.get("model")),
         provider=_str_or_none(data.get("provider")),
         generation_id=_str_or_none(data.get("id")),
@@ -405,13 +519,18 @@ def decode_chunk(chunk: Mapping[str, Any], *, model: str | None = None, attempts
     error = body_error(data, model=model, attempts=attempts)
     if error is not None:
         raise error
+    choices = data.get("choices")
+    if choices is not None and not (isinstance(choices, list) and all(isinstance(c, Mapping) for c in choices[:1])):
+        raise InvalidResponseError("Invalid upstream response: a stream chunk's choices are not a list of objects")
     choice = _first_choice(data)
     text, finish_reason = "", None
     if choice is not None:
         delta = choice.get("delta")
         if isinstance(delta, Mapping):
-            text = _content_text(delta.get("content"))
-        finish_reason = _str_or_none(choice.get("finish_reason"))
+            text = _content_text(delta.get("content"), "delta content")
+        elif delta is not None:
+            raise InvalidResponseError(f"Invalid upstream response: a delta is a {_json_type(delta)}, not an object")
+        finish_reason = _finish_reason(choice)
     usage_value = data.get("usage")
     usage = Usage.from_api(usage_value) if isinstance(usage_value, Mapping) else None
     return StreamChunk(
@@ -432,13 +551,18 @@ class SSEDecoder:
     Comment lines (``: OPENROUTER PROCESSING``) and fields other than ``data`` are ignored; several
     ``data:`` lines of one event are joined with ``\\n``; a blank line ends an event. After the
     ``[DONE]`` sentinel `done` is True and every later line is ignored.
+
+    OpenRouter ends every stream with ``[DONE]``; with ``require_done`` (the default), a body that ends
+    without it and without a pending event makes `flush` raise `InvalidResponseError`, so a stream cut
+    short between two events is an error, not a quietly shorter reply.
     """
 
     DONE = "[DONE]"
 
-    def __init__(self) -> None:
+    def __init__(self, *, require_done: bool = True) -> None:
         self._data: list[str] = []
         self.done = False
+        self.require_done = require_done
 
     def feed(self, line: str) -> str | None:
         """Consume one line; return the event's data when ``line`` completed an event, else None."""
@@ -459,8 +583,13 @@ class SSEDecoder:
         return None
 
     def flush(self) -> str | None:
-        """End of stream: the data of an event that was not followed by a blank line, if any."""
-        return self._dispatch()
+        """End of stream: the data of an event that was not followed by a blank line, if any.
+
+        Raises `InvalidResponseError` when there is none, ``[DONE]`` never came and ``require_done``."""
+        payload = self._dispatch()
+        if payload is None and not self.done and self.require_done:
+            raise InvalidResponseError("Invalid upstream response: the event stream ended before [DONE]")
+        return payload
 
     def _dispatch(self) -> str | None:
         if not self._data:
@@ -474,8 +603,9 @@ class SSEDecoder:
 
 
 def iter_sse_data(lines: Iterable[str]) -> Iterator[str]:
-    """The ``data`` payloads of an SSE stream given as lines, up to (not including) ``[DONE]``."""
-    decoder = SSEDecoder()
+    """The ``data`` payloads of an SSE stream given as lines, up to (not including) ``[DONE]``; lines
+    that end without ``[DONE]`` just end."""
+    decoder = SSEDecoder(require_done=False)
     for line in lines:
         payload = decoder.feed(line)
         if payload is not None:
@@ -519,10 +649,17 @@ def _vector(value: Any) -> list[float]:
             raise InvalidResponseError("Invalid upstream response: an embedding is not valid base64") from None
         if len(raw) % 4:
             raise InvalidResponseError("Invalid upstream response: a base64 embedding is not float32 data")
-        return list(struct.unpack(f"<{len(raw) // 4}f", raw))
-    if isinstance(value, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value):
-        return [float(x) for x in value]
-    raise InvalidResponseError("Invalid upstream response: an embedding is not a list of numbers")
+        vector = list(struct.unpack(f"<{len(raw) // 4}f", raw))
+    elif isinstance(value, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value):
+        try:
+            vector = [float(x) for x in value]
+        except OverflowError:  # an integer beyond a float's range
+            vector = [math.inf]
+    else:
+        raise InvalidResponseError("Invalid upstream response: an embedding is not a list of numbers")
+    if not all(map(math.isfinite, vector)):
+        raise InvalidResponseError("Invalid upstream response: an embedding holds a non-finite number")
+    return vector
 
 
 def decode_embeddings(body: Any) -> EmbeddingReply:
@@ -545,17 +682,22 @@ def decode_embeddings(body: Any) -> EmbeddingReply:
             generation_id=_str_or_none(data.get("id")),
             provider=_str_or_none(data.get("provider")),
         )
-    indexed: list[tuple[int, int, list[float]]] = []
+    indexed: list[tuple[int, list[float]]] = []
     for position, item in enumerate(items):
         if not isinstance(item, Mapping):
             raise InvalidResponseError("Invalid upstream response: an embeddings item is not an object")
         index = item.get("index")
-        order = index if isinstance(index, int) and not isinstance(index, bool) else position
-        indexed.append((order, position, _vector(item.get("embedding"))))
-    indexed.sort(key=lambda entry: (entry[0], entry[1]))
+        index = position if index is None else index
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise InvalidResponseError("Invalid upstream response: an embedding's index is not an integer")
+        indexed.append((index, _vector(item.get("embedding"))))
+    indexed.sort(key=lambda entry: entry[0])
+    if [index for index, _ in indexed] != list(range(len(indexed))):
+        # a repeated or missing index would pair texts with the wrong vectors
+        raise InvalidResponseError("Invalid upstream response: the embeddings' indexes are not 0 to n-1")
     usage = data.get("usage")
     return EmbeddingReply(
-        vectors=[vector for _, _, vector in indexed],
+        vectors=[vector for _, vector in indexed],
         model=model,
         provider=_str_or_none(data.get("provider")),
         generation_id=_str_or_none(data.get("id")),

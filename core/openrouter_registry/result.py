@@ -3,17 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
+
+import math
 
 import attrs
 
-__all__ = ["Usage", "Reply", "GenerationResult", "add_costs"]
+__all__ = ["Usage", "Reply", "GenerationResult", "CostSource", "add_costs", "add_cost_sources"]
 
 T = TypeVar("T")
 
+#: Where a cost came from: OpenRouter's ``usage.cost`` ("api") or the model catalog's prices ("catalog").
+CostSource = Literal["api", "catalog"]
+
+
+#: Larger token counts are not counts (a 64-bit signed maximum).
+_MAX_COUNT = 2**63 - 1
+
 
 def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    """A token count from the API: a non-negative integer (an integral float counts too); anything
+    else (missing, null, text, negative, fractional, absurdly large) is 0, i.e. "not reported"."""
+    count: int
+    if isinstance(value, float) and value.is_integer():
+        count = int(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        count = value
+    else:
+        return 0
+    return count if 0 <= count <= _MAX_COUNT else 0
 
 
 @attrs.frozen
@@ -27,7 +45,13 @@ class Usage:
     reasoning_tokens: int = 0
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(*(a + b for a, b in zip(attrs.astuple(self), attrs.astuple(other))))
+        return Usage(  # field by field: attrs.astuple costs more than the whole sum
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.total_tokens + other.total_tokens,
+            self.cached_tokens + other.cached_tokens,
+            self.reasoning_tokens + other.reasoning_tokens,
+        )
 
     @classmethod
     def from_api(cls, usage: Mapping[str, Any] | None) -> Usage:
@@ -52,16 +76,18 @@ class Usage:
 
 
 def cost_from_api(usage: Mapping[str, Any] | None) -> float | None:
-    """``usage.cost`` in USD, or None when OpenRouter gave none."""
+    """``usage.cost`` in USD (a number or a numeric string), or None when OpenRouter gave none or
+    gave something that is not a cost (negative, not finite, not a number)."""
     if not isinstance(usage, Mapping):
         return None
     cost = usage.get("cost")
-    if isinstance(cost, bool) or not isinstance(cost, (int, float, str)):
+    if isinstance(cost, bool) or not isinstance(cost, (int, float, str)) or isinstance(cost, str) and len(cost) > 64:
         return None
     try:
-        return float(cost)
-    except ValueError:
+        value = float(cost)
+    except (ValueError, OverflowError):  # OverflowError: an integer beyond a float's range
         return None
+    return value if math.isfinite(value) and value >= 0 else None
 
 
 def add_costs(total: float | None, more: float | None) -> float | None:
@@ -69,6 +95,17 @@ def add_costs(total: float | None, more: float | None) -> float | None:
     if more is None:
         return total
     return more if total is None else total + more
+
+
+def add_cost_sources(total: CostSource | None, more: CostSource | None) -> CostSource | None:
+    """The source of a summed cost: "catalog" as soon as one part came from the catalog."""
+    if total is None or more is None:
+        return total or more
+    return "catalog" if "catalog" in (total, more) else "api"
+
+
+def _api_when_reported(reply: Reply) -> CostSource | None:
+    return "api" if reply.cost is not None else None
 
 
 @attrs.frozen
@@ -83,6 +120,10 @@ class Reply:
     usage: Usage = Usage()
     cost: float | None = None
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+    #: "api" when OpenRouter reported the cost, "catalog" when it was computed from catalog prices.
+    cost_source: CostSource | None = attrs.field(
+        default=attrs.Factory(_api_when_reported, takes_self=True), kw_only=True
+    )
 
 
 @attrs.frozen
@@ -93,7 +134,9 @@ class GenerationResult(Generic[T]):
     the text when no schema was given); ``text`` the model's raw reply; ``model``, ``provider`` and
     ``generation_id`` as OpenRouter reported them; ``mode`` how the structure was obtained;
     ``attempts`` the HTTP requests spent (retries and re-asks included); ``usage`` and ``cost`` summed
-    over every billed attempt (``cost`` None when OpenRouter reported none).
+    over every billed attempt; ``cost_source`` says where the cost came from: ``"api"`` (OpenRouter's
+    ``usage.cost``), ``"catalog"`` (a reply without ``usage.cost``, priced from the model catalog), or
+    None with ``cost`` None (neither was available).
     """
 
     content: T
@@ -107,6 +150,7 @@ class GenerationResult(Generic[T]):
     cost: float | None
     generator: str = ""
     plugin: str = ""
+    cost_source: CostSource | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The `generate --json` object (``content`` as JSON data)."""
@@ -131,6 +175,7 @@ class GenerationResult(Generic[T]):
             "attempts": self.attempts,
             "usage": self.usage.to_dict(),
             "cost": self.cost,
+            "cost_source": self.cost_source,
             "generator": self.generator,
             "plugin": self.plugin,
         }
