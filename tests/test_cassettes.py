@@ -120,7 +120,7 @@ async def test_recording_then_replaying_on_this_transport(tmp_path: Path, http_s
                             match_on=["method", "path", "body"], decode_compressed_response=True)
 
     async def run(base_url: str, api_key: str) -> tuple[Any, str]:
-        settings = Settings.from_env({}, api_key=api_key, base_url=base_url)
+        settings = Settings.from_env({}, api_key=api_key, base_url=base_url, catalog=False)
         async with OpenRouterService(settings, registry=Registry(environ={})) as s:
             generated = await s.generate(PROMPT, schema=CITY, model="openai/gpt-4o")
             streamed = await s.stream("Say hi", model="openai/gpt-4o").collect()
