@@ -89,10 +89,28 @@ async def test_requests_beyond_the_pool_wait_and_reuse_its_connections() -> None
 # --- deadlines ------------------------------------------------------------------------------------------
 
 
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
 @pytest.fixture
-async def drip() -> AsyncIterator[Callable[[bytes, bytes, float], Awaitable[str]]]:
-    """A local server that sends ``head`` at once, then ``piece`` every ``every`` seconds for ever."""
+async def raw_server() -> AsyncIterator[Callable[[Handler], Awaitable[str]]]:
+    """Starts a local asyncio server with the given connection handler and returns its base URL; every
+    server started is closed after the test."""
     servers: list[asyncio.Server] = []
+
+    async def start(handle: Handler) -> str:
+        srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+        servers.append(srv)
+        return f"http://127.0.0.1:{srv.sockets[0].getsockname()[1]}/api/v1"
+
+    yield start
+    for srv in servers:
+        srv.close()
+
+
+@pytest.fixture
+def drip(raw_server: Callable[[Handler], Awaitable[str]]) -> Callable[[bytes, bytes, float], Awaitable[str]]:
+    """A local server that sends ``head`` at once, then ``piece`` every ``every`` seconds for ever."""
 
     async def start(head: bytes, piece: bytes, every: float) -> str:
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -108,13 +126,9 @@ async def drip() -> AsyncIterator[Callable[[bytes, bytes, float], Awaitable[str]
             finally:
                 writer.close()
 
-        srv = await asyncio.start_server(handle, "127.0.0.1", 0)
-        servers.append(srv)
-        return f"http://127.0.0.1:{srv.sockets[0].getsockname()[1]}/api/v1"
+        return await raw_server(handle)
 
-    yield start
-    for srv in servers:
-        srv.close()
+    return start
 
 
 async def test_a_dripping_body_ends_within_attempts_times_timeout(drip: Any) -> None:
@@ -157,9 +171,8 @@ async def test_a_stream_that_keeps_sending_data_hits_the_total_limit(drip: Any) 
 
 
 @pytest.fixture
-async def broken() -> AsyncIterator[Callable[[bytes], Awaitable[str]]]:
-    """A local server that answers every request with ``answer`` and then drops the connection."""
-    servers: list[asyncio.Server] = []
+def broken(raw_server: Callable[[Handler], Awaitable[str]]) -> Callable[[bytes], Awaitable[str]]:
+    """A local server that answers every request with ``answer`` and then resets the connection."""
 
     async def start(answer: bytes) -> str:
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -172,13 +185,9 @@ async def broken() -> AsyncIterator[Callable[[bytes], Awaitable[str]]]:
             finally:
                 writer.transport.abort()  # a reset, not an orderly close
 
-        srv = await asyncio.start_server(handle, "127.0.0.1", 0)
-        servers.append(srv)
-        return f"http://127.0.0.1:{srv.sockets[0].getsockname()[1]}/api/v1"
+        return await raw_server(handle)
 
-    yield start
-    for srv in servers:
-        srv.close()
+    return start
 
 
 @pytest.mark.parametrize(
