@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
+from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,7 @@ from .result import GenerationResult, Usage, add_costs, cost_from_api
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from .batch import BatchRun
     from .transport import Transport
 
 __all__ = ["OpenRouterService", "NLPServices", "EmbeddingResult", "TextStream"]
@@ -284,6 +286,27 @@ class OpenRouterService:
             return ["the reply holds no JSON value"]
         errors = validate(data, schema)
         return errors if errors else _Parsed(data)
+
+    # --- batch -------------------------------------------------------------------------------------
+
+    def batch(
+        self,
+        items: Iterable[Any] | AsyncIterable[Any],
+        *,
+        schema: Any = None,
+        concurrency: int = 16,
+        max_cost: float | str | Decimal | None = None,
+        model: str | None = None,
+        template: str | None = None,
+        **options: Any,
+    ) -> BatchRun:
+        """Run `generate` over many items: ``async for row in service.batch(items, ...)``; see `batch.BatchRun`."""
+        from .batch import BatchRun
+
+        return BatchRun(
+            self, items, schema=schema, concurrency=concurrency, max_cost=max_cost, model=model, template=template,
+            **options,
+        )
 
     # --- streaming --------------------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ from .decode import (
     retry_after_seconds,
 )
 from .errors import APIError, ConnectionError, TimeoutError
+from .events import notify_retry
 from .settings import Settings
 
 __all__ = ["Transport", "StreamHandle", "retry_delay", "LIMITS"]
@@ -253,6 +254,7 @@ class Transport:
                 self.settings.max_attempts,
                 details["wait"],
             )
+            notify_retry(error.status, details["wait"], model=model, attempt=details["tries"], error=type(error).__name__)
 
         retrying = backoff.on_exception(
             waits,
