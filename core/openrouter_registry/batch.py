@@ -13,8 +13,8 @@ lazily (only as many items are held as there are rows in flight). Every row goes
 
 Scheduling: at most ``concurrency`` rows in flight. HTTP 429s (seen through `events` as the transport
 retries, scoped to this run's tasks) halve the limit, at most once per round of requests, and pause new
-launches for the ``Retry-After`` wait; each completed row without a 429 adds ``1/limit`` back (additive
-increase, up to ``concurrency``). ``max_cost`` (USD) stops launching when the finished rows' exact cost
+launches for the ``Retry-After`` wait; each round of ``limit`` rows completed without a 429 adds one slot back
+(additive increase, up to ``concurrency``). ``max_cost`` (USD) stops launching when the finished rows' exact cost
 plus a bound for each row in flight (`_in_flight_bound`) plus the next row's bound would pass it.
 """
 
@@ -287,20 +287,21 @@ class ConcurrencyReport:
 
 
 class _Limiter:
-    """AIMD: halve on a 429 (once per round of requests), +1/limit per clean completion, up to the start."""
+    """AIMD: halve on a 429 (once per round of requests), +1 per round of clean completions, up to the start."""
 
     def __init__(self, start: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.ceiling = start
-        self.limit = float(start)
+        self.limit = start
         self.clock = clock
         self.low = self.high = start
         self.decreases = self.increases = 0
         self.paused_until = 0.0
         self._last_decrease = -math.inf
+        self._credit = 0
 
     @property
     def slots(self) -> int:
-        return max(1, int(self.limit))
+        return max(1, self.limit)
 
     def _moved(self) -> None:
         self.low, self.high = min(self.low, self.slots), max(self.high, self.slots)
@@ -311,16 +312,19 @@ class _Limiter:
         self.paused_until = max(self.paused_until, now + wait)
         if sent_at >= self._last_decrease and self.limit > 1:
             # only a request sent under the current limit says the current limit is too high
-            self.limit = max(1.0, math.floor(self.limit / 2))
+            self.limit = max(1, self.limit // 2)
             self.decreases += 1
+            self._credit = 0
             self._last_decrease = now + max(wait, _MIN_ROUND)
             self._moved()
 
     def completed(self) -> None:
+        """A row finished without a 429: after a full round of these (``slots`` rows), one more slot."""
         if self.limit < self.ceiling:
-            before = self.slots
-            self.limit = min(float(self.ceiling), self.limit + 1.0 / self.limit)
-            if self.slots > before:
+            self._credit += 1
+            if self._credit >= self.slots:
+                self._credit = 0
+                self.limit += 1
                 self.increases += 1
                 self._moved()
 
