@@ -28,6 +28,7 @@ import logging
 import math
 import string
 import time
+from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -567,7 +568,9 @@ class BatchRun:
         self._started_at: float | None = None
         self._ended_at: float | None = None
         self._iterated = False
-        self._cancel = asyncio.Event()
+        self._cancelled = False
+        self._finished: deque[asyncio.Task[BatchRow]] = deque()  # tasks done, not yet yielded
+        self._wake = asyncio.Event()  # a task finished, or cancel() was called
 
     def __repr__(self) -> str:
         return f"BatchRun(rows={self.stats.rows}, in_flight={self.in_flight}, limit={self.limiter.slots})"
@@ -575,7 +578,8 @@ class BatchRun:
     def cancel(self) -> None:
         """Stop launching, cancel the rows in flight, yield what already finished, then end."""
         self.stopped = self.stopped or "interrupted"
-        self._cancel.set()
+        self._cancelled = True
+        self._wake.set()
 
     def summary(self) -> BatchSummary:
         stats = self.stats
@@ -650,7 +654,24 @@ class BatchRun:
 
         context = contextvars.copy_context()
         add_observer(context, on_retry)
-        return asyncio.create_task(self._generate(flight), context=context), flight
+        task = asyncio.create_task(self._generate(flight), context=context)
+        task.add_done_callback(self._on_done)
+        return task, flight
+
+    def _on_done(self, task: asyncio.Task[BatchRow]) -> None:
+        self._finished.append(task)
+        self._wake.set()
+
+    async def _wait(self, timeout: float | None) -> None:
+        """Until a row finishes, `cancel()` is called or ``timeout`` seconds pass (O(1), whatever is in flight)."""
+        if self._finished or self._cancelled:
+            return
+        self._wake.clear()
+        try:
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
 
     def _committed(self, flights: Iterable[_Flight]) -> Decimal | None:
         """Spent plus the bounds of the rows in flight (None when one of those bounds is unknown)."""
@@ -668,12 +689,11 @@ class BatchRun:
         seen: set[str] = set()
         held: tuple[_Request, Decimal | None] | None = None  # read, but waiting for budget
         position, exhausted = 0, False
-        cancelled = asyncio.ensure_future(self._cancel.wait())
 
         try:
             while True:
                 # launch while there is room, no pause, budget and input
-                while not self._cancel.is_set() and self.stopped is None and len(flights) < self.limiter.slots:
+                while not self._cancelled and self.stopped is None and len(flights) < self.limiter.slots:
                     if self.limiter.pause_left() > 0:
                         break
                     if held is None:
@@ -719,27 +739,28 @@ class BatchRun:
                     self.in_flight = len(flights)
 
                 if not flights:
-                    if self._cancel.is_set() or self.stopped is not None or (exhausted and held is None):
+                    if self._cancelled or self.stopped is not None or (exhausted and held is None):
                         break
-                    await asyncio.wait([cancelled], timeout=self.limiter.pause_left())  # a 429 pause
+                    await self._wait(self.limiter.pause_left())  # a 429 pause
                     continue
                 pause = self.limiter.pause_left()
-                await asyncio.wait(
-                    [*flights, cancelled], timeout=pause if pause > 0 else None, return_when=asyncio.FIRST_COMPLETED
-                )
-                if self._cancel.is_set():
+                await self._wait(pause if pause > 0 else None)
+                if self._cancelled:
                     for task in flights:
                         task.cancel()
                     await asyncio.gather(*flights, return_exceptions=True)
-                for task in [t for t in flights if t.done() and not t.cancelled()]:
+                while self._finished:
+                    task = self._finished.popleft()
                     flight_done = flights.pop(task)
+                    if task.cancelled():
+                        continue
                     row = task.result()
                     if row.ok and not flight_done.rate_limited:
                         self.limiter.completed()
                     self.stats.add(row)
                     self.in_flight = len(flights)
                     yield row
-                if self._cancel.is_set():
+                if self._cancelled and not flights:
                     break
                 if held is not None and self.max_cost is not None:
                     # a finished row may have lowered the bound (its exact cost replaced its estimate)
@@ -750,7 +771,6 @@ class BatchRun:
                         bound = self.stats.highest_cost
                     held = (request, bound)
         finally:
-            cancelled.cancel()
             for task in flights:
                 task.cancel()
             if flights:
