@@ -184,22 +184,31 @@ async def test_429s_halve_the_concurrency_then_it_grows_back(server: FakeOpenRou
     assert len(retried) == 6
 
 
-def test_limiter_halves_once_per_round_and_adds_back_one_per_round() -> None:
+def test_limiter_halves_on_a_burst_of_429s_once_per_round_and_adds_back_per_round() -> None:
     now = [100.0]
-    limiter = _Limiter(16, clock=lambda: now[0])
-    limiter.rate_limited(sent_at=99.0, wait=1.0)
-    assert limiter.slots == 8 and limiter.pause_left() == 1.0
-    limiter.rate_limited(sent_at=99.5, wait=1.0)  # sent before the decrease: same round, no second halving
-    assert limiter.slots == 8 and limiter.decreases == 1
-    now[0] = 102.0
-    limiter.rate_limited(sent_at=101.5, wait=0.5)  # sent after the pause: the new limit is still too high
-    assert limiter.slots == 4 and limiter.decreases == 2
-    for _ in range(4):  # one round of clean completions adds one slot
-        limiter.completed()
-    assert limiter.slots == 5
+    limiter = _Limiter(64, clock=lambda: now[0])
     for _ in range(200):
         limiter.completed()
-    assert limiter.report().to_dict() == {"start": 16, "min": 4, "max": 16, "final": 16, "decreases": 2, "increases": 12}
+    limiter.rate_limited(sent_at=99.0, wait=1.0)  # a lone 429 among many answers: retried, nothing more
+    assert (limiter.slots, limiter.decreases, limiter.pause_left()) == (64, 0, 0.0)
+    for _ in range(3):  # then 429s pass 5% of the recent answers: the limit is too high
+        limiter.rate_limited(sent_at=99.0, wait=1.0)
+    assert (limiter.slots, limiter.decreases, limiter.pause_left()) == (32, 1, 1.0)
+    for _ in range(5):  # more 429s for requests sent before that decrease: the same round
+        limiter.rate_limited(sent_at=99.5, wait=1.0)
+    assert limiter.slots == 32 and limiter.decreases == 1
+    now[0] = 102.0
+    limiter.rate_limited(sent_at=101.5, wait=0.5)  # sent after the pause: the new limit is still too high
+    assert limiter.slots == 16 and limiter.decreases == 2 and limiter.pause_left() == 0.5
+    for _ in range(15):
+        limiter.completed()
+    limiter.completed(clean=False)  # a row that met a 429 does not count towards a calm round
+    assert limiter.slots == 16
+    limiter.completed()  # one round of clean completions adds 64 // 32 = 2 slots
+    assert limiter.slots == 18
+    for _ in range(1000):
+        limiter.completed()
+    assert limiter.report().to_dict() == {"start": 64, "min": 16, "max": 64, "final": 64, "decreases": 2, "increases": 24}
 
 
 async def test_cancel_yields_what_finished_and_ends(server: FakeOpenRouter) -> None:

@@ -11,10 +11,11 @@ rendered through ``template`` (``"Extract the city from: {text}"``); a sync or a
 lazily (only as many items are held as there are rows in flight). Every row goes through
 `OpenRouterService.generate`: the batch adds scheduling, never a request path of its own.
 
-Scheduling: at most ``concurrency`` rows in flight. HTTP 429s (seen through `events` as the transport
-retries, scoped to this run's tasks) halve the limit, at most once per round of requests, and pause new
-launches for the ``Retry-After`` wait; each round of ``limit`` rows completed without a 429 adds one slot back
-(additive increase, up to ``concurrency``). ``max_cost`` (USD) stops launching when the finished rows' exact cost
+Scheduling: at most ``concurrency`` rows in flight. When HTTP 429s (seen through `events` as the
+transport retries, scoped to this run's tasks) pass 5% of the recent answers, the limit halves (at most
+once per round of requests) and new launches pause for the ``Retry-After`` wait; each round of ``limit``
+rows completed without a 429 adds ``max(1, concurrency // 32)`` slots back (additive increase, up to
+``concurrency``). See `_Limiter`. ``max_cost`` (USD) stops launching when the finished rows' exact cost
 plus a bound for each row in flight (`_in_flight_bound`) plus the next row's bound would pass it.
 """
 
@@ -274,7 +275,7 @@ def duplicate_ids(items: Iterable[Any]) -> list[Any]:
 @attrs.frozen
 class ConcurrencyReport:
     """How the concurrency limit moved: where it started, its lowest, highest and final values, and how
-    many times 429s halved it (``decreases``) or calm raised it by one (``increases``)."""
+    many times 429s halved it (``decreases``) or a calm round raised it (``increases``)."""
 
     start: int
     min: int
@@ -288,15 +289,28 @@ class ConcurrencyReport:
 
 
 class _Limiter:
-    """AIMD: halve on a 429 (once per round of requests), +1 per round of clean completions, up to the start."""
+    """AIMD on the share of 429s among recent answers.
+
+    Every answer updates ``rate``, a moving average of "was it a 429" over about one round of
+    requests (``max(slots, 20)`` answers). A 429 that lifts it above `RATE_LIMITED_SHARE` means the
+    limit is too high: the limit halves (at most once per round: only a request sent after the last
+    decrease can cause another) and launches pause for the ``Retry-After`` wait. A lone 429 among many
+    answers is only retried by the transport after its own wait. Each round of clean completions
+    (``slots`` rows) adds `step` slots back, up to the starting limit.
+    """
+
+    #: Share of 429s among recent answers above which the limit is too high.
+    RATE_LIMITED_SHARE = 0.05
 
     def __init__(self, start: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.ceiling = start
         self.limit = start
+        self.step = max(1, start // 32)
         self.clock = clock
         self.low = self.high = start
         self.decreases = self.increases = 0
         self.paused_until = 0.0
+        self.rate = 0.0
         self._last_decrease = -math.inf
         self._credit = 0
 
@@ -304,11 +318,17 @@ class _Limiter:
     def slots(self) -> int:
         return max(1, self.limit)
 
+    def _answer(self, rate_limited: bool) -> None:
+        self.rate += (float(rate_limited) - self.rate) / max(self.slots, 20)
+
     def _moved(self) -> None:
         self.low, self.high = min(self.low, self.slots), max(self.high, self.slots)
 
     def rate_limited(self, sent_at: float, wait: float) -> None:
         """A request sent at ``sent_at`` got a 429 asking to wait ``wait`` seconds."""
+        self._answer(True)
+        if self.rate <= self.RATE_LIMITED_SHARE:
+            return
         now = self.clock()
         self.paused_until = max(self.paused_until, now + wait)
         if sent_at >= self._last_decrease and self.limit > 1:
@@ -319,13 +339,14 @@ class _Limiter:
             self._last_decrease = now + max(wait, _MIN_ROUND)
             self._moved()
 
-    def completed(self) -> None:
-        """A row finished without a 429: after a full round of these (``slots`` rows), one more slot."""
-        if self.limit < self.ceiling:
+    def completed(self, clean: bool = True) -> None:
+        """A row finished (``clean``: ok, without a 429): after a round of clean ones, `step` more slots."""
+        self._answer(False)
+        if clean and self.limit < self.ceiling:
             self._credit += 1
             if self._credit >= self.slots:
                 self._credit = 0
-                self.limit += 1
+                self.limit = min(self.ceiling, self.limit + self.step)
                 self.increases += 1
                 self._moved()
 
@@ -755,8 +776,7 @@ class BatchRun:
                     if task.cancelled():
                         continue
                     row = task.result()
-                    if row.ok and not flight_done.rate_limited:
-                        self.limiter.completed()
+                    self.limiter.completed(row.ok and not flight_done.rate_limited)
                     self.stats.add(row)
                     self.in_flight = len(flights)
                     yield row
