@@ -246,3 +246,20 @@ async def test_retry_observers_see_each_retry_in_their_own_context_only(server: 
             result = await service.generate("Hi")  # the request does not care
     assert [(e.status, e.wait, e.attempt, e.error, e.rate_limited) for e in seen] == [(429, 0.2, 1, "RateLimitError", True)]
     assert other == [] and result.attempts == 2
+
+
+def test_the_readme_batch_example_runs_as_written_and_prints_what_the_readme_shows() -> None:
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- example-batch -->", 1)[1]
+    source, shown = re.findall(r"```(?:python|text)\n(.*?)```", block, re.DOTALL)[:2]
+    done = subprocess.run([sys.executable, "-c", source], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    printed, expected = done.stdout.splitlines(), shown.splitlines()
+    assert sorted(printed[:3]) == sorted(expected[:3])  # the rows, in whatever order they finished
+    assert printed[3:5] == expected[3:5]  # counts, requests, tokens and the exact cost
+    assert printed[6].startswith("concurrency start 16, min 16, max 16, final 16")
