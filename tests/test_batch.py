@@ -263,3 +263,19 @@ def test_the_readme_batch_example_runs_as_written_and_prints_what_the_readme_sho
     assert sorted(printed[:3]) == sorted(expected[:3])  # the rows, in whatever order they finished
     assert printed[3:5] == expected[3:5]  # counts, requests, tokens and the exact cost
     assert printed[6].startswith("concurrency start 16, min 16, max 16, final 16")
+
+
+async def test_input_is_read_lazily_as_rows_finish(server: FakeOpenRouter) -> None:
+    pulled = 0
+
+    def source() -> Iterator[dict[str, Any]]:
+        nonlocal pulled
+        for item in items(10_000):
+            pulled += 1
+            yield item
+
+    async with make_service(server) as service:
+        run = service.batch(source(), concurrency=4)
+        async for _ in run:
+            break  # the consumer stops after the first row: the rest is never read, never sent
+    assert pulled <= 5 and len(chats(server)) <= 5
