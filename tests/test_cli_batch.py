@@ -263,3 +263,14 @@ def test_ctrl_c_writes_what_finished_and_exits_130(server: FakeOpenRouter, tmp_p
     assert summary["stopped"] == "interrupted" and summary["rows"] == len(rows)
     assert summary["not_started"] == 400 - len(rows)
     assert not (tmp_path / "out.jsonl.lock").exists()
+
+
+def test_unusable_paths_are_one_line_errors(server: FakeOpenRouter, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = batch(tmp_path)
+    args[3] = str(tmp_path / "missing" / "out.jsonl")
+    assert main(args) == 2
+    assert "no directory" in one_error_line(capsys.readouterr().err, "ConfigurationError: --out ")
+    (tmp_path / "out.jsonl").mkdir()  # an OUT that cannot be read as a file
+    assert main([*batch(tmp_path), "--resume"]) == 2
+    assert "Is a directory" in one_error_line(capsys.readouterr().err, "ConfigurationError: cannot read or write")
+    assert server.requests == []

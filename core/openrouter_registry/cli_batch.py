@@ -70,19 +70,28 @@ def cmd_batch(args: argparse.Namespace) -> int:
         raise ConfigurationError("--out must not be the input file")
     settings = Settings.from_env(model=args.model, max_tokens=args.max_tokens)
     settings.require_api_key()
+    if not args.out.parent.is_dir():
+        raise ConfigurationError(f"--out {str(args.out)!r}: no directory {str(args.out.parent)!r}")
     # retries show in the summary (requests) and the progress; one warning line per retry would drown them
-    logging.getLogger("openrouter_registry").setLevel(logging.ERROR)
+    library = logging.getLogger("openrouter_registry")
+    level = library.level
+    library.setLevel(logging.ERROR)
+    try:
+        with OutputLock(args.out):
+            if args.out.exists() and args.out.stat().st_size > 0 and not args.resume:
+                raise ConfigurationError(
+                    f"{args.out} already holds rows: pass --resume to continue that run, or choose another --out"
+                )
+            done = resume_done(args.out) if args.resume else set()
+            scan = scan_input(args.input, done)
+            import asyncio
 
-    with OutputLock(args.out):
-        if args.out.exists() and args.out.stat().st_size > 0 and not args.resume:
-            raise ConfigurationError(
-                f"{args.out} already holds rows: pass --resume to continue that run, or choose another --out"
-            )
-        done = resume_done(args.out) if args.resume else set()
-        scan = scan_input(args.input, done)
-        import asyncio
-
-        return asyncio.run(_run(args, settings, schema, max_cost, done, scan.rows, scan.skipped))
+            return asyncio.run(_run(args, settings, schema, max_cost, done, scan.rows, scan.skipped))
+    except OSError as exc:  # unreadable input, unwritable output, a full disk: one line, exit 2
+        where = f" {exc.filename}" if exc.filename else ""
+        raise ConfigurationError(f"cannot read or write{where}: {exc.strerror or exc}") from None
+    finally:
+        library.setLevel(level)
 
 
 async def _run(
