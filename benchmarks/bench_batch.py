@@ -158,8 +158,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         for attempt in range(args.repeat):
             for name in ("raw-aiohttp", "ours"):
                 out = work / f"out-{name}-{attempt}.jsonl"
+                summary = work / "summary.json"
                 if name == "ours":
-                    command = ours_command(big, out, args.concurrency)
+                    command = ours_command(big, out, args.concurrency, "--summary-json", str(summary))
                 else:
                     command = [sys.executable, __file__, "--worker", str(big), str(out), str(args.concurrency),
                                server.base_url]
@@ -167,6 +168,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 run["missing"], run["duplicates"], run["failed"] = check_output(out, args.rows)
                 run["rows_per_s"] = args.rows / run["wall_s"]
                 run["cpu_ms_per_row"] = 1000 * run["cpu_s"] / args.rows
+                if name == "ours":
+                    facts = json.loads(summary.read_text())
+                    run["requests"], run["concurrency"] = facts["requests"], facts["concurrency"]
                 runs[name].append(run)
                 out.unlink()
         results["runs"] = runs
@@ -197,7 +201,11 @@ def report(results: dict[str, Any]) -> None:
         ok = min(s["rows"] - r["missing"] - r["failed"] for r in runs)
         print(f"{name:<12} {m['rows_per_s']:>9.0f} {m['cpu_ms_per_row']:>11.3f} {m['rss_mib']:>13.1f} {ok:>8} "
               f"{m['rows_per_s'] / base:>10.2f}x")
-    print(f"\nmemory in rows (ours, peak RSS): {min(SMALL_ROWS, s['rows'])} rows {results['rss_small']:.1f} MiB, "
+    last = results["runs"]["ours"][-1]
+    c = last["concurrency"]
+    print(f"\nours, last run: {last['requests']} requests for {s['rows']} rows; concurrency start {c['start']}, "
+          f"min {c['min']}, final {c['final']}, {c['decreases']} decreases on 429s")
+    print(f"memory in rows (ours, peak RSS): {min(SMALL_ROWS, s['rows'])} rows {results['rss_small']:.1f} MiB, "
           f"{s['rows']} rows {med['ours']['rss_mib']:.1f} MiB")
     r = results["resume"]
     verdict = "OK" if r["killed"] and not (r["missing"] or r["duplicates"] or r["failed"]) else "FAILED"

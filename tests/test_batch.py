@@ -155,15 +155,25 @@ async def test_in_flight_bound_uses_the_catalog_estimate_when_the_service_has_on
     calls: list[Any] = []
 
     class WithEstimate(OpenRouterService):
-        async def estimate_cost(self, prompt: Any = None, **kwargs: Any) -> Estimate:
-            calls.append((prompt, kwargs))
+        async def estimate_cost(
+            self, prompt: Any = None, *, messages: Any = None, schema: Any = None, model: Any = None,
+            max_tokens: Any = None, extra_body: Any = None,
+        ) -> Estimate:
+            calls.append((prompt, messages, schema, model, max_tokens, extra_body))
             return Estimate(Decimal("0.001"), Decimal("0.002"))
 
     request = _Request("a", 1, "Where?", None)
     plain = make_service(server)
     service = WithEstimate(plain.settings, registry=plain.registry)
     assert await _in_flight_bound(service, request, schema=CITY, model=None, max_tokens=50, highest=None) == Decimal("0.002")
-    assert calls == [("Where?", {"messages": None, "schema": CITY, "max_tokens": 50})]
+    bound = await _in_flight_bound(service, request, schema=None, model="openai/gpt-4o-mini", max_tokens=None,
+                                   highest=None, extra_body={"provider": {"order": ["OpenAI"]}})
+    assert bound == Decimal("0.002")
+    assert calls == [
+        ("Where?", None, CITY, None, 50, None),
+        ("Where?", None, None, "openai/gpt-4o-mini", None, {"provider": {"order": ["OpenAI"]}}),
+    ]
+    calls.clear()
     # never below the costliest finished row; without an estimate, that row is the bound
     assert await _in_flight_bound(service, request, schema=None, model=None, max_tokens=None, highest=Decimal("0.01")) == Decimal("0.01")
     assert await _in_flight_bound(plain, request, schema=None, model=None, max_tokens=None, highest=None) is None

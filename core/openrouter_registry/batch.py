@@ -494,6 +494,7 @@ async def _in_flight_bound(
     model: str | None,
     max_tokens: int | None,
     highest: Decimal | None,
+    extra_body: Mapping[str, Any] | None = None,
 ) -> Decimal | None:
     """The most one row can cost, for the budget: the catalog's estimate (``service.estimate_cost``,
     its ``high`` end) when the service has one and knows the prices, never below the highest cost a
@@ -503,8 +504,8 @@ async def _in_flight_bound(
     bound: Decimal | None = None
     if estimate_cost is not None:
         kwargs: dict[str, Any] = {"messages": request.messages, "schema": schema, "max_tokens": max_tokens}
-        if model is not None and "model" in inspect.signature(estimate_cost).parameters:
-            kwargs["model"] = model
+        accepted = inspect.signature(estimate_cost).parameters
+        kwargs.update({k: v for k, v in (("model", model), ("extra_body", extra_body)) if v is not None and k in accepted})
         try:
             estimate = await estimate_cost(request.prompt, **kwargs)
         except OpenRouterError:
@@ -742,6 +743,7 @@ class BatchRun:
                             bound = await _in_flight_bound(
                                 self.service, prepared, schema=self.json_schema, model=self.model,
                                 max_tokens=self.options["max_tokens"], highest=self.stats.highest_cost,
+                                extra_body=self.options["extra_body"],
                             )
                         held = (prepared, bound)
                     request, bound = held
