@@ -121,6 +121,7 @@ async def test_duplicate_ids_in_a_one_shot_iterator_become_error_rows(server: Fa
         ({"concurrency": 0}, "concurrency must be a positive integer"),
         ({"max_cost": "lots"}, "a USD amount must be a number"),
         ({"max_cost": 0}, "max_cost must be a positive amount"),
+        ({"temperature": 3}, "temperature must be a number from 0 to 2"),
     ],
 )
 async def test_bad_arguments_are_refused_at_once(server: FakeOpenRouter, options: dict[str, Any], message: str) -> None:

@@ -555,7 +555,9 @@ class BatchRun:
         check_duplicates: bool = True,
     ) -> None:
         from .schema import to_json_schema
+        from .service import _check_call_options
 
+        _check_call_options(temperature, max_tokens)  # what every row would fail with: refused once, up front
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ConfigurationError(f"concurrency must be a positive integer, got {concurrency!r}")
         self.max_cost = money(max_cost)
