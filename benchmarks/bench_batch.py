@@ -14,6 +14,8 @@ Runs, each in its own process (so CPU time and peak RSS are that process's own, 
   limit the same), each taking the next input line, rendering the template, POSTing the same body our
   generator sends, sleeping ``Retry-After`` and resending on a 429, ``json.loads`` of the reply and of
   its content, and appending + flushing one output line. No validation, no cost sums, no resume.
+- ``gather``: ``service.generate`` for each row under an ``asyncio.Semaphore(N)``, one output line per row:
+  the same generation path without the batch engine (so ours vs gather is what the batch itself costs).
 - ``ours``: the real command, ``openrouter-registry batch IN --out OUT --concurrency N --quiet``.
 
 Per run it prints rows/s (rows over the wall time of the process, start-up included for both), CPU ms
@@ -89,6 +91,25 @@ async def ceiling(source: Path, out: Path, concurrency: int, base_url: str, api_
             await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
+async def gather(source: Path, out: Path, concurrency: int, base_url: str, api_key: str) -> None:
+    """`service.generate` under a semaphore, one output line per row: the same generation path as ours
+    without the batch engine, so the two differ only by what the batch adds."""
+    from openrouter_registry import OpenRouterService, Settings
+
+    service = OpenRouterService(Settings.from_env(base_url=base_url, api_key=api_key, model=MODEL))
+    gate = asyncio.Semaphore(concurrency)
+    with open(source, encoding="utf-8") as lines, open(out, "w", encoding="utf-8") as sink:
+
+        async def one(row: dict[str, Any]) -> None:
+            async with gate:
+                result = await service.generate(TEMPLATE.format(**row), schema=SCHEMA)
+            sink.write(json.dumps({"id": row["id"], "ok": True, "content": result.content, "cost": result.cost}) + "\n")
+            sink.flush()
+
+        await asyncio.gather(*(one(json.loads(line)) for line in lines))
+    await service.aclose()
+
+
 # --- the driver ------------------------------------------------------------------------------------
 
 
@@ -154,15 +175,15 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         env = {**os.environ, "OPENROUTER_API_KEY": server.api_key, "OPENROUTER_BASE_URL": server.base_url,
                "OPENROUTER_MAX_ATTEMPTS": "6", "OPENROUTER_MAX_CONNECTIONS": str(args.concurrency)}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "core"), env.get("PYTHONPATH", "")) if p)
-        runs: dict[str, list[dict[str, Any]]] = {"raw-aiohttp": [], "ours": []}
+        runs: dict[str, list[dict[str, Any]]] = {"raw-aiohttp": [], "gather": [], "ours": []}
         for attempt in range(args.repeat):
-            for name in ("raw-aiohttp", "ours"):
+            for name in runs:
                 out = work / f"out-{name}-{attempt}.jsonl"
                 summary = work / "summary.json"
                 if name == "ours":
                     command = ours_command(big, out, args.concurrency, "--summary-json", str(summary))
                 else:
-                    command = [sys.executable, __file__, "--worker", str(big), str(out), str(args.concurrency),
+                    command = [sys.executable, __file__, f"--worker-{name}", str(big), str(out), str(args.concurrency),
                                server.base_url]
                 run = run_process(command, env)
                 run["missing"], run["duplicates"], run["failed"] = check_output(out, args.rows)
@@ -214,9 +235,10 @@ def report(results: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+    if len(sys.argv) > 1 and sys.argv[1].startswith("--worker-"):
+        worker = {"--worker-raw-aiohttp": ceiling, "--worker-gather": gather}[sys.argv[1]]
         source, out, concurrency, base_url = sys.argv[2:6]
-        asyncio.run(ceiling(Path(source), Path(out), int(concurrency), base_url, os.environ["OPENROUTER_API_KEY"]))
+        asyncio.run(worker(Path(source), Path(out), int(concurrency), base_url, os.environ["OPENROUTER_API_KEY"]))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=10_000)
