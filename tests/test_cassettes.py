@@ -40,7 +40,8 @@ recorder = vcr.VCR(
 
 def service() -> OpenRouterService:
     settings = Settings.from_env(
-        {}, api_key=KEY, http_referer="https://github.com/openrouter-registry", site_name="openrouter-registry tests"
+        {}, api_key=KEY, http_referer="https://github.com/openrouter-registry", site_name="openrouter-registry tests",
+        catalog=False,  # the cassettes hold the chat exchanges only, recorded without the model catalog
     )
     return OpenRouterService(settings, registry=Registry(environ={}))
 

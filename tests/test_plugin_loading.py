@@ -122,7 +122,7 @@ def test_a_plugin_with_an_invalid_hookimpl_signature_is_skipped(site: Path) -> N
     assert registry.resolve("openai/gpt-4o-mini", SETTINGS).plugin == "openrouter_gpt"
 
 
-def test_a_plugin_whose_hook_raises_is_skipped(site: Path) -> None:
+def test_a_plugin_whose_hook_raises_is_skipped_for_that_call(site: Path, caplog: pytest.LogCaptureFixture) -> None:
     source = """
         from openrouter_registry import hookimpl
 
@@ -132,9 +132,16 @@ def test_a_plugin_whose_hook_raises_is_skipped(site: Path) -> None:
     """
     install_fake_distribution(site, "acme-raise", "1.0", "acme_raise", source, "acme_raise")
     registry = Registry(environ={})
-    assert registry.resolve("openai/gpt-4o", SETTINGS).plugin == "openrouter_gpt"
+    with caplog.at_level(logging.ERROR, logger="openrouter_registry"):
+        assert registry.resolve("openai/gpt-4o", SETTINGS).plugin == "openrouter_gpt"
     info = {p.name: p for p in registry.plugins()}["acme_raise"]
-    assert info.status == "failed" and "KeyError" in (info.error or "")
+    assert info.status == "degraded" and "KeyError" in (info.error or "") and info.failures == 1
+    # one line: plugin, distribution, version, hook, model, exception
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line.startswith(
+        "plugin 'acme_raise' (acme-raise 1.0): hook resolve_generator raised KeyError: 'openai/gpt-4o' "
+        "for model 'openai/gpt-4o'; skipped for this call"
+    )
 
 
 def test_plugins_env_selects_plugins_and_empty_loads_none(site: Path) -> None:

@@ -52,8 +52,34 @@ def test_readme_example_plugin_hooks(acme: Registry) -> None:
     assert acme.build_headers("acme/writer-1", SETTINGS) == {"X-Acme-Team": "search"}
     assert acme.build_headers("openai/gpt-4o", SETTINGS) == {}
     assert acme.parse_structured("acme/writer-1", 'ACME:{"a": 1}', None) == {"a": 1}
+    for bad in ("ACME:{oops", "ACME:" + "[" * 100_000):  # the example never raises: bad text goes on to the core
+        acme.parse_structured("acme/writer-1", bad, None)
     info = {p.name: p for p in acme.plugins()}["acme_openrouter"]
     assert (info.status, info.models, info.distribution) == ("loaded", ("acme/writer-1",), "acme-openrouter")
+    assert (info.failures, info.error, info.headers) == (0, None, "per-model")
+
+
+def test_readme_plugin_test_example_runs_as_written(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    block = README.split("<!-- example-plugin-test", 1)[1]
+    match = re.search(r"```python\n(.*?)```", block, re.DOTALL)
+    assert match, "README lost its example plugin test"
+    site = tmp_path / "site"
+    site.mkdir()
+    install_fake_distribution(site, "acme-openrouter", "1.0.0", "acme_openrouter", example_plugin_source(), "acme_openrouter")
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "test_acme_openrouter.py").write_text(match.group(1))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENROUTER_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(site), *sys.path])
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed" in done.stdout
 
 
 def test_ci_runs_the_readme_test_command() -> None:

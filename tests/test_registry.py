@@ -189,36 +189,6 @@ def test_register_rejects_a_taken_name_and_an_invalid_plugin() -> None:
     assert registry.resolve("openai/gpt-4o", SETTINGS).plugin == "openrouter_gpt"
 
 
-def test_a_hook_that_raises_is_skipped_and_marked_failed(caplog: pytest.LogCaptureFixture) -> None:
-    registry = Registry(environ={})
-
-    class Broken:
-        @hookimpl
-        def resolve_generator(self, model: str) -> Candidate:
-            raise RuntimeError("boom")
-
-    registry.register(Broken(), name="broken")
-    with caplog.at_level(logging.ERROR, logger="openrouter_registry"):
-        resolution = registry.resolve("openai/gpt-4o", SETTINGS)
-    assert resolution.plugin == "openrouter_gpt"
-    info = {p.name: p for p in registry.plugins()}["broken"]
-    assert info.status == "failed" and "RuntimeError: boom" in (info.error or "")
-    assert any("broken" in r.getMessage() and "boom" in r.getMessage() for r in caplog.records)
-
-
-def test_a_hook_returning_garbage_is_skipped() -> None:
-    registry = Registry(environ={})
-
-    class Garbage:
-        @hookimpl
-        def resolve_generator(self, model: str) -> Any:
-            return "OpenRouterGPT4O"
-
-    registry.register(Garbage(), name="garbage")
-    assert registry.resolve("openai/gpt-4o", SETTINGS).plugin == "openrouter_gpt"
-    assert {p.name: p.status for p in registry.plugins()}["garbage"] == "failed"
-
-
 def test_unknown_hook_name_fails_validation() -> None:
     registry = Registry(environ={})
 
@@ -226,7 +196,7 @@ def test_unknown_hook_name_fails_validation() -> None:
     def resolve_generater(model: str) -> None:
         return None
 
-    with pytest.raises(PluginError, match="resolve_generater.*not an openrouter_registry hook"):
+    with pytest.raises(PluginError, match="'resolve_generater' is not an openrouter_registry hook; did you mean 'resolve_generator'"):
         registry.register(types.SimpleNamespace(resolve_generater=resolve_generater), name="misspelt")
 
 
@@ -259,19 +229,62 @@ def test_headers_core_first_plugins_on_top_authorization_last() -> None:
         ({"X-Bad": "a\r\nInjected: 1"}, "CR or LF"),
         ({"X-Bad\n": "a"}, "CR or LF"),
         ({"X-Unicode": "caf\u00e9"}, "non-ASCII"),
-        ({"Authorization": "Bearer stolen"}, "set by the core"),
-        (["not", "a", "mapping"], "not a mapping"),
+        ({"Host": "evil.example"}, "set by the core"),
+        ({"Authorization": "Bearer stolen"}, "the plugin's value was dropped, not sent"),
     ],
 )
-def test_bad_plugin_headers_are_rejected_naming_the_plugin(
+def test_an_unsendable_header_is_dropped_alone_with_one_error_line(
     headers: Any, message: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     registry = Registry(environ={})
-    registry.register(_header_plugin(headers), name="sloppy")
+    registry.register(_header_plugin({**headers, "X-Sloppy-Good": "kept"}), name="sloppy")
     registry.register(_header_plugin({"X-Good": "yes"}), name="tidy")
     with caplog.at_level(logging.ERROR, logger="openrouter_registry"):
-        result = registry.build_headers("openai/gpt-4o", SETTINGS)
-    assert result == {"X-Good": "yes"}
+        first = registry.build_headers("openai/gpt-4o", SETTINGS)
+        second = registry.build_headers("openai/gpt-4o", SETTINGS)
+    assert first == second == {"X-Sloppy-Good": "kept", "X-Good": "yes"}
     info = {p.name: p for p in registry.plugins()}["sloppy"]
-    assert info.status == "failed" and message in (info.error or "") and "plugin 'sloppy'" in (info.error or "")
-    assert any("sloppy" in r.getMessage() for r in caplog.records)
+    assert info.status == "degraded" and message in (info.error or "")
+    assert (info.error or "").startswith("hook build_headers returned an unsendable header for model 'openai/gpt-4o': ")
+    # reported once, at registration (the load-time check), not again for each request
+    lines = [r.getMessage() for r in caplog.records if "sloppy" in r.getMessage()]
+    assert len(lines) == 1 and message in lines[0] and lines[0].startswith("plugin 'sloppy' (registered at run time): ")
+    assert lines[0].endswith("; header dropped, not sent")
+    assert with_authorization(first, SETTINGS)["Authorization"] == "Bearer sk-or-v1-registry-test-key"
+
+
+def test_a_header_problem_is_found_when_the_plugin_loads(caplog: pytest.LogCaptureFixture) -> None:
+    registry = Registry(environ={})
+    with caplog.at_level(logging.ERROR, logger="openrouter_registry"):
+        registry.register(_header_plugin({"X-Title": "Caf\u00e9 Bot"}), name="cafe")
+    info = {p.name: p for p in registry.plugins()}["cafe"]
+    assert (info.status, info.headers, info.header_names) == ("degraded", "none", ())
+    assert "non-ASCII" in (info.error or "")
+    assert [r.getMessage() for r in caplog.records] == [
+        "plugin 'cafe' (registered at run time): hook build_headers returned an unsendable header for model "
+        "'openrouter-registry/probe': header 'X-Title' has non-ASCII characters in its value; header dropped, not sent"
+    ]
+
+
+def test_static_and_per_model_headers_are_told_apart_at_load() -> None:
+    registry = Registry(environ={})
+    registry.register(_header_plugin({"X-Team": "search"}), name="static")
+
+    class PerModel:
+        @hookimpl
+        def build_headers(self, model: str) -> dict[str, str]:
+            return {"X-Model": model}
+
+    registry.register(PerModel(), name="per_model")
+    infos = {p.name: p for p in registry.plugins()}
+    assert (infos["static"].headers, infos["static"].header_names) == ("static", ("X-Team",))
+    assert (infos["per_model"].headers, infos["per_model"].status) == ("per-model", "loaded")
+    assert infos["openrouter_gpt"].headers is None
+
+
+def test_build_headers_returning_a_non_mapping_is_skipped() -> None:
+    registry = Registry(environ={})
+    registry.register(_header_plugin(["not", "a", "mapping"]), name="listy")
+    assert registry.build_headers("openai/gpt-4o", SETTINGS) == {}
+    info = {p.name: p for p in registry.plugins()}["listy"]
+    assert info.status == "degraded" and "not a mapping" in (info.error or "")

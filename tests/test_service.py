@@ -119,7 +119,8 @@ async def test_llama_preamble_and_trailing_comma(server: FakeOpenRouter) -> None
 
 
 async def test_mode_fallback_is_learned_and_remembered(server: FakeOpenRouter, caplog: pytest.LogCaptureFixture) -> None:
-    model = "mistralai/mixtral-8x7b-instruct"
+    model = "acme/json-shy"  # not in the catalog: its modes must be learned
+    server.refuse_modes[model] = {"json_schema", "json_object"}
     async with make_service(server) as service:
         with caplog.at_level(logging.WARNING, logger="openrouter_registry"):
             first = await service.generate("Extract: Paris.", schema=CITY, model=model)
@@ -133,7 +134,8 @@ async def test_mode_fallback_is_learned_and_remembered(server: FakeOpenRouter, c
 
 
 async def test_memory_is_shared_by_services_in_the_process(server: FakeOpenRouter) -> None:
-    model = "mistralai/mixtral-8x7b-instruct"
+    model = "acme/json-shy"
+    server.refuse_modes[model] = {"json_schema", "json_object"}
     async with make_service(server) as one:
         await one.generate("x", schema=CITY, model=model)
     async with make_service(server) as two:
@@ -201,7 +203,8 @@ async def test_plain_text_without_schema(server: FakeOpenRouter) -> None:
         ("openai/gpt-4o", 512, None, 512),  # OPENROUTER_MAX_TOKENS applies to known models too
         ("anthropic/claude-3.5-sonnet", 100_000, None, 8_192),
         ("openai/gpt-4o", 512, 64, 64),  # per call wins
-        ("google/gemini-pro-1.5", 100_000, None, 100_000),  # unknown maximum: sent as is
+        ("google/gemini-pro-1.5", 100_000, None, 8_192),  # no plugin: capped by the catalog's output limit
+        ("acme/unlisted", 100_000, None, 100_000),  # unknown maximum: sent as is
         ("google/gemini-pro-1.5", None, None, None),
     ],
 )
@@ -325,3 +328,13 @@ async def test_the_key_is_in_no_log_record_and_no_error(server: FakeOpenRouter, 
     assert info.value.attempts == 2
     shown = caplog.text + str(info.value) + repr(info.value) + repr(service) + repr(settings)
     assert wrong_key not in shown
+
+
+async def test_a_non_ascii_app_url_reaches_the_server_percent_encoded_and_decodes_back(server: FakeOpenRouter) -> None:
+    from urllib.parse import unquote
+
+    async with make_service(server, http_referer="https://café.example/bistrot/menü", site_name="Cafe Bot") as service:
+        await service.generate("hi")
+    headers = chat_requests(server)[0].headers
+    assert headers["http-referer"] == "https://xn--caf-dma.example/bistrot/men%C3%BC"
+    assert unquote(headers["http-referer"]).endswith("/bistrot/menü") and headers["x-title"] == "Cafe Bot"

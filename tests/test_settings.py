@@ -123,3 +123,104 @@ def test_replace_validates() -> None:
     assert s.max_tokens == 10
     with pytest.raises(SettingsError):
         s.replace(max_tokens=0)
+
+
+# --- app attribution headers (issue 8.5): checked or encoded when the settings are made ----------
+
+
+def test_a_non_ascii_app_name_is_refused_at_once_with_an_ascii_suggestion() -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({"OPENROUTER_SITE_NAME": "Café Bot"})
+    text = str(info.value)
+    assert text.startswith("OPENROUTER_SITE_NAME must be printable ASCII on one line")
+    assert "X-Title" in text and "'Cafe Bot'" in text
+
+
+@pytest.mark.parametrize("name", ["My\r\nX-Evil: 1", "bell\x07", "tab\tname"])
+def test_an_app_name_with_a_control_character_is_refused(name: str) -> None:
+    with pytest.raises(SettingsError, match="OPENROUTER_SITE_NAME"):
+        Settings.from_env({}, site_name=name)
+
+
+@pytest.mark.parametrize(
+    ("given", "sent"),
+    [
+        ("https://app.example/path?q=1", "https://app.example/path?q=1"),  # ASCII: unchanged
+        ("https://café.example/menü?q=é#à", "https://xn--caf-dma.example/men%C3%BC?q=%C3%A9#%C3%A0"),
+        ("https://faß.de/", "https://xn--fa-hia.de/"),  # IDNA 2008 (UTS 46): ß kept, not folded to ss
+        ("https://例え.jp/ページ", "https://xn--r8jz45g.jp/%E3%83%9A%E3%83%BC%E3%82%B8"),
+        ("app.example/a b", "app.example/a%20b"),
+    ],
+)
+def test_a_non_ascii_app_url_is_sent_as_its_lossless_ascii_form(given: str, sent: str) -> None:
+    from urllib.parse import unquote
+
+    s = Settings.from_env({"OPENROUTER_HTTP_REFERER": given})
+    assert s.http_referer == sent
+    assert unquote(sent.partition("://")[2].partition("/")[2]) == unquote(given.partition("://")[2].partition("/")[2])
+
+
+@pytest.mark.parametrize("url", ["https://app.example/\r\nX-Evil: 1", "https://app.example/\x00", "https://\ud800.example"])
+def test_an_app_url_that_cannot_be_sent_is_refused(url: str) -> None:
+    with pytest.raises(SettingsError, match="OPENROUTER_HTTP_REFERER must be your app's URL"):
+        Settings.from_env({}, http_referer=url)
+
+
+def test_settings_errors_exit_2_in_the_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from openrouter_registry.cli import main
+
+    monkeypatch.setenv("OPENROUTER_API_KEY", KEY)
+    monkeypatch.setenv("OPENROUTER_SITE_NAME", "Café Bot")
+    assert main(["generate", "hi"]) == 2
+    err = capsys.readouterr().err
+    assert "SettingsError: OPENROUTER_SITE_NAME must be printable ASCII" in err and "Traceback" not in err
+
+
+# --- base URL (issue 12.6): fully checked when the settings are made ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("https://openrouter.ai:99999/api/v1", "Port out of range"),
+        ("https://openrouter.ai:abc/api/v1", "Port could not be cast"),
+        ("https://openrouter.ai:0/api/v1", "port 0 is outside 1-65535"),
+        ("https://openrouter.ai:/api/v1", "empty port"),
+        ("https://openrouter.ai/api\n/v1", "whitespace or a control character"),
+        ("https://openrouter.ai/api v1", "whitespace or a control character"),
+        ("https://openrouter.ai/api/v1?x=1", "must not have a query"),
+        ("https://openrouter.ai/api/v1#frag", "must not have a query"),
+        ("https://openrouter.ai/api/../v1", "'..' segments"),
+        ("https://openrouter.ai//v1", "empty, '.' or '..' segments"),
+        ("https:///api/v1", "has no host"),
+        ("ftp://openrouter.ai/api/v1", "must start with https://"),
+        ("https://bob:hunter2@openrouter.ai/api/v1", "credentials"),
+    ],
+)
+def test_a_base_url_that_cannot_be_used_is_refused_when_the_settings_are_made(url: str, reason: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({}, base_url=url)
+    text = str(info.value)
+    assert text.startswith("OPENROUTER_BASE_URL must be an https:// URL") and reason in text
+    assert "hunter2" not in text and "bob" not in text
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("https://openrouter.ai/api/v1 ", "https://openrouter.ai/api/v1"),  # was sent to /api/v1%20/...
+        (" https://openrouter.ai/api/v1/", "https://openrouter.ai/api/v1"),
+        ("https://openrouter.ai:443/api/v1", "https://openrouter.ai:443/api/v1"),
+        ("https://bücher.example/api/v1", "https://xn--bcher-kva.example/api/v1"),
+    ],
+)
+def test_a_usable_base_url_is_normalised(given: str, kept: str) -> None:
+    assert Settings.from_env({}, base_url=given).base_url == kept
+
+
+@pytest.mark.parametrize("model", ["openai/gpt 4o", "openai/gpt-4o\n", "openai/\udcff", "a\x00b"])
+def test_a_model_id_that_cannot_be_sent_is_refused_when_the_settings_are_made(model: str) -> None:
+    with pytest.raises(SettingsError, match="OPENROUTER_MODEL must be a model id"):
+        Settings.from_env({}, model=model)
+    with pytest.raises(SettingsError, match="OPENROUTER_EMBEDDER_MODEL must be a model id"):
+        Settings.from_env({}, embedder_model=model)

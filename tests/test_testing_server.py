@@ -32,10 +32,12 @@ from openrouter_registry.testing import (
     instance_for,
     price_of,
 )
+from openrouter_registry.testing.server import PRICES
 
 CHAT = "/api/v1/chat/completions"
 EMBEDDINGS = "/api/v1/embeddings"
 MODELS = "/api/v1/models"
+KEY = "/api/v1/key"
 PADDING = "\n         \n\n"
 GEN_ID = re.compile(r"^gen-\d{10}-[A-Za-z0-9]{20}$")
 
@@ -152,10 +154,10 @@ def test_base_url_api_key_and_idempotent_stop() -> None:
 
 def test_context_manager_records_requests_in_order(server: FakeOpenRouter) -> None:
     call(server, "POST", CHAT, chat_body("openai/gpt-4o"))
-    call(server, "GET", MODELS)
+    call(server, "GET", EMBEDDINGS)
     first, second = server.requests
     assert isinstance(first, RecordedRequest)
-    assert (first.method, first.path, second.method, second.path) == ("POST", CHAT, "GET", MODELS)
+    assert (first.method, first.path, second.method, second.path) == ("POST", CHAT, "GET", EMBEDDINGS)
     assert first.body["model"] == "openai/gpt-4o"
     assert json.loads(first.raw) == first.body
     assert first.headers["content-type"] == "application/json"
@@ -421,20 +423,20 @@ def test_enqueued_answers_come_first_in_order_then_default_resumes(server: FakeO
     assert server.pending == 3
     first = call(server, "POST", CHAT, chat_body("openai/gpt-4o"))
     assert (first.status, first.json(), first.headers["retry-after"]) == (429, rate_limited, "1")
-    second = call(server, "GET", MODELS)  # any path
+    second = call(server, "GET", KEY)  # any path
     assert second.status == 503
     third = call(server, "POST", CHAT, chat_body("openai/gpt-4o"), auth=False)  # scripts skip auth
     assert (third.status, third.raw, third.headers["content-type"]) == (200, b"not json at all", "text/plain")
     fourth = call(server, "POST", CHAT, chat_body("openai/gpt-4o"))
     assert fourth.status == 200 and fourth.json()["object"] == "chat.completion"
     assert server.pending == 0
-    assert [r.path for r in server.requests] == [CHAT, MODELS, CHAT, CHAT]
+    assert [r.path for r in server.requests] == [CHAT, KEY, CHAT, CHAT]
 
 
 def test_scripted_body_wins_over_json_and_json_has_no_padding(server: FakeOpenRouter) -> None:
     server.enqueue(Scripted(json={"a": 1}, body=b"raw"), Scripted(json={"a": 1}))
-    assert call(server, "GET", MODELS).raw == b"raw"
-    reply = call(server, "GET", MODELS)
+    assert call(server, "GET", KEY).raw == b"raw"
+    reply = call(server, "GET", KEY)
     assert (reply.raw, reply.headers["content-type"]) == (b'{"a": 1}', "application/json")
 
 
@@ -447,13 +449,13 @@ def test_enqueue_rejects_non_scripts(server: FakeOpenRouter) -> None:
 def test_scripted_delay_holds_the_answer(server: FakeOpenRouter) -> None:
     server.enqueue(Scripted(json={"ok": True}, delay=0.3))
     started = time.monotonic()
-    reply = call(server, "GET", MODELS)
+    reply = call(server, "GET", KEY)
     assert reply.json() == {"ok": True}
     assert time.monotonic() - started >= 0.3
     server.enqueue(Scripted(json={"late": True}, delay=2.0))
     with pytest.raises(TimeoutError):
-        call(server, "GET", MODELS, timeout=0.2)
-    assert call(server, "GET", MODELS).status == 200  # the server is still fine
+        call(server, "GET", KEY, timeout=0.2)
+    assert call(server, "GET", KEY).status == 200  # the server is still fine
 
 
 def test_scripted_close_drops_the_connection(server: FakeOpenRouter) -> None:
@@ -471,7 +473,7 @@ def test_stop_wakes_a_delayed_answer_and_drops_the_connection() -> None:
 
     def waiting_client() -> None:
         try:
-            call(fake, "GET", MODELS, timeout=20)
+            call(fake, "GET", KEY, timeout=20)
         except (OSError, http.client.HTTPException) as exc:
             errors.append(exc)
 
@@ -513,7 +515,7 @@ def test_latency_delays_default_answers() -> None:
 def test_clear_forgets_requests_scripts_and_replies(server: FakeOpenRouter) -> None:
     server.set_reply("weather", {"city": "Paris"})
     server.enqueue(Scripted(status=500))
-    call(server, "GET", MODELS)
+    call(server, "GET", KEY)
     server.enqueue(Scripted(status=500))
     server.refuse_modes["acme/model"] = {"json_schema"}
     server.clear()
@@ -614,8 +616,8 @@ def test_models_list(server: FakeOpenRouter) -> None:
     assert reply.status == 200
     models = {m["id"]: m for m in reply.json()["data"]}
     assert set(models) == {
-        "openai/gpt-4o", "openai/gpt-4o-mini", "anthropic/claude-3.5-sonnet", "meta-llama/llama-3.3-70b-instruct",
-        "mistralai/mixtral-8x7b-instruct", "google/gemini-pro-1.5",
+        "openai/gpt-4o", "openai/gpt-4o-mini", "anthropic/claude-3.5-sonnet", "anthropic/claude-3.5-haiku",
+        "meta-llama/llama-3.3-70b-instruct", "mistralai/mixtral-8x7b-instruct", "google/gemini-pro-1.5",
     }
     gpt = models["openai/gpt-4o"]
     assert gpt["pricing"]["prompt"] == "0.0000025" and gpt["pricing"]["completion"] == "0.00001"
@@ -631,7 +633,29 @@ def test_models_list(server: FakeOpenRouter) -> None:
     server.refuse_modes["openai/gpt-4o"] = {"json_schema"}
     filtered = call(server, "GET", MODELS + "?supported_parameters=structured_outputs").json()["data"]
     assert "openai/gpt-4o" not in {m["id"] for m in filtered}
-    assert server.requests[1].query == "supported_parameters=structured_outputs"
+    assert server.catalog_requests[1].query == "supported_parameters=structured_outputs"
+    assert server.requests == []  # catalog fetches are kept apart from the generation path's requests
+
+
+def test_models_are_priced_as_billed(server: FakeOpenRouter) -> None:
+    """Every chat model the server bills is listed, at the price it bills."""
+    from decimal import Decimal
+
+    listed = {m["id"]: m["pricing"] for m in call(server, "GET", MODELS).json()["data"]}
+    for model, (prompt, completion) in PRICES.items():
+        if "embedding" in model:
+            continue
+        assert Decimal(listed[model]["prompt"]) == Decimal(str(prompt)), model
+        assert Decimal(listed[model]["completion"]) == Decimal(str(completion)), model
+
+
+def test_catalog_answer_is_not_taken_from_the_script_queue(server: FakeOpenRouter) -> None:
+    server.enqueue(Scripted(status=503, json={"error": {"message": "down", "code": 503}}))
+    assert call(server, "GET", MODELS).status == 200
+    assert server.pending == 1  # the scripted answer still waits for the generation path
+    server.catalog_answer = Scripted(status=500, json={"error": {"message": "boom", "code": 500}})
+    assert call(server, "GET", MODELS).status == 500 and call(server, "GET", MODELS).status == 500
+    assert len(server.catalog_requests) == 3
 
 
 def test_generation_lookup(server: FakeOpenRouter) -> None:

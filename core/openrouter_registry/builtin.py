@@ -13,10 +13,12 @@ from .settings import Settings
 
 
 class OpenRouterGeneric(Generator):
-    """Any OpenRouter model. Tries strict json_schema first, then json_object, then the schema in the
-    prompt; the generation path learns which one a model supports and remembers it."""
+    """Any OpenRouter model. Its modes come from the model catalog's ``supported_parameters`` when the
+    catalog lists the model; otherwise it tries strict json_schema first, then json_object, then the
+    schema in the prompt, and the generation path learns which one works and remembers it."""
 
     structured_modes = ALL_MODES
+    modes_from_catalog = True  # any model: OpenRouter's supported_parameters say which modes to try
     description = "generic OpenRouter generator (any model)"
 
 

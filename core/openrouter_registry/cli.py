@@ -4,6 +4,7 @@
     openrouter-registry resolve MODEL [--json] [--explain]
     openrouter-registry generate --model MODEL [--schema FILE_OR_JSON] [--json] PROMPT
     openrouter-registry demo
+    openrouter-registry new-plugin NAME [--dir DIR] [--model MODEL]
 
 Exit status: 0 success, 2 usage or configuration error, 3 API error, 4 invalid structured output.
 Errors are one line on stderr, never a traceback.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -45,20 +47,29 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         _print_json([info.to_dict() for info in infos])
         return EXIT_OK
     for info in infos:
-        where = f"{info.distribution or '-'} {info.version or ''}".strip()
+        where = f"{info.distribution} {info.version or ''}".strip() if info.distribution else "registered at run time"
         print(f"{info.name}  [{info.status}]  {where}")
         if info.error:
-            print(f"    error: {info.error}")
+            label = "error" if info.status in ("failed", "blocked") else "last error"
+            print(f"    {label}: {info.error}")
+        if info.failures:
+            print(f"    failed hook calls: {info.failures}")
         if info.hooks:
             print(f"    hooks: {', '.join(info.hooks)}")
         if info.models:
             print(f"    models: {', '.join(info.models)}")
+        if info.headers == "static":
+            print(f"    headers: the same for every model ({', '.join(info.header_names)}), checked at load")
+        elif info.headers == "per-model":
+            print("    headers: depend on the model, checked at each request")
     return EXIT_OK
 
 
 def cmd_resolve(args: argparse.Namespace) -> int:
+    from .catalog import load_catalog_blocking
     from .registry import get_registry
 
+    load_catalog_blocking(get_registry().default_settings(), network=False)  # the cached catalog's facts, offline
     resolution = get_registry().resolve(args.model)
     if args.json:
         data = resolution.to_dict()
@@ -72,13 +83,13 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _command(name: str) -> Callable[[argparse.Namespace], int]:
-    """Commands that need the generation stack are imported only when they run."""
+def _command(name: str, module: str = "cli_generate") -> Callable[[argparse.Namespace], int]:
+    """Commands that live in their own module are imported only when they run."""
 
     def run(args: argparse.Namespace) -> int:
-        from . import cli_generate
+        import importlib
 
-        handler: Callable[[argparse.Namespace], int] = getattr(cli_generate, name)
+        handler: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(f".{module}", __package__), name)
         return handler(args)
 
     return run
@@ -111,6 +122,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object per model")
     p.set_defaults(handler=_command("cmd_demo"))
 
+    p = sub.add_parser("new-plugin", help="write a ready-to-install plugin distribution NAME/ with a passing test")
+    p.add_argument("name", metavar="NAME", help="distribution name, e.g. acme-openrouter (module acme_openrouter)")
+    p.add_argument("--dir", default=".", help="where to create NAME/ (default: the current directory)")
+    p.add_argument("--model", help="the model id it serves (default: <first word of NAME>/example-1)")
+    p.set_defaults(handler=_command("cmd_new_plugin", "cli_plugin"))
+
+    from . import cli_models
+
+    cli_models.register(sub)
     cli_batch.register(sub)
     return parser
 
@@ -133,15 +153,20 @@ def _fail(code: int, message: str) -> int:
 def _show_warnings() -> None:
     """Library warnings (retries, learned mode fallbacks) as ``openrouter-registry: ...`` lines on
     stderr, unless the host program configured logging itself."""
-    import logging
-
     library = logging.getLogger("openrouter_registry")
     if logging.getLogger().handlers or library.handlers:
         return
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(logging.WARNING)
-    handler.setFormatter(logging.Formatter(f"{PROG}: %(message)s"))
+    handler.setFormatter(_OneLine())
     library.addHandler(handler)
+
+
+class _OneLine(logging.Formatter):
+    """``openrouter-registry: message`` on one line; tracebacks only at DEBUG (never shown here)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{PROG}: {' '.join(record.getMessage().split())}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -150,7 +175,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if not getattr(args, "handler", None):
-            return _fail(EXIT_USAGE, "error: a command is required (plugins, resolve, generate, demo); see --help")
+            commands = "plugins, resolve, generate, demo, new-plugin"
+            return _fail(EXIT_USAGE, f"error: a command is required ({commands}); see --help")
         handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)
     except _UsageError as exc:

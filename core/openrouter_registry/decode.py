@@ -214,7 +214,7 @@ def error_for(
     message = _str_or_none(error.get("message")) if error is not None else None
     if message is None and error is not None and error.get("message") is not None:
         message = _shorten(str(error.get("message")))
-    message = message or f"HTTP {status} from OpenRouter"
+    message = message or _status_message(status, headers)
     detail = _message_in(metadata.get("raw"))
     if detail:
         detail = _shorten(detail)
@@ -236,6 +236,19 @@ def error_for(
         provider=provider,
         metadata=metadata,
         attempts=attempts,
+    )
+
+
+def _status_message(status: int, headers: Mapping[str, str] | None) -> str:
+    """``HTTP <status> from OpenRouter``; for a redirect, where it pointed (redirects are not followed)."""
+    location = _header(headers, "Location") if 300 <= status < 400 else None
+    if not location:
+        return f"HTTP {status} from OpenRouter"
+    from .urls import without_credentials
+
+    return (
+        f"HTTP {status} from OpenRouter: redirected to {_shorten(without_credentials(location))} "
+        "(redirects are not followed; set OPENROUTER_BASE_URL to the address that answers)"
     )
 
 

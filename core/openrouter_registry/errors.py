@@ -1,12 +1,16 @@
 """Every error openrouter-registry raises, under one base class.
 
 Messages say what went wrong and what to do about it. None of them ever contains the API key:
-errors are built from status codes, OpenRouter's own error messages, model ids and generation ids.
+errors are built from status codes, OpenRouter's own error messages, model ids and generation ids,
+and every text that came from a server passes through `scrub` (in the constructors below) before it
+is stored, so an upstream that echoes the key cannot get it into an exception or a log record.
 """
 
 from __future__ import annotations
 
 import builtins
+import logging
+import re
 from typing import Any
 
 __all__ = [
@@ -18,6 +22,7 @@ __all__ = [
     "HeaderError",
     "APIError",
     "BadRequestError",
+    "ContextLengthError",
     "AuthenticationError",
     "InsufficientCreditsError",
     "ModerationError",
@@ -29,9 +34,93 @@ __all__ = [
     "ConnectionError",
     "StructuredOutputError",
     "TruncatedOutputError",
+    "scrub",
+    "remember_secret",
 ]
 
 DASHBOARD_KEYS = "https://openrouter.ai/settings/keys"
+
+# --- scrubbing: keys never reach a message ----------------------------------------------------------
+
+#: What a key is replaced with.
+REDACTED = "[redacted key]"
+#: Anything shaped like an OpenRouter key, whoever's it is.
+_KEY_SHAPE = re.compile(r"sk-or-[A-Za-z0-9_-]{6,}")
+#: Keys this process was given (`Secret` registers each one); bounded, the most recent kept.
+_SECRETS: dict[str, None] = {}
+_MAX_SECRETS = 1024
+#: Shorter values are not scrubbed (a 3-letter test key would otherwise blank words out of messages).
+_MIN_SECRET = 8
+
+
+def remember_secret(value: str) -> None:
+    """Register ``value`` (an API key) so that `scrub` removes it from every message."""
+    if isinstance(value, str) and len(value.strip()) >= _MIN_SECRET:
+        _SECRETS.pop(value, None)
+        _SECRETS[value] = None
+        while len(_SECRETS) > _MAX_SECRETS:
+            del _SECRETS[next(iter(_SECRETS))]
+
+
+def scrub(text: str) -> str:
+    """``text`` without any key this process knows, nor anything shaped like an OpenRouter key.
+
+    Every text built from a server's answer goes through here before it reaches an exception or a
+    log record (the constructors of `APIError` and `StructuredOutputError` call it)."""
+    if not isinstance(text, str):
+        return text
+    if "sk-or-" in text:
+        text = _KEY_SHAPE.sub(REDACTED, text)
+    for secret in sorted(_SECRETS, key=len, reverse=True):  # longest first: a key may start with another
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def _scrubbed(value: Any, depth: int = 0) -> Any:
+    """``value`` (decoded JSON metadata) with every string scrubbed; nesting past 32 levels dropped."""
+    if isinstance(value, str):
+        return scrub(value)
+    if depth > 32:
+        return None
+    if isinstance(value, dict):
+        return {scrub(k) if isinstance(k, str) else k: _scrubbed(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(v, depth + 1) for v in value]
+    return value
+
+
+def _scrub_optional(text: str | None) -> str | None:
+    return None if text is None else scrub(text)
+
+
+class _ScrubFilter(logging.Filter):
+    """Scrubs keys out of the library's log records (message and arguments, formatted once)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            return True
+        cleaned = scrub(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+#: The library's logger, and the HTTP libraries' loggers whose DEBUG records quote response headers
+#: (a filter applies only to records logged on its own logger, so each one is named).
+_SCRUBBED_LOGGERS = (
+    "openrouter_registry",
+    "openrouter_registry.structured",
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+)
+for _name in _SCRUBBED_LOGGERS:
+    logging.getLogger(_name).addFilter(_ScrubFilter())
 
 
 class OpenRouterError(Exception):
@@ -98,12 +187,12 @@ class APIError(OpenRouterError):
         metadata: dict[str, Any] | None = None,
         attempts: int = 1,
     ) -> None:
-        self.api_message = message
+        self.api_message = scrub(message)
         self.status = status
-        self.model = model
-        self.generation_id = generation_id
-        self.provider = provider
-        self.metadata = dict(metadata or {})
+        self.model = _scrub_optional(model)
+        self.generation_id = _scrub_optional(generation_id)
+        self.provider = _scrub_optional(provider)
+        self.metadata = _scrubbed(dict(metadata or {}))
         self.attempts = attempts
         super().__init__(self._compose())
 
@@ -137,6 +226,26 @@ class BadRequestError(APIError):
     remedy = "Check the request parameters (model id, max_tokens, response_format)."
 
 
+class ContextLengthError(BadRequestError):
+    """Raised before any request is sent: the prompt's offline token estimate plus ``max_tokens`` clearly
+    exceeds the model's context window. Carries ``context_window``, ``estimated_tokens`` and ``max_tokens``;
+    ``attempts`` is 0 (nothing was sent, nothing was billed)."""
+
+    remedy = "Shorten the prompt, lower max_tokens, or use a model with a larger context window."
+
+    def __init__(self, *, model: str, context_window: int, estimated_tokens: int, max_tokens: int | None) -> None:
+        self.context_window = context_window
+        self.estimated_tokens = estimated_tokens
+        self.max_tokens = max_tokens
+        asked = f" plus max_tokens {max_tokens}" if max_tokens else ""
+        super().__init__(
+            f"The prompt (at least {estimated_tokens} tokens by an offline estimate){asked} does not fit in the "
+            f"context window of {context_window} tokens",
+            model=model,
+            attempts=0,
+        )
+
+
 class AuthenticationError(APIError):
     """HTTP 401: the key is missing, invalid or disabled."""
 
@@ -156,8 +265,10 @@ class ModerationError(APIError):
 
     def __init__(self, message: str, **kwargs: Any) -> None:
         metadata = kwargs.get("metadata") or {}
-        self.reasons: list[str] = list(metadata.get("reasons") or [])
-        self.flagged_input: str | None = metadata.get("flagged_input")
+        reasons = metadata.get("reasons")
+        self.reasons: list[str] = [scrub(str(r)) for r in reasons] if isinstance(reasons, list) else []
+        flagged = metadata.get("flagged_input")
+        self.flagged_input: str | None = scrub(flagged) if isinstance(flagged, str) else None
         super().__init__(message, **kwargs)
 
     def _compose(self) -> str:
@@ -227,10 +338,10 @@ class StructuredOutputError(OpenRouterError):
         cost: float | None = None,
         attempts: int = 1,
     ) -> None:
-        self.text = text
-        self.errors = list(errors or [])
-        self.model = model
-        self.generation_id = generation_id
+        self.text = scrub(text)
+        self.errors = [scrub(error) for error in errors or []]
+        self.model = model = _scrub_optional(model)
+        self.generation_id = generation_id = _scrub_optional(generation_id)
         self.usage = usage
         self.cost = cost
         self.attempts = attempts
@@ -241,7 +352,7 @@ class StructuredOutputError(OpenRouterError):
             context.append(f"generation {generation_id}")
         if attempts > 1:
             context.append(f"after {attempts} attempts")
-        full = message
+        full = scrub(message)
         if context:
             full += " (" + ", ".join(context) + ")"
         if self.errors:

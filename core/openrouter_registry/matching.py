@@ -74,8 +74,42 @@ def _lower_keys(mapping: Mapping[str, Any]) -> dict[str, Any]:
     return {k.lower(): (v.lower() if isinstance(v, str) else v) for k, v in mapping.items()}
 
 
-def _compile(patterns: Sequence[tuple[str, type[Generator]]]) -> tuple[tuple[re.Pattern[str], type[Generator]], ...]:
-    return tuple((re.compile(p, re.IGNORECASE) if isinstance(p, str) else p, g) for p, g in patterns)
+#: ``*`` or ``?`` at the start or right after an unescaped ``/``, ``-``, ``_`` or ``:``: a glob's wildcard, not a
+#: regular expression's repetition (``-*`` as "any number of dashes" is never what a model family means).
+_GLOB = re.compile(r"(?:^|(?<=(?<!\\)[/\-_:]))[*?]")
+
+
+def _glob_as_regex(pattern: str) -> str:
+    out = []
+    for char in pattern:
+        out.append(".*" if char == "*" else "." if char == "?" else re.escape(char) if char == "." else char)
+    return "".join(out)
+
+
+def _compile_family(pattern: str | re.Pattern[str]) -> re.Pattern[str]:
+    """A family pattern: a regular expression matched against the whole id (case-insensitive).
+
+    Raises ValueError for a pattern that looks like a glob (``"acme/writer-*"``), suggesting the regular
+    expression, and for a pattern that does not compile."""
+    if isinstance(pattern, re.Pattern):
+        return pattern if pattern.flags & re.IGNORECASE else re.compile(pattern.pattern, pattern.flags | re.IGNORECASE)
+    if not isinstance(pattern, str):
+        raise TypeError(f"a family pattern must be a str regular expression, got {type(pattern).__name__}")
+    if _GLOB.search(pattern):
+        raise ValueError(
+            f"family pattern {pattern!r} looks like a glob; family patterns are regular expressions matched "
+            f'against the whole model id (case-insensitive): write r"{_glob_as_regex(pattern)}"'
+        )
+    try:
+        return re.compile(pattern, re.IGNORECASE)
+    except re.error as exc:
+        raise ValueError(f"family pattern {pattern!r} is not a valid regular expression: {exc}") from None
+
+
+def _compile(
+    patterns: Sequence[tuple[str | re.Pattern[str], type[Generator]]],
+) -> tuple[tuple[re.Pattern[str], type[Generator]], ...]:
+    return tuple((_compile_family(p), g) for p, g in patterns)
 
 
 @attrs.frozen
@@ -87,8 +121,11 @@ class ModelTable:
       matches as ``Match.ALIAS``. A variant suffix (``:free``, ``:nitro``, ``:floor``, ``:online``...)
       on an exact id or alias also matches as ``Match.ALIAS``.
     - ``families``: (regular expression, generator) pairs tried in order against the id without its
-      variant suffix (full match, case-insensitive); the first hit matches as ``Match.FAMILY``.
-    - ``priority``: given to every candidate of this table, for tie-breaking between plugins.
+      variant suffix (full match, case-insensitive); the first hit matches as ``Match.FAMILY``. A
+      pattern is a regular expression, not a glob: ``r"acme/writer-.*"``, never ``"acme/writer-*"``
+      (refused with a ValueError that shows the regular expression to write).
+    - ``priority``: given to every candidate of this table; among candidates with the same match,
+      the higher priority wins (then the plugin name, ascending).
     """
 
     exact: Mapping[str, type[Generator]] = attrs.field(factory=dict, converter=_lower_keys)

@@ -1,8 +1,15 @@
-"""Learned structured-output modes: which mode works for which model, remembered for the process.
+"""Learned structured-output modes: which mode works for which model, remembered for the process
+and, in the cache dir, for the processes that come after it.
 
 When OpenRouter answers that a model (or every provider behind it) cannot do the requested mode,
 the generation path falls back to the generator's next mode and records it here, so later calls go
 straight to the working mode: one HTTP request per generation after the first.
+
+Given the settings, a learned mode is also written to ``<OPENROUTER_CACHE_DIR>/modes-<base URL
+hash>.json`` (per model and routing, with the time it was learned; atomically, merged with what other
+processes wrote) and read back by a later process until it is ``OPENROUTER_CATALOG_TTL`` seconds old.
+A corrupt or unwritable file is a warning, never an error; ``OPENROUTER_CATALOG=off`` keeps modes in
+memory only.
 """
 
 from __future__ import annotations
@@ -11,13 +18,20 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from .errors import APIError, BadRequestError, ModelNotAvailableError
-from .generator import Mode
+import attrs
+import cattrs
 
-__all__ = ["ModeMemory", "MODE_MEMORY", "is_mode_refusal", "route_of"]
+from .catalog import cache_file, read_json, write_atomic
+from .errors import APIError, BadRequestError, ModelNotAvailableError
+from .generator import ALL_MODES, Mode
+from .settings import Settings
+
+__all__ = ["ModeMemory", "MODE_MEMORY", "LearnedMode", "is_mode_refusal", "route_of"]
 
 log = logging.getLogger("openrouter_registry")
 
@@ -46,21 +60,75 @@ def route_of(extra_body: Mapping[str, Any] | None) -> str:
     return json.dumps(routing, sort_keys=True, separators=(",", ":"), default=str) if routing else ""
 
 
+@attrs.frozen
+class LearnedMode:
+    """One line of the modes file: ``mode`` works for ``model`` under ``route``, learned at ``learned_at``
+    (``time.time()``)."""
+
+    model: str
+    route: str
+    mode: Mode = attrs.field(validator=attrs.validators.in_(ALL_MODES))
+    learned_at: float
+
+
+_converter = cattrs.Converter()
+_FORMAT = 1
+_Key = tuple[str, str]
+
+
+def _read_modes(path: Path, ttl: float) -> dict[_Key, LearnedMode]:
+    """The unexpired entries of the modes file at ``path`` (a warning for anything unusable)."""
+    data = read_json(path)
+    if data is None:
+        return {}
+    entries = data.get("modes") if isinstance(data, Mapping) and data.get("format") == _FORMAT else None
+    if not isinstance(entries, list):
+        log.warning("Ignoring the learned-modes file %s: not one this version wrote", path)
+        return {}
+    found: dict[_Key, LearnedMode] = {}
+    bad = 0
+    now = time.time()
+    for entry in entries:
+        try:
+            learned = _converter.structure(entry, LearnedMode)
+        except (cattrs.BaseValidationError, ValueError, TypeError):
+            bad += 1
+            continue
+        if now - learned.learned_at < ttl:
+            found[(learned.model, learned.route)] = learned
+    if bad:
+        log.warning("Ignored %d malformed entries in the learned-modes file %s", bad, path)
+    return found
+
+
 class ModeMemory:
-    """Thread-safe map of model id -> the mode that works; one instance per process (`MODE_MEMORY`)."""
+    """Thread-safe map of model id -> the mode that works; one instance per process (`MODE_MEMORY`).
+
+    Methods given ``settings`` also read and write the modes file of the settings' cache dir."""
 
     def __init__(self) -> None:
         self._modes: dict[tuple[str, str], Mode] = {}
         self._warned: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()
+        self._files: dict[Path, dict[_Key, LearnedMode]] = {}
+        self._unwritable: set[Path] = set()
 
-    def get(self, model: str, route: str = "") -> Mode | None:
-        """The learned mode for ``model`` under ``route`` (see `route_of`), or None."""
-        return self._modes.get((model, route))
+    def get(self, model: str, route: str = "", settings: Settings | None = None) -> Mode | None:
+        """The learned mode for ``model`` under ``route`` (see `route_of`), or None; with ``settings``,
+        also what an earlier process learned (until ``catalog_ttl`` seconds old)."""
+        mode = self._modes.get((model, route))
+        if mode is not None or settings is None or not settings.catalog:
+            return mode
+        learned = self._file(settings).get((model, route))
+        if learned is None or time.time() - learned.learned_at >= settings.catalog_ttl:
+            return None
+        return learned.mode
 
-    def fall_back(self, model: str, refused: Mode, next_mode: Mode, route: str = "") -> None:
+    def fall_back(
+        self, model: str, refused: Mode, next_mode: Mode, route: str = "", settings: Settings | None = None
+    ) -> None:
         """Record that ``refused`` does not work for ``model`` (under ``route``) and ``next_mode`` is
-        to be used; log once."""
+        to be used; log once. With ``settings``, also write it to the cache dir's modes file."""
         with self._lock:
             self._modes[(model, route)] = next_mode
             first = (model, route, refused) not in self._warned
@@ -70,11 +138,43 @@ class ModeMemory:
             log.warning(
                 "Model '%s' does not support JSON mode (%s)%s; using %s from now on", model, refused, via, next_mode
             )
+        if settings is not None and settings.catalog:
+            self._persist(settings, LearnedMode(model, route, next_mode, time.time()))
+
+    def _file(self, settings: Settings) -> dict[_Key, LearnedMode]:
+        path = cache_file(settings, "modes")
+        if path is None:
+            return {}
+        with self._lock:
+            held = self._files.get(path)
+        if held is None:
+            held = _read_modes(path, settings.catalog_ttl)
+            with self._lock:
+                held = self._files.setdefault(path, held)
+        return held
+
+    def _persist(self, settings: Settings, learned: LearnedMode) -> None:
+        path = cache_file(settings, "modes")
+        if path is None:
+            return
+        with self._lock:  # merge with what other processes wrote since
+            current = _read_modes(path, settings.catalog_ttl)
+            current[(learned.model, learned.route)] = learned
+            self._files[path] = current
+            try:
+                write_atomic(path, {"format": _FORMAT, "modes": [_converter.unstructure(m) for m in current.values()]})
+            except OSError as exc:
+                if path not in self._unwritable:
+                    self._unwritable.add(path)
+                    log.warning("Could not save learned modes to %s (%s); they stay in memory", path, exc)
 
     def clear(self) -> None:
+        """Forget what this process learned and read (the files stay)."""
         with self._lock:
             self._modes.clear()
             self._warned.clear()
+            self._files.clear()
+            self._unwritable.clear()
 
 
 MODE_MEMORY = ModeMemory()

@@ -39,6 +39,7 @@ from parlant.core.nlp.service import EmbedderHints, NLPService, SchematicGenerat
 from parlant.core.nlp.tokenization import EstimatingTokenizer
 
 from .errors import InvalidResponseError, OpenRouterError
+from .preflight import estimate_tokens
 from .result import Usage
 
 if TYPE_CHECKING:
@@ -55,16 +56,10 @@ __all__ = [
     "usage_info",
 ]
 
-#: Context window assumed for a model the registry knows nothing about.
+#: Context window assumed for a model neither a plugin nor the model catalog knows.
 DEFAULT_CONTEXT_WINDOW = 128_000
 #: Input tokens an embedding model accepts per text (OpenAI's text-embedding-3 limit).
 EMBEDDER_MAX_TOKENS = 8192
-
-
-def estimate_tokens(text: str) -> int:
-    """An offline token estimate (about four characters per token): no download, no network, and more
-    than 0 for any non-empty text (Parlant divides by it)."""
-    return len(text) // 4 + 1 if text else 0
 
 
 class OpenRouterEstimatingTokenizer(EstimatingTokenizer):
@@ -139,8 +134,9 @@ class OpenRouterSchematicGenerator(_ServesModel, SchematicGenerator[T], Generic[
 
     @property
     def max_tokens(self) -> int:
-        """The model's context window, as Parlant's interface defines ``max_tokens``."""
-        return self._resolution.generator.context_window or DEFAULT_CONTEXT_WINDOW
+        """The model's context window, as Parlant's interface defines ``max_tokens``: the plugin's, else the
+        model catalog's (any OpenRouter model), else `DEFAULT_CONTEXT_WINDOW`."""
+        return self._resolution.generator.facts().context_window or DEFAULT_CONTEXT_WINDOW
 
     async def generate(
         self, prompt: str | PromptBuilder, hints: Mapping[str, Any] = {}
@@ -303,6 +299,7 @@ class ParlantNLPService(NLPService):
     async def get_schematic_generator(
         self, t: type[T], hints: SchematicGeneratorHints = {}
     ) -> OpenRouterSchematicGenerator[T]:
+        await self.service.load_catalog()  # once per TTL: the facts Parlant reads (max_tokens) include it
         generator = self.generators.get(t)
         if generator is None:
             generator = OpenRouterSchematicGenerator[t](self.service, self.resolution)  # type: ignore[valid-type]
@@ -312,6 +309,7 @@ class ParlantNLPService(NLPService):
     async def get_streaming_text_generator(
         self, hints: StreamingTextGeneratorHints = {}
     ) -> OpenRouterStreamingTextGenerator:
+        await self.service.load_catalog()
         return self.streaming_generator
 
     async def get_embedder(self, hints: EmbedderHints = {}) -> OpenRouterEmbedder:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import attrs
 
-__all__ = ["Usage", "Reply", "GenerationResult", "add_costs"]
+__all__ = ["Usage", "Reply", "GenerationResult", "CostSource", "add_costs", "add_cost_sources"]
 
 T = TypeVar("T")
+
+#: Where a cost came from: OpenRouter's ``usage.cost`` ("api") or the model catalog's prices ("catalog").
+CostSource = Literal["api", "catalog"]
 
 
 def _int(value: Any) -> int:
@@ -71,6 +74,17 @@ def add_costs(total: float | None, more: float | None) -> float | None:
     return more if total is None else total + more
 
 
+def add_cost_sources(total: CostSource | None, more: CostSource | None) -> CostSource | None:
+    """The source of a summed cost: "catalog" as soon as one part came from the catalog."""
+    if total is None or more is None:
+        return total or more
+    return "catalog" if "catalog" in (total, more) else "api"
+
+
+def _api_when_reported(reply: Reply) -> CostSource | None:
+    return "api" if reply.cost is not None else None
+
+
 @attrs.frozen
 class Reply:
     """One decoded chat completion: what the model said and what it cost."""
@@ -83,6 +97,10 @@ class Reply:
     usage: Usage = Usage()
     cost: float | None = None
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+    #: "api" when OpenRouter reported the cost, "catalog" when it was computed from catalog prices.
+    cost_source: CostSource | None = attrs.field(
+        default=attrs.Factory(_api_when_reported, takes_self=True), kw_only=True
+    )
 
 
 @attrs.frozen
@@ -93,7 +111,9 @@ class GenerationResult(Generic[T]):
     the text when no schema was given); ``text`` the model's raw reply; ``model``, ``provider`` and
     ``generation_id`` as OpenRouter reported them; ``mode`` how the structure was obtained;
     ``attempts`` the HTTP requests spent (retries and re-asks included); ``usage`` and ``cost`` summed
-    over every billed attempt (``cost`` None when OpenRouter reported none).
+    over every billed attempt; ``cost_source`` says where the cost came from: ``"api"`` (OpenRouter's
+    ``usage.cost``), ``"catalog"`` (a reply without ``usage.cost``, priced from the model catalog), or
+    None with ``cost`` None (neither was available).
     """
 
     content: T
@@ -107,6 +127,7 @@ class GenerationResult(Generic[T]):
     cost: float | None
     generator: str = ""
     plugin: str = ""
+    cost_source: CostSource | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The `generate --json` object (``content`` as JSON data)."""
@@ -131,6 +152,7 @@ class GenerationResult(Generic[T]):
             "attempts": self.attempts,
             "usage": self.usage.to_dict(),
             "cost": self.cost,
+            "cost_source": self.cost_source,
             "generator": self.generator,
             "plugin": self.plugin,
         }

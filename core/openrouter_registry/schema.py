@@ -101,6 +101,7 @@ def _fields(cls: type) -> list[_Field]:
         raise ConfigurationError(
             f"cannot read the field types of {cls.__name__}: {exc} (define the classes it refers to at module level)"
         ) from None
+    _resolve_forward_refs(cls, hints)
     found: list[_Field] = []
     if attrs.has(cls):
         for field in attrs.fields(cls):
@@ -116,6 +117,25 @@ def _fields(cls: type) -> list[_Field]:
                 found.append(_Field(dc_field.name, hints.get(dc_field.name, dc_field.type), has_default,
                                     dc_field.default, dc_field.metadata.get("description")))
     return found
+
+
+def _has_forward_ref(annotation: Any) -> bool:
+    if isinstance(annotation, (str, typing.ForwardRef)):
+        return True
+    return any(_has_forward_ref(arg) for arg in typing.get_args(annotation))
+
+
+def _resolve_forward_refs(cls: type, hints: Mapping[str, Any]) -> None:
+    """Replace string and ``ForwardRef`` field types (``Optional["Node"]``) by the resolved ``hints``,
+    so that cattrs can build instances of recursive classes: for attrs classes through
+    ``attrs.resolve_types``, for dataclasses on their ``Field.type`` (what cattrs reads)."""
+    if attrs.has(cls):
+        if any(_has_forward_ref(field.type) for field in attrs.fields(cls)):
+            attrs.resolve_types(cls, include_extras=True)
+        return
+    for dc_field in dataclasses.fields(cls):
+        if _has_forward_ref(dc_field.type) and dc_field.name in hints:
+            dc_field.type = hints[dc_field.name]
 
 
 def _json_default(value: Any) -> tuple[bool, Any]:
@@ -261,8 +281,9 @@ def _class_schema(cls: type) -> dict[str, Any]:
 
 
 def to_json_schema(schema: Any) -> dict[str, Any] | None:
-    """The JSON Schema for ``schema``: None for None, a dict as it is (after checking it is a valid
-    JSON Schema, so that a broken one fails before any request), the derived schema of an attrs
+    """The JSON Schema for ``schema``: None for None, a dict as it is (after checking it is plain JSON
+    and a valid JSON Schema whose every ``$ref`` resolves, so that a broken one fails before any
+    request; other mappings and tuples are copied into dicts and lists), the derived schema of an attrs
     class or dataclass (title = class name, closed objects, defaulted fields optional), a pydantic
     model's ``model_json_schema()``. Class schemas are derived once and cached (a fresh copy is
     returned each time). Raises `ConfigurationError` for an invalid JSON Schema, for anything else,
@@ -271,9 +292,11 @@ def to_json_schema(schema: Any) -> dict[str, Any] | None:
     if schema is None:
         return None
     if isinstance(schema, Mapping):
+        from .inputs import json_copy
         from .validation import compiled_validator
 
-        result = schema if isinstance(schema, dict) else dict(schema)
+        copied: dict[str, Any] = json_copy(schema, "schema")  # names a field JSON cannot carry
+        result = schema if isinstance(schema, dict) and copied == schema else copied  # as it is when plain JSON
         compiled_validator(result)  # checked (and compiled, cached) before any request is spent
         return result
     if _is_pydantic(schema) or _is_record(schema):

@@ -25,13 +25,16 @@ import attrs
 from .errors import APIError, ConfigurationError, StructuredOutputError, TruncatedOutputError
 from .generator import Generator, Mode
 from .headers import with_authorization
+from .inputs import check_text, json_copy
 from .modes import MODE_MEMORY, is_mode_refusal, route_of
 from .registry import Registry, Resolution, get_registry
-from .result import GenerationResult, Usage, add_costs, cost_from_api
-from .settings import Settings
+from .result import CostSource, GenerationResult, Reply, Usage, add_cost_sources, add_costs, cost_from_api
+from .settings import Settings, is_model_id
 
 if TYPE_CHECKING:
     from .batch import BatchRun
+    from .catalog import Catalog
+    from .pricing import CostEstimate
     from .transport import Transport
 
 __all__ = ["OpenRouterService", "NLPServices", "EmbeddingResult", "TextStream"]
@@ -56,13 +59,33 @@ def reask_message(errors: Sequence[str]) -> str:
     )
 
 
+#: A re-ask sends back at most this many characters of the invalid reply: its start and its end.
+REASK_EXCERPT_CHARS = 4000
+_EXCERPT_HEAD = 3000
+
+
+def reask_excerpt(text: str) -> str:
+    """The invalid reply as sent back in a re-ask: whole up to `REASK_EXCERPT_CHARS` characters,
+    otherwise its first 3,000 and last 1,000 characters around a marker saying how many were left out."""
+    if len(text) <= REASK_EXCERPT_CHARS:
+        return text
+    tail = REASK_EXCERPT_CHARS - _EXCERPT_HEAD
+    left_out = len(text) - REASK_EXCERPT_CHARS
+    return f"{text[:_EXCERPT_HEAD]}\n[... {left_out} characters left out ...]\n{text[-tail:]}"
+
+
 def normalize_messages(prompt: str | None, messages: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
-    """One list of chat messages from a prompt string or a messages list; clear errors for bad input."""
+    """One list of chat messages (plain JSON copies) from a prompt string or a messages list.
+
+    Raises `ConfigurationError` naming the field for bad input: a missing role or content, content
+    that is not a string, null or a list of content parts, and anything JSON cannot carry (bytes,
+    sets, NaN, lone surrogates; see `inputs.json_copy`)."""
     if (prompt is None) == (messages is None):
         raise ConfigurationError("pass either a prompt string or messages=[{'role': ..., 'content': ...}], not both")
     if prompt is not None:
         if not isinstance(prompt, str) or not prompt.strip():
             raise ConfigurationError("the prompt must be a non-empty string")
+        check_text(prompt, "the prompt")
         return [{"role": "user", "content": prompt}]
     assert messages is not None
     if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence) or not messages:
@@ -73,11 +96,34 @@ def normalize_messages(prompt: str | None, messages: Sequence[Mapping[str, Any]]
             raise ConfigurationError(
                 f"messages[{i}] must be a dict with 'role' (one of {', '.join(sorted(_ROLES))}) and 'content'"
             )
-        out.append(dict(message))
+        content = message["content"]
+        if not (content is None or isinstance(content, str) or _is_parts(content)):
+            raise ConfigurationError(
+                f"messages[{i}].content must be a string, null or a list of content parts "
+                f"({{'type': 'text', 'text': ...}}), got {type(content).__name__}"
+            )
+        out.append(json_copy(message, f"messages[{i}]"))
     return out
 
 
-def _check_call_options(temperature: float | None, max_tokens: int | None) -> None:
+def _is_parts(content: Any) -> bool:
+    return isinstance(content, (list, tuple)) and all(
+        isinstance(part, Mapping) and isinstance(part.get("type"), str) for part in content
+    )
+
+
+def _extra_body(extra_body: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    if extra_body is None:
+        return None
+    if not isinstance(extra_body, Mapping):
+        raise ConfigurationError(f"extra_body must be a dict of request fields, got {type(extra_body).__name__}")
+    copied: dict[str, Any] = json_copy(extra_body, "extra_body")
+    return copied
+
+
+def _check_call_options(
+    temperature: float | None, max_tokens: int | None, model: str | None = None, max_reasks: int | None = None
+) -> None:
     if temperature is not None and (
         isinstance(temperature, bool)
         or not isinstance(temperature, (int, float))
@@ -87,6 +133,10 @@ def _check_call_options(temperature: float | None, max_tokens: int | None) -> No
         raise ConfigurationError(f"temperature must be a number from 0 to 2, got {temperature!r}")
     if max_tokens is not None and (isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1):
         raise ConfigurationError(f"max_tokens must be a positive integer, got {max_tokens!r}")
+    if model is not None and (not isinstance(model, str) or not is_model_id(model)):
+        raise ConfigurationError(f"model must be a model id such as 'openai/gpt-4o', got {model!r}")
+    if max_reasks is not None and (isinstance(max_reasks, bool) or not isinstance(max_reasks, int) or max_reasks < 0):
+        raise ConfigurationError(f"max_reasks must be an integer >= 0, got {max_reasks!r}")
 
 
 @attrs.frozen
@@ -157,6 +207,13 @@ class OpenRouterService:
         """The generator that serves ``model`` (default: the settings' model)."""
         return self.registry.resolve(model or self.settings.model, self.settings)
 
+    async def load_catalog(self, *, refresh: bool = False) -> Catalog | None:
+        """The model catalog for these settings: held in memory, cached on disk, fetched at most once per
+        ``OPENROUTER_CATALOG_TTL`` (see `openrouter_registry.catalog`). None when off or unavailable."""
+        from .catalog import load_catalog
+
+        return await load_catalog(self.settings, refresh=refresh)
+
     def _headers(self, model: str) -> dict[str, str]:
         return with_authorization(self.registry.build_headers(model, self.settings), self.settings)
 
@@ -175,109 +232,149 @@ class OpenRouterService:
         """Generate a reply; with ``schema`` (JSON Schema dict, attrs class, dataclass or pydantic model)
         return validated data in ``content``, otherwise the text.
 
-        Raises `MissingAPIKeyError` without a key, a typed `APIError` for API failures (after
-        retries), `StructuredOutputError` when no valid structure came back after ``max_reasks``
+        Raises `MissingAPIKeyError` without a key, `ConfigurationError` (before any request) for a bad
+        argument, naming it, a typed `APIError` for API failures (after retries), `StructuredOutputError` when no valid structure came back after ``max_reasks``
         re-asks (default: the settings' ``max_reasks``), `TruncatedOutputError` for a reply cut off at
         ``max_tokens``.
         """
-        from .schema import structure, to_json_schema
+        from .schema import structure
+
+        call = await self._prepare(
+            prompt, messages, schema, model,
+            temperature=temperature, max_tokens=max_tokens, extra_body=extra_body, max_reasks=max_reasks,
+        )
+        while True:
+            reply = await self._send(call)
+            if call.json_schema is None:
+                return self._result(call, reply, reply.text)
+            self._refuse_truncated(call, reply)
+            checked = self._check_reply(call.generator, call.model, reply.text, call.mode or "prompt", call.json_schema)
+            if isinstance(checked, _Parsed):
+                return self._result(call, reply, structure(checked.data, schema))
+            self._reask(call, reply, checked)
+
+    # The steps of `generate`, in order. ``_Call`` carries one generation's state between them.
+
+    async def _prepare(
+        self,
+        prompt: str | None,
+        messages: Sequence[Mapping[str, Any]] | None,
+        schema: Any,
+        model: str | None,
+        *,
+        temperature: float | None,
+        max_tokens: int | None,
+        extra_body: Mapping[str, Any] | None,
+        max_reasks: int | None,
+    ) -> _Call:
+        """Step 1: check every input (nothing is sent for bad input), resolve the generator, build the
+        headers and pick the first structured mode (the one learned for this model and routing, if any)."""
+        from .schema import to_json_schema
 
         self.settings.require_api_key()
-        _check_call_options(temperature, max_tokens)
+        _check_call_options(temperature, max_tokens, model, max_reasks)
         conversation = normalize_messages(prompt, messages)
+        extra_body = _extra_body(extra_body)
         json_schema = to_json_schema(schema)
+        await self.load_catalog()  # once per TTL; resolution then reads the model's catalog facts
         resolution = self.resolve(model)
-        generator, model_id = resolution.generator, resolution.model
-        headers = self._headers(model_id)
-        reasks_left = self.settings.max_reasks if max_reasks is None else max_reasks
-
-        modes: tuple[Mode | None, ...] = tuple(generator.structured_modes) if json_schema is not None else (None,)
+        model_id = resolution.model
+        modes: tuple[Mode | None, ...] = (
+            resolution.generator.facts().structured_modes if json_schema is not None else (None,)
+        )
         route = route_of(extra_body)
-        learned = MODE_MEMORY.get(model_id, route) if json_schema is not None else None
-        index = modes.index(learned) if learned in modes else 0
-        attempts, usage, cost = 0, Usage(), None
+        learned = MODE_MEMORY.get(model_id, route, self.settings) if json_schema is not None else None
+        return _Call(
+            resolution=resolution,
+            headers=self._headers(model_id),
+            conversation=conversation,
+            json_schema=json_schema,
+            modes=modes,
+            index=modes.index(learned) if learned in modes else 0,
+            route=route,
+            reasks_left=self.settings.max_reasks if max_reasks is None else max_reasks,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            extra_body=extra_body,
+        )
+
+    async def _send(self, call: _Call) -> Reply:
+        """Step 2: send the conversation in the current mode, falling back to the next structured mode
+        (and remembering it) when the model refuses this one; decode the answer and add its usage and cost."""
+        from .decode import decode_chat
+        from .pricing import priced
 
         while True:
-            mode = modes[index]
-            body = generator.build_body(
-                conversation,
-                mode=mode or "prompt",
-                schema=json_schema,
-                max_tokens=max_tokens,
-                temperature=temperature,
-                extra_body=extra_body,
+            body = call.generator.build_body(
+                call.conversation,
+                mode=call.mode or "prompt",
+                schema=call.json_schema,
+                max_tokens=call.max_tokens,
+                temperature=call.temperature,
+                extra_body=call.extra_body,
             )
             try:
-                data, used = await self.transport.post_json("/chat/completions", body, headers, model=model_id)
+                data, used = await self.transport.post_json("/chat/completions", body, call.headers, model=call.model)
             except APIError as error:
-                attempts += error.attempts
-                if mode is not None and index + 1 < len(modes) and is_mode_refusal(error):
-                    index += 1
-                    MODE_MEMORY.fall_back(model_id, mode, modes[index], route)  # type: ignore[arg-type]
+                call.attempts += error.attempts
+                if self._fall_back(call, error, self.settings):
                     continue
-                error.attempts = attempts
+                error.attempts = call.attempts
                 raise
-            attempts += used
-            from .decode import decode_chat
+            call.attempts += used
+            reply = priced(decode_chat(data), call.generator)  # no usage.cost: priced from the catalog
+            call.usage, call.cost = call.usage + reply.usage, add_costs(call.cost, reply.cost)
+            call.cost_source = add_cost_sources(call.cost_source, reply.cost_source)
+            return reply
 
-            reply = decode_chat(data)
-            usage, cost = usage + reply.usage, add_costs(cost, reply.cost)
+    @staticmethod
+    def _fall_back(call: _Call, error: APIError, settings: Settings) -> bool:
+        """Move ``call`` to the next structured mode when ``error`` refuses the current one."""
+        mode = call.mode
+        if mode is None or call.index + 1 >= len(call.modes) or not is_mode_refusal(error):
+            return False
+        call.index += 1
+        MODE_MEMORY.fall_back(call.model, mode, call.modes[call.index], call.route, settings)  # type: ignore[arg-type]
+        return True
 
-            def result(content: Any, mode: Mode | None = mode) -> GenerationResult[Any]:
-                return GenerationResult(
-                    content=content,
-                    text=reply.text,
-                    model=reply.model or model_id,
-                    provider=reply.provider,
-                    generation_id=reply.generation_id,
-                    mode=mode,
-                    attempts=attempts,
-                    usage=usage,
-                    cost=cost,
-                    generator=type(generator).__name__,
-                    plugin=resolution.plugin,
-                )
+    async def estimate_cost(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        schema: Any = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        max_reasks: int | None = None,
+    ) -> CostEstimate | None:
+        """The lowest and highest price in USD (`decimal.Decimal`) of the `generate` call with these
+        arguments, from the model catalog's prices, without sending it (see `openrouter_registry.pricing`).
+        None when the catalog does not price the model. Raises `ContextLengthError` for a prompt that
+        clearly cannot fit, and what `generate` raises for bad arguments."""
+        from .pricing import estimate_call
 
-            if json_schema is None:
-                return result(reply.text)
-            if reply.finish_reason == "length":
-                raise TruncatedOutputError(
-                    "the reply was cut off at max_tokens (finish_reason 'length') before the JSON was complete; "
-                    "raise max_tokens or ask for less",
-                    text=reply.text,
-                    model=reply.model or model_id,
-                    generation_id=reply.generation_id,
-                    usage=usage,
-                    cost=cost,
-                    attempts=attempts,
-                )
-            errors = self._check_reply(generator, model_id, reply.text, mode or "prompt", json_schema)
-            if isinstance(errors, _Parsed):
-                return result(structure(errors.data, schema))
-            if reasks_left > 0:
-                reasks_left -= 1
-                log.info("reply from %s did not validate (%s); asking again", model_id, "; ".join(errors[:3]))
-                conversation = [
-                    *conversation,
-                    {"role": "assistant", "content": reply.text},
-                    {"role": "user", "content": reask_message(errors)},
-                ]
-                continue
-            raise StructuredOutputError(
-                "the model's reply does not match the schema",
-                text=reply.text,
-                errors=errors,
-                model=reply.model or model_id,
-                generation_id=reply.generation_id,
-                usage=usage,
-                cost=cost,
-                attempts=attempts,
+        _check_call_options(None, max_tokens, model, max_reasks)
+        conversation = normalize_messages(prompt, messages)
+        extra_body = _extra_body(extra_body)
+        await self.load_catalog()
+        reasks = self.settings.max_reasks if max_reasks is None else max_reasks
+        return estimate_call(self.resolve(model).generator, conversation, schema, max_tokens, extra_body, reasks)
+
+    @staticmethod
+    def _refuse_truncated(call: _Call, reply: Reply) -> None:
+        """Step 3: a structured reply cut off at max_tokens is not repaired or re-asked: raise."""
+        if reply.finish_reason == "length":
+            raise TruncatedOutputError(
+                "the reply was cut off at max_tokens (finish_reason 'length') before the JSON was complete; "
+                "raise max_tokens or ask for less",
+                **call.spent(reply),
             )
 
     def _check_reply(
         self, generator: Generator, model: str, text: str, mode: Mode, schema: Mapping[str, Any]
     ) -> _Parsed | list[str]:
-        """Parse (hook chain) and validate one reply: the data, or the errors to re-ask with."""
+        """Step 4: parse (hook chain) and validate one reply: the data, or the errors to re-ask with."""
         from .validation import validate
 
         finished = generator.finish_text(text, mode, schema)
@@ -286,6 +383,38 @@ class OpenRouterService:
             return ["the reply holds no JSON value"]
         errors = validate(data, schema)
         return errors if errors else _Parsed(data)
+
+    @staticmethod
+    def _reask(call: _Call, reply: Reply, errors: list[str]) -> None:
+        """Step 5: append the invalid reply and the validation errors to the conversation, or raise
+        `StructuredOutputError` when no re-ask is left."""
+        if call.reasks_left <= 0:
+            raise StructuredOutputError("the model's reply does not match the schema", errors=errors, **call.spent(reply))
+        call.reasks_left -= 1
+        log.info("reply from %s did not validate (%s); asking again", call.model, "; ".join(errors[:3]))
+        call.conversation = [
+            *call.conversation,
+            {"role": "assistant", "content": reask_excerpt(reply.text)},
+            {"role": "user", "content": reask_message(errors)},
+        ]
+
+    @staticmethod
+    def _result(call: _Call, reply: Reply, content: Any) -> GenerationResult[Any]:
+        """Step 6: the result, with the usage and cost of every attempt."""
+        return GenerationResult(
+            content=content,
+            text=reply.text,
+            model=reply.model or call.model,
+            provider=reply.provider,
+            generation_id=reply.generation_id,
+            mode=call.mode,
+            attempts=call.attempts,
+            usage=call.usage,
+            cost=call.cost,
+            generator=type(call.generator).__name__,
+            plugin=call.resolution.plugin,
+            cost_source=call.cost_source,
+        )
 
     # --- batch -------------------------------------------------------------------------------------
 
@@ -325,8 +454,9 @@ class OpenRouterService:
         ``finish_reason`` and ``attempts``. An error that arrives mid-stream raises its typed error;
         the text received before it stays in ``text`` and ``finish_reason`` becomes ``"error"``."""
         self.settings.require_api_key()
-        _check_call_options(temperature, max_tokens)
+        _check_call_options(temperature, max_tokens, model)
         conversation = normalize_messages(prompt, messages)
+        extra_body = _extra_body(extra_body)
         resolution = self.resolve(model)
         body = resolution.generator.build_body(
             conversation, mode="prompt", max_tokens=max_tokens, temperature=temperature, extra_body=extra_body,
@@ -352,6 +482,10 @@ class OpenRouterService:
         items = [texts] if isinstance(texts, str) else list(texts)
         if not items or not all(isinstance(t, str) for t in items):
             raise ConfigurationError("embed() takes a string or a non-empty list of strings")
+        for index, text in enumerate(items):
+            check_text(text, f"texts[{index}]")
+        if model is not None and (not isinstance(model, str) or not is_model_id(model)):
+            raise ConfigurationError(f"model must be a model id such as 'openai/text-embedding-3-large', got {model!r}")
         if dimensions is not None and (isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1):
             raise ConfigurationError(f"dimensions must be a positive integer, got {dimensions!r}")
         model_id = model or self.settings.embedder_model
@@ -400,6 +534,50 @@ class OpenRouterService:
 @attrs.frozen
 class _Parsed:
     data: Any
+
+
+@attrs.define
+class _Call:
+    """One generation's state between the steps of `OpenRouterService.generate`."""
+
+    resolution: Resolution
+    headers: dict[str, str]
+    conversation: list[dict[str, Any]]
+    json_schema: dict[str, Any] | None
+    modes: tuple[Mode | None, ...]
+    index: int
+    route: str
+    reasks_left: int
+    temperature: float | None
+    max_tokens: int | None
+    extra_body: Mapping[str, Any] | None
+    attempts: int = 0
+    usage: Usage = attrs.field(factory=Usage)
+    cost: float | None = None
+    cost_source: CostSource | None = None
+
+    @property
+    def generator(self) -> Generator:
+        return self.resolution.generator
+
+    @property
+    def model(self) -> str:
+        return self.resolution.model
+
+    @property
+    def mode(self) -> Mode | None:
+        return self.modes[self.index]
+
+    def spent(self, reply: Reply) -> dict[str, Any]:
+        """The keyword arguments every `StructuredOutputError` of this call carries."""
+        return {
+            "text": reply.text,
+            "model": reply.model or self.model,
+            "generation_id": reply.generation_id,
+            "usage": self.usage,
+            "cost": self.cost,
+            "attempts": self.attempts,
+        }
 
 
 class TextStream:

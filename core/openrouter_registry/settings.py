@@ -2,23 +2,27 @@
 
 `Settings.from_env(**overrides)` reads the `OPENROUTER_*` variables, lets explicit arguments win, and
 converts every raw string with the one cattrs converter of this module. A malformed value raises
-`SettingsError` naming the variable and what it must be. The key is wrapped in `Secret`, which never
-shows its value in `repr`, `str` or f-strings.
+`SettingsError` naming the variable and what it must be. Everything that goes on the wire is checked
+here, so that nothing fails at the first request: the key (printable ASCII), the app name (`X-Title`:
+printable ASCII), the app URL (`HTTP-Referer`: sent in its ASCII form, see `urls.to_uri`) and the base
+URL (`urls.base_url_problem`). The key is wrapped in `Secret`, which never shows its value in `repr`,
+`str`, f-strings, `attrs.asdict` or cattrs, and cannot be pickled.
 """
 
 from __future__ import annotations
 
-import ipaddress
+import hmac
 import math
 import os
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import attrs
 import cattrs
 
-from .errors import MissingAPIKeyError, SettingsError
+from .errors import MissingAPIKeyError, SettingsError, remember_secret
+from .urls import base_url_problem, has_space_or_control, to_uri, without_credentials
 
 __all__ = ["Secret", "Settings", "DEFAULT_BASE_URL", "DEFAULT_MODEL", "DEFAULT_EMBEDDER_MODEL"]
 
@@ -27,11 +31,16 @@ DEFAULT_MODEL = "openai/gpt-4o"
 DEFAULT_EMBEDDER_MODEL = "openai/text-embedding-3-large"
 
 
-@attrs.frozen(repr=False)
 class Secret:
-    """A string that never shows itself: `repr`, `str` and `format` print a mask. Use `reveal()`."""
+    """A string that never shows itself. `repr`, `str` and `format` print a mask; `attrs.asdict`,
+    cattrs and `copy` keep the `Secret` object (never its text); pickling is refused. Use `reveal()`."""
 
+    __slots__ = ("_value",)
     _value: str
+
+    def __init__(self, value: str) -> None:
+        object.__setattr__(self, "_value", value)
+        remember_secret(value)  # so that a server echoing it never gets it into our messages
 
     def reveal(self) -> str:
         return self._value
@@ -46,6 +55,27 @@ class Secret:
 
     def __bool__(self) -> bool:
         return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash((Secret, self._value))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Secret is immutable")
+
+    def __copy__(self) -> Secret:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> Secret:
+        return self
+
+    def __reduce__(self) -> Any:
+        raise TypeError(
+            "the API key (a Secret) cannot be pickled: give the other process OPENROUTER_API_KEY in its "
+            "environment and build its settings there"
+        )
 
 
 def _env(name: str, expected: str) -> dict[str, str]:
@@ -62,26 +92,103 @@ def _check(predicate: Any) -> Any:
 
 
 def _shown(name: str, value: Any) -> str | None:
-    return None if name == "api_key" else repr(value)
+    if name == "api_key":
+        return None
+    if name == "base_url" and isinstance(value, str):
+        return repr(without_credentials(value))
+    return repr(value)
 
 
-def _valid_base_url(url: str) -> bool:
-    parts = urlsplit(url)
-    if not parts.hostname or parts.scheme not in ("http", "https"):
-        return False
-    if parts.scheme == "https":
-        return True
-    host = parts.hostname
-    if host == "localhost":
-        return True
+def _base_url(value: Any) -> Any:
+    """Surrounding whitespace and trailing slashes dropped, a non-ASCII host through IDNA; the rest is
+    checked by `_check_base_url`."""
+    if not isinstance(value, str):
+        return value
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        if has_space_or_control(value.strip()):
+            raise ValueError("it holds whitespace or a control character")
+        return to_uri(value.strip()).rstrip("/")
+    except ValueError as exc:
+        raise SettingsError("OPENROUTER_BASE_URL", _BASE_URL, f"{without_credentials(value)!r}: {exc}") from None
 
 
-def _strip_slash(value: Any) -> Any:
-    return value.rstrip("/") if isinstance(value, str) else value
+_BASE_URL = "an https:// URL (plain http:// only for localhost or 127.0.0.1)"
+
+
+def _check_base_url(instance: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+    problem = base_url_problem(value)
+    if problem is not None:
+        raise SettingsError("OPENROUTER_BASE_URL", _BASE_URL, f"{without_credentials(value)!r}: {problem}")
+
+
+def _referer(value: Any) -> Any:
+    """The app URL as sent in ``HTTP-Referer``: non-ASCII through IDNA and percent-escapes (lossless)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return to_uri(value.strip())
+    except ValueError as exc:
+        raise SettingsError("OPENROUTER_HTTP_REFERER", f"your app's URL, e.g. https://example.com ({exc})") from None
+
+
+def _check_site_name(instance: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    """``X-Title`` carries printable ASCII only, and OpenRouter documents no encoding for anything else."""
+    if value is None or (value.isascii() and value.isprintable() and value == value.strip() and value):
+        return
+    hint = ""
+    if "\r" in value or "\n" in value:
+        reason = "a value with a line break"
+    elif not value.strip():
+        reason = "a blank value"
+    else:
+        reason = repr(value)
+        folded = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode("ascii")
+        folded = " ".join("".join(c for c in folded if c.isprintable()).split())
+        hint = f" such as {folded!r}" if folded else ""
+    raise SettingsError(
+        "OPENROUTER_SITE_NAME",
+        "printable ASCII on one line: it is sent as the X-Title header, which carries ASCII only, and OpenRouter "
+        f"documents no encoding for other characters; use an ASCII spelling{hint}",
+        reason,
+    )
+
+
+def _as_secret(value: Any) -> Any:
+    """A key given as a plain string (``Settings(api_key="...")``) becomes a `Secret`, stripped."""
+    return Secret(value.strip()) if isinstance(value, str) else value
+
+
+_CONTROL_NAMES = {"\n": "line feed", "\r": "carriage return", "\t": "tab"}
+
+
+def _check_api_key(instance: Any, attribute: attrs.Attribute[Any], value: Secret | None) -> None:
+    """Printable ASCII without whitespace: a key with a line break or a non-breaking space (a bad
+    paste) would otherwise reach the HTTP library, whose errors and debug logs quote headers."""
+    if value is None:
+        return
+    if not isinstance(value, Secret):
+        raise SettingsError("OPENROUTER_API_KEY", "a string (the key)", type(value).__name__)
+    key = value.reveal()
+    bad = next((c for c in key if not ("!" <= c <= "~")), None)
+    if bad is None:
+        return
+    if bad.isspace() or unicodedata.category(bad).startswith("C"):
+        name = _CONTROL_NAMES.get(bad) or unicodedata.name(bad, "control character").lower()
+        what = f"a {name} (U+{ord(bad):04X})"
+    else:
+        what = "a non-ASCII character"
+    raise SettingsError(
+        "OPENROUTER_API_KEY",
+        "printable ASCII without spaces or line breaks (keys look like sk-or-v1-...; copy it again from "
+        "https://openrouter.ai/settings/keys)",
+        f"a key holding {what}",
+    )
+
+
+def is_model_id(value: str) -> bool:
+    """A model id goes in the JSON body: printable, no whitespace (nor the lone surrogates that an
+    undecodable environment variable turns into)."""
+    return bool(value) and value.isprintable() and not any(c.isspace() for c in value)
 
 
 def _positive(value: float) -> bool:
@@ -92,22 +199,31 @@ def _positive(value: float) -> bool:
 class Settings:
     """What a generation needs to know from its environment. Build it with `Settings.from_env()`."""
 
-    api_key: Secret | None = attrs.field(default=None, metadata=_env("OPENROUTER_API_KEY", "a non-empty key"))
+    api_key: Secret | None = attrs.field(
+        default=None,
+        converter=_as_secret,
+        validator=_check_api_key,
+        metadata=_env("OPENROUTER_API_KEY", "a non-empty key"),
+    )
     model: str = attrs.field(
         default=DEFAULT_MODEL,
-        validator=_check(lambda v: bool(v.strip()) and v == v.strip()),
+        validator=_check(is_model_id),
         metadata=_env("OPENROUTER_MODEL", "a model id such as 'openai/gpt-4o'"),
     )
     max_tokens: int | None = attrs.field(
         default=None, validator=_check(lambda v: v > 0), metadata=_env("OPENROUTER_MAX_TOKENS", "a positive integer")
     )
-    http_referer: str | None = attrs.field(default=None, metadata=_env("OPENROUTER_HTTP_REFERER", "a URL"))
-    site_name: str | None = attrs.field(default=None, metadata=_env("OPENROUTER_SITE_NAME", "an app name"))
+    http_referer: str | None = attrs.field(
+        default=None, converter=_referer, metadata=_env("OPENROUTER_HTTP_REFERER", "a URL")
+    )
+    site_name: str | None = attrs.field(
+        default=None, validator=_check_site_name, metadata=_env("OPENROUTER_SITE_NAME", "an app name")
+    )
     base_url: str = attrs.field(
         default=DEFAULT_BASE_URL,
-        converter=_strip_slash,
-        validator=_check(_valid_base_url),
-        metadata=_env("OPENROUTER_BASE_URL", "an https:// URL (plain http:// only for localhost or 127.0.0.1)"),
+        converter=_base_url,
+        validator=_check_base_url,
+        metadata=_env("OPENROUTER_BASE_URL", _BASE_URL),
     )
     timeout: float = attrs.field(
         default=120.0,
@@ -132,7 +248,7 @@ class Settings:
     )
     embedder_model: str = attrs.field(
         default=DEFAULT_EMBEDDER_MODEL,
-        validator=_check(lambda v: bool(v.strip())),
+        validator=_check(is_model_id),
         metadata=_env("OPENROUTER_EMBEDDER_MODEL", "a model id such as 'openai/text-embedding-3-large'"),
     )
     embedder_dimensions: int | None = attrs.field(
@@ -140,6 +256,18 @@ class Settings:
         validator=_check(lambda v: v > 0),
         metadata=_env("OPENROUTER_EMBEDDER_DIMENSIONS", "a positive integer"),
     )
+    # --- catalog
+    cache_dir: str | None = attrs.field(
+        default=None,
+        validator=_check(lambda v: bool(v.strip())),
+        metadata=_env("OPENROUTER_CACHE_DIR", "a directory path"),
+    )
+    catalog_ttl: float = attrs.field(
+        default=86400.0,
+        validator=_check(_positive),
+        metadata=_env("OPENROUTER_CATALOG_TTL", "a positive number of seconds"),
+    )
+    catalog: bool = attrs.field(default=True, metadata=_env("OPENROUTER_CATALOG", "on or off"))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -200,10 +328,9 @@ def _strict_float(value: Any, _: type) -> float:
 
 
 def _secret(value: Any, _: type) -> Secret:
-    if isinstance(value, Secret):
-        return value
-    if isinstance(value, str):
-        return Secret(value.strip())
+    if isinstance(value, (Secret, str)):
+        secret: Secret = _as_secret(value)
+        return secret
     raise ValueError(type(value).__name__)
 
 
@@ -219,6 +346,20 @@ _converter.register_structure_hook(str, _string)
 _converter.register_structure_hook(Secret, _secret)
 
 
+_SWITCH = {"on": True, "off": False, "true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+
+
+def _switch(value: Any, _: type) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _SWITCH:
+        return _SWITCH[value.strip().lower()]
+    raise ValueError(repr(value))
+
+
+_converter.register_structure_hook(bool, _switch)
+
+
 def structure_settings(raw: Mapping[str, Any]) -> Settings:
     """Convert raw values (strings from the environment, or typed arguments) into `Settings`."""
     values: dict[str, Any] = {}
@@ -228,6 +369,8 @@ def structure_settings(raw: Mapping[str, Any]) -> Settings:
         value = raw[field.name]
         try:
             values[field.name] = _converter.structure(value, field.type)  # type: ignore[arg-type]
+        except SettingsError:
+            raise
         except (ValueError, TypeError, cattrs.BaseValidationError):
             meta = field.metadata
             raise SettingsError(meta["env"], meta["expected"], _shown(field.name, value)) from None

@@ -23,10 +23,13 @@ if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError  # type: ignore[import-untyped,unused-ignore]
     from jsonschema.protocols import Validator  # type: ignore[import-untyped,unused-ignore]
 
-__all__ = ["validate", "is_valid", "compiled_validator", "format_path", "MAX_ERRORS", "CACHE_SIZE"]
+__all__ = ["validate", "is_valid", "compiled_validator", "format_path", "depth_of", "MAX_ERRORS", "MAX_DEPTH", "CACHE_SIZE"]
 
 #: At most this many messages are returned (plus one line counting the others).
 MAX_ERRORS = 20
+#: Data nested deeper than this is not validated: it gets one validation error instead (so a reply is
+#: re-asked or refused, never a RecursionError). Recursive schemas validate to this depth.
+MAX_DEPTH = 100
 #: Compiled validators kept (least recently used ones are dropped).
 CACHE_SIZE = 256
 #: Errors collected before sorting (bounds the work on data that is wrong everywhere).
@@ -70,7 +73,49 @@ def _compile(key: str) -> Validator:
     except exceptions.SchemaError as error:
         where = format_path(error.absolute_path)
         raise ConfigurationError(f"invalid JSON Schema: {error.message} (at {where} in the schema)") from None
-    return cls(schema)
+    from jsonschema_specifications import REGISTRY  # type: ignore[import-untyped,unused-ignore]
+
+    _check_refs(schema, cls)
+    return cls(schema, registry=REGISTRY)
+
+
+#: Keywords whose values are data, not subschemas (a "$ref" key inside them is not a reference).
+_DATA_KEYWORDS = frozenset({"enum", "const", "default", "examples"})
+
+
+def _check_refs(schema: Any, cls: Any) -> None:
+    """Resolve every ``$ref`` of ``schema`` now, so that a broken one fails before a paid request.
+
+    Only references inside the schema (and to the JSON Schema meta-schemas) resolve: remote schemas
+    are never fetched, at check time or when a reply is validated."""
+    import referencing.jsonschema
+    from jsonschema_specifications import REGISTRY  # type: ignore[import-untyped,unused-ignore]
+    from referencing.exceptions import Unresolvable
+
+    if not isinstance(schema, Mapping):
+        return
+    specification = referencing.jsonschema.specification_with(
+        cls.META_SCHEMA.get("$schema", ""), default=referencing.jsonschema.DRAFT202012
+    )
+    root = REGISTRY.resolver_with_root(specification.create_resource(schema))
+    stack: list[tuple[Any, Any, tuple[Any, ...]]] = [(schema, root, ())]
+    while stack:
+        node, resolver, path = stack.pop()
+        if isinstance(node, Mapping):
+            if path and isinstance(node.get("$id"), str):
+                resolver = resolver.in_subresource(specification.create_resource(node))
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                try:
+                    resolver.lookup(ref)
+                except Unresolvable:
+                    raise ConfigurationError(
+                        f"invalid JSON Schema: the $ref {ref!r} at {format_path(path)} in the schema cannot be "
+                        "resolved (only references inside the schema are followed; remote schemas are never fetched)"
+                    ) from None
+            stack.extend((value, resolver, (*path, key)) for key, value in node.items() if key not in _DATA_KEYWORDS)
+        elif isinstance(node, list):
+            stack.extend((value, resolver, (*path, index)) for index, value in enumerate(node))
 
 
 def compiled_validator(schema: Mapping[str, Any] | bool) -> Validator:
@@ -96,6 +141,25 @@ def _message(error: ValidationError) -> str:
     return f"{format_path(path)}: {_shorten(error.message)}"
 
 
+def depth_of(data: Any, limit: int = MAX_DEPTH) -> int:
+    """How deeply ``data`` nests (a scalar is 0, ``[1]`` is 1), counted without recursion; the count
+    stops at ``limit + 1``."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            depth += 1
+            deepest = max(deepest, depth)
+            if depth > limit:
+                return depth
+            stack.extend((child, depth) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
+
+
+_TOO_DEEP = f"$: the reply nests more than {MAX_DEPTH} levels deep; at most {MAX_DEPTH} levels are validated"
+
+
 def _errors(validator: Validator, data: Any) -> list[ValidationError]:
     try:
         return list(islice(validator.iter_errors(data), _COLLECT))
@@ -114,7 +178,13 @@ def validate(data: Any, schema: Mapping[str, Any] | bool) -> list[str]:
     At most `MAX_ERRORS` messages, and one more saying how many were left out. Raises
     `ConfigurationError` when ``schema`` is not a valid JSON Schema.
     """
-    errors = _errors(compiled_validator(schema), data)
+    validator = compiled_validator(schema)
+    if depth_of(data) > MAX_DEPTH:
+        return [_TOO_DEEP]
+    try:
+        errors = _errors(validator, data)
+    except RecursionError:  # a schema whose keywords nest deeper per level than the bound allows for
+        return ["$: the reply nests too deeply to validate"]
     messages = sorted({_message(error) for error in errors})
     if len(messages) > MAX_ERRORS:
         left = len(messages) - MAX_ERRORS
@@ -126,8 +196,12 @@ def validate(data: Any, schema: Mapping[str, Any] | bool) -> list[str]:
 def is_valid(data: Any, schema: Mapping[str, Any] | bool) -> bool:
     """True when ``data`` validates against ``schema``. Raises `ConfigurationError` for an invalid schema."""
     validator = compiled_validator(schema)
+    if depth_of(data) > MAX_DEPTH:
+        return False
     try:
         return bool(validator.is_valid(data))
+    except RecursionError:
+        return False
     except Exception:
         _errors(validator, data)  # raises the ConfigurationError for an unresolvable $ref
         raise

@@ -135,7 +135,8 @@ def _model_entry(
     }
 
 
-#: What ``GET /api/v1/models`` lists (before `FakeOpenRouter.refuse_modes` is applied).
+#: What ``GET /api/v1/models`` lists (before `FakeOpenRouter.refuse_modes` is applied): every chat model
+#: of `PRICES`, priced as the server bills it (`price_of`).
 MODELS: tuple[dict[str, Any], ...] = (
     _model_entry("openai/gpt-4o", "OpenAI: GPT-4o", 1715558400, 128_000, 16_384, "text+image->text", "GPT",
                  None, True, _OPENAI_PARAMETERS, "GPT-4o (\"o\" for \"omni\") is OpenAI's multimodal model."),
@@ -145,6 +146,10 @@ MODELS: tuple[dict[str, Any], ...] = (
                  "text+image->text", "Claude", None, True,
                  ["max_tokens", "stop", "temperature", "tool_choice", "tools", "top_k", "top_p"],
                  "Claude 3.5 Sonnet delivers better-than-Opus capabilities at Sonnet speeds."),
+    _model_entry("anthropic/claude-3.5-haiku", "Anthropic: Claude 3.5 Haiku", 1730678400, 200_000, 8_192,
+                 "text+image->text", "Claude", None, True,
+                 ["max_tokens", "stop", "temperature", "tool_choice", "tools", "top_k", "top_p"],
+                 "Claude 3.5 Haiku: fast, with better coding, tool use and reasoning."),
     _model_entry("meta-llama/llama-3.3-70b-instruct", "Meta: Llama 3.3 70B Instruct", 1733506137, 131_072, 16_384,
                  "text->text", "Llama3", "llama3", False,
                  ["frequency_penalty", "logit_bias", "logprobs", "max_tokens", "min_p", "presence_penalty",
@@ -187,7 +192,7 @@ class RecordedRequest:
 
 @attrs.frozen
 class Scripted:
-    """A canned answer for the next request (any path), queued with `FakeOpenRouter.enqueue`.
+    """A canned answer for the next request (any path but ``GET /models``), queued with `FakeOpenRouter.enqueue`.
 
     ``body`` (raw text or bytes) wins over ``json`` (serialized as given, without padding); ``sse``
     pieces are written one after another as ``text/event-stream``, each flushed separately; ``delay``
@@ -201,6 +206,52 @@ class Scripted:
     delay: float = 0.0
     sse: Sequence[str] | None = None
     close: bool = False
+
+    @classmethod
+    def chat(
+        cls,
+        content: Any = "",
+        *,
+        model: str = "openai/gpt-4o-mini",
+        finish_reason: str = "stop",
+        usage: Mapping[str, Any] | None = None,
+        provider: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        delay: float = 0.0,
+    ) -> Scripted:
+        """A whole ``chat.completion`` reply in one line, e.g.
+        ``server.enqueue(Scripted.chat(content={"city": "Paris"}, model="acme/writer-1"))``.
+
+        ``content``: the message text; a str is sent as is (say ``'Sure! {"city": "Paris"}'`` to test
+        a parser), any other JSON value (dict, list, number...) is serialized as compact JSON text.
+        ``finish_reason``: ``"stop"``, ``"length"`` (a reply cut by ``max_tokens``)... ``usage``:
+        replaces the default (token counts from the text lengths, ``cost`` at `price_of` the model).
+        The reply carries a ``gen-...`` id, also in the ``X-Generation-Id`` header."""
+        text = content if isinstance(content, str) else json.dumps(content, separators=(",", ":"), ensure_ascii=False)
+        generation_id = _generation_id()
+        if usage is None:
+            prompt_tokens, completion_tokens = 10, _tokens(len(text))
+            prompt_price, completion_price = price_of(model)
+            usage = {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+                "cost": round(prompt_tokens * prompt_price + completion_tokens * completion_price, 12),
+            }
+        message = {"role": "assistant", "content": text, "refusal": None, "reasoning": None}
+        payload = {
+            "id": generation_id,
+            "provider": provider or provider_of(model.split(":", 1)[0]),
+            "model": model,
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "choices": [
+                {"logprobs": None, "finish_reason": finish_reason, "native_finish_reason": finish_reason,
+                 "index": 0, "message": message}
+            ],
+            "usage": dict(usage),
+        }
+        return cls(json=payload, headers={"X-Generation-Id": generation_id, **(headers or {})}, delay=delay)
 
 
 @attrs.frozen
@@ -441,6 +492,11 @@ class FakeOpenRouter:
         self.latency = latency
         self.text_reply = text_reply
         self.requests: list[RecordedRequest] = []
+        #: ``GET /models`` requests (the model catalog's fetches), kept apart from `requests` so that a test
+        #: counts the requests of the generation path; scripts never answer them (see `catalog_answer`).
+        self.catalog_requests: list[RecordedRequest] = []
+        #: When set, the answer to every ``GET /models`` (e.g. ``Scripted(status=500)``); None: the listing.
+        self.catalog_answer: Scripted | None = None
         self.generations: dict[str, dict[str, Any]] = {}
         self._scripts: deque[Scripted] = deque()
         self._replies: dict[str, Any] = {}
@@ -506,7 +562,7 @@ class FakeOpenRouter:
     # -- scripting -------------------------------------------------------------------------------
 
     def enqueue(self, *scripts: Scripted) -> None:
-        """Answer the next requests (any path, no auth check) with ``scripts``, in order."""
+        """Answer the next requests (any path but ``GET /models``, no auth check) with ``scripts``, in order."""
         for script in scripts:
             if not isinstance(script, Scripted):
                 raise TypeError(f"enqueue() takes Scripted answers, got {type(script).__name__}")
@@ -532,6 +588,7 @@ class FakeOpenRouter:
         """Forget recorded requests, queued scripts, replies and generations (``refuse_modes`` stay)."""
         with self._lock:
             self.requests.clear()
+            self.catalog_requests.clear()
             self._scripts.clear()
             self._replies.clear()
             self.generations.clear()
@@ -558,12 +615,17 @@ class FakeOpenRouter:
         except ValueError:
             body, malformed = None, True
         record = RecordedRequest(method, split.path, headers, body, raw, time.monotonic(), split.query, connection)
-        with self._lock:
-            self.requests.append(record)
-            script = self._scripts.popleft() if self._scripts else None
+        path = split.path.rstrip("/")
+        if method == "GET" and path == "/api/v1/models":  # the catalog: outside the scripted queue
+            with self._lock:
+                self.catalog_requests.append(record)
+            script = self.catalog_answer
+        else:
+            with self._lock:
+                self.requests.append(record)
+                script = self._scripts.popleft() if self._scripts else None
         if script is not None:
             return self._scripted(script)
-        path = split.path.rstrip("/")
         answer = self._route(method, path, parse_qs(split.query), headers, body, malformed)
         if self.latency > 0:
             answer = attrs.evolve(answer, delay=answer.delay + self.latency)

@@ -1,0 +1,69 @@
+"""Pre-flight: offline token estimates, and the context-window check made before any paid request.
+
+    estimate_tokens("some text")            # about four characters per token; no download, no network
+    check_fits(generator, body)             # raises ContextLengthError when the body clearly cannot fit
+
+The check only blocks a request that clearly cannot fit: it counts at most one token per
+`MAX_CHARS_PER_TOKEN` characters (twice the usual four), so an estimate that is off by a factor of
+two still never stops a request that fits; the API's own 400 covers the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .errors import ContextLengthError
+
+if TYPE_CHECKING:
+    from .generator import Generator
+
+__all__ = ["estimate_tokens", "body_characters", "check_fits", "CHARS_PER_TOKEN", "MAX_CHARS_PER_TOKEN"]
+
+#: The usual characters per token of BPE tokenizers on English text and code (the estimate's basis).
+CHARS_PER_TOKEN = 4
+#: The most characters one token is assumed to cover in the pre-flight check (its safety margin).
+MAX_CHARS_PER_TOKEN = 8
+
+
+def estimate_tokens(text: str) -> int:
+    """An offline token estimate (about four characters per token): no download, no network, and more
+    than 0 for any non-empty text (Parlant divides by it)."""
+    return len(text) // CHARS_PER_TOKEN + 1 if text else 0
+
+
+def _text_of(content: Any) -> int:
+    if isinstance(content, str):
+        return len(content)
+    if isinstance(content, list):
+        return sum(len(p["text"]) for p in content if isinstance(p, Mapping) and isinstance(p.get("text"), str))
+    return 0
+
+
+def body_characters(body: Mapping[str, Any]) -> int:
+    """Characters of a chat request body that count as prompt: every message's text and the
+    ``response_format`` (its schema is billed as input)."""
+    messages = body.get("messages")
+    count = sum(_text_of(m.get("content")) for m in messages if isinstance(m, Mapping)) if isinstance(messages, list) else 0
+    response_format = body.get("response_format")
+    if response_format is not None:
+        count += len(json.dumps(response_format, separators=(",", ":"), ensure_ascii=False))
+    return count
+
+
+def check_fits(generator: Generator, body: Mapping[str, Any]) -> None:
+    """Raise `ContextLengthError` when ``body``'s prompt, counted at `MAX_CHARS_PER_TOKEN`, plus its
+    ``max_tokens`` exceeds the model's context window (from its plugin or the catalog). Unknown window:
+    nothing to check."""
+    window = generator.facts().context_window
+    if window is None:
+        return
+    at_least = math.ceil(body_characters(body) / MAX_CHARS_PER_TOKEN)
+    max_tokens = body.get("max_tokens")
+    reserved = max_tokens if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) else 0
+    if at_least + reserved > window:
+        raise ContextLengthError(
+            model=generator.model, context_window=window, estimated_tokens=at_least, max_tokens=reserved or None
+        )
