@@ -9,10 +9,9 @@ from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from typing import Any
 
-import attrs
 import pytest
 
-from openrouter_registry import ConfigurationError, OpenRouterService
+from openrouter_registry import ConfigurationError
 from openrouter_registry.batch import BatchRow, BatchRun, _in_flight_bound, _Limiter, _Request
 from openrouter_registry.events import RetryEvent, observe_retries
 from openrouter_registry.testing import FakeOpenRouter, Scripted
@@ -133,52 +132,46 @@ async def test_bad_arguments_are_refused_at_once(server: FakeOpenRouter, options
 
 async def test_the_budget_stops_launching_before_the_spend_could_pass_it(server: FakeOpenRouter) -> None:
     async with make_service(server) as service:
-        (probe,) = await collect(service.batch(items(1), schema=CITY))
-        assert probe.cost is not None
-        budget = probe.cost * Decimal("4.5")
-        server.clear()
-        server.set_reply("city_country", PARIS)
-        run = service.batch(items(40), schema=CITY, concurrency=8, max_cost=budget, total=40)
+        estimate = await service.estimate_cost("Where is landmark 0?", schema=CITY, max_tokens=60)
+        assert estimate is not None  # the catalog (GET /models of the local server) prices openai/gpt-4o
+        budget = estimate.high * Decimal("4.5")
+        run = service.batch(items(200), schema=CITY, concurrency=8, max_cost=budget, max_tokens=60, total=200)
         rows = await collect(run)
     summary = run.summary()
-    assert summary.stopped == "budget" and summary.not_started == 40 - len(rows)
-    assert len(rows) == 4 and len(chats(server)) == 4  # the 5th row could have passed the budget: never sent
-    assert summary.cost == 4 * probe.cost <= budget
+    assert summary.stopped == "budget" and summary.not_started == 200 - len(rows)
+    assert all(row.ok for row in rows) and len(chats(server)) == len(rows) == summary.rows
+    assert summary.cost == sum((row.cost for row in rows if row.cost is not None), Decimal(0))
+    # what was spent stays within the budget, and the next row's bound really could have passed it
+    assert summary.cost <= budget < summary.cost + estimate.high
+    assert all(r.body["max_tokens"] == 60 for r in chats(server))
     assert "stopped: the next row could pass max_cost" in summary.text()
 
 
-async def test_in_flight_bound_uses_the_catalog_estimate_when_the_service_has_one(server: FakeOpenRouter) -> None:
-    @attrs.frozen
-    class Estimate:
-        low: Decimal
-        high: Decimal
-
-    calls: list[Any] = []
-
-    class WithEstimate(OpenRouterService):
-        async def estimate_cost(
-            self, prompt: Any = None, *, messages: Any = None, schema: Any = None, model: Any = None,
-            max_tokens: Any = None, extra_body: Any = None,
-        ) -> Estimate:
-            calls.append((prompt, messages, schema, model, max_tokens, extra_body))
-            return Estimate(Decimal("0.001"), Decimal("0.002"))
-
+async def test_in_flight_bound_is_the_catalog_estimate_never_below_the_costliest_row(server: FakeOpenRouter) -> None:
     request = _Request("a", 1, "Where?", None)
-    plain = make_service(server)
-    service = WithEstimate(plain.settings, registry=plain.registry)
-    assert await _in_flight_bound(service, request, schema=CITY, model=None, max_tokens=50, highest=None) == Decimal("0.002")
-    bound = await _in_flight_bound(service, request, schema=None, model="openai/gpt-4o-mini", max_tokens=None,
-                                   highest=None, extra_body={"provider": {"order": ["OpenAI"]}})
-    assert bound == Decimal("0.002")
-    assert calls == [
-        ("Where?", None, CITY, None, 50, None),
-        ("Where?", None, None, "openai/gpt-4o-mini", None, {"provider": {"order": ["OpenAI"]}}),
-    ]
-    calls.clear()
-    # never below the costliest finished row; without an estimate, that row is the bound
-    assert await _in_flight_bound(service, request, schema=None, model=None, max_tokens=None, highest=Decimal("0.01")) == Decimal("0.01")
-    assert await _in_flight_bound(plain, request, schema=None, model=None, max_tokens=None, highest=None) is None
-    assert await _in_flight_bound(plain, request, schema=None, model=None, max_tokens=None, highest=Decimal("0.3")) == Decimal("0.3")
+    async with make_service(server) as service:
+        estimate = await service.estimate_cost("Where?", schema=CITY, model="openai/gpt-4o-mini", max_tokens=50)
+        assert estimate is not None and estimate.high > 0
+
+        async def bound(model: str, highest: Decimal | None) -> Decimal | None:
+            return await _in_flight_bound(service, request, schema=CITY, model=model, max_tokens=50, highest=highest)
+
+        assert await bound("openai/gpt-4o-mini", None) == estimate.high
+        assert await bound("openai/gpt-4o-mini", estimate.high * 2) == estimate.high * 2
+        # a model the catalog does not price: the costliest finished row, else unknown
+        assert await bound("acme/unpriced-1", None) is None
+        assert await bound("acme/unpriced-1", Decimal("0.3")) == Decimal("0.3")
+
+
+async def test_without_prices_one_row_runs_until_a_cost_is_known(server: FakeOpenRouter) -> None:
+    server.latency = 0.02
+    async with make_service(server) as service:
+        run = service.batch(items(12), concurrency=8, max_cost=1, model="acme/unpriced-1")
+        in_flight: list[int] = []
+        async for _ in run:
+            in_flight.append(run.in_flight)
+    assert in_flight[0] == 0  # the first row ran alone: nothing else was launched before its cost was known
+    assert max(in_flight) > 1 and run.summary().rows == 12 and run.summary().stopped is None
 
 
 async def test_429s_halve_the_concurrency_then_it_grows_back(server: FakeOpenRouter) -> None:

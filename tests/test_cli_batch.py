@@ -4,6 +4,7 @@ Ctrl-C, the output lock, duplicate ids, bad input lines, the summary and the pro
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from openrouter_registry import cli_batch
+from openrouter_registry import OpenRouterService, Settings, cli_batch
 from openrouter_registry.batch_files import OutputLock
 from openrouter_registry.cli import main
 from openrouter_registry.testing import FakeOpenRouter, Scripted
@@ -155,18 +156,27 @@ def test_resume_after_a_failed_row_runs_only_what_is_not_ok(server: FakeOpenRout
 
 
 def test_budget_stop_says_how_far_it_got(server: FakeOpenRouter, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(batch(tmp_path, "--quiet", n=1)) == 0
-    (cost,) = [Decimal(repr(row["cost"])) for row in read_rows(tmp_path / "out.jsonl")]
-    (tmp_path / "out.jsonl").unlink()
-    (tmp_path / "in.jsonl").unlink()
-    server.clear()
-    server.set_reply("city_country", PARIS)
+    async def highest_bound() -> Decimal:
+        settings = Settings.from_env(base_url=server.base_url, api_key=server.api_key)
+        async with OpenRouterService(settings) as service:
+            estimate = await service.estimate_cost(
+                "Extract the city from: We landed in Paris, visit 99", schema=CITY, max_tokens=60
+            )
+        assert estimate is not None  # the catalog prices openai/gpt-4o
+        return estimate.high
+
+    bound = asyncio.run(highest_bound())
+    budget = bound * Decimal("3.5")
     summary_file = tmp_path / "summary.json"
-    args = batch(tmp_path, "--max-cost", str(cost * 3), "--summary-json", str(summary_file), n=10)
+    args = batch(tmp_path, "--max-cost", str(budget), "--max-tokens", "60", "--summary-json", str(summary_file), n=100)
     assert main(args) == cli_batch.EXIT_BUDGET
     summary = json.loads(summary_file.read_text())
-    assert (summary["rows"], summary["stopped"], summary["not_started"]) == (3, "budget", 7)
-    assert Decimal(summary["cost_usd"]) == 3 * cost and len(chat_requests(server)) == 3
+    rows = read_rows(tmp_path / "out.jsonl")
+    assert summary["stopped"] == "budget" and 3 <= summary["rows"] == len(rows) < 100
+    assert summary["not_started"] == 100 - len(rows) and len(chat_requests(server)) == len(rows)
+    assert Decimal(summary["cost_usd"]) == sum(Decimal(repr(row["cost"])) for row in rows)
+    assert Decimal(summary["cost_usd"]) <= budget < Decimal(summary["cost_usd"]) + bound
+    assert summary["max_cost_usd"] == str(budget)
     assert "rows not started" in capsys.readouterr().err
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import inspect
 import json
 import logging
 import math
@@ -496,22 +495,18 @@ async def _in_flight_bound(
     highest: Decimal | None,
     extra_body: Mapping[str, Any] | None = None,
 ) -> Decimal | None:
-    """The most one row can cost, for the budget: the catalog's estimate (``service.estimate_cost``,
-    its ``high`` end) when the service has one and knows the prices, never below the highest cost a
-    finished row of this run had; None when neither is known (the run then keeps one row in flight
-    until a cost is known)."""
-    estimate_cost = getattr(service, "estimate_cost", None)
-    bound: Decimal | None = None
-    if estimate_cost is not None:
-        kwargs: dict[str, Any] = {"messages": request.messages, "schema": schema, "max_tokens": max_tokens}
-        accepted = inspect.signature(estimate_cost).parameters
-        kwargs.update({k: v for k, v in (("model", model), ("extra_body", extra_body)) if v is not None and k in accepted})
-        try:
-            estimate = await estimate_cost(request.prompt, **kwargs)
-        except OpenRouterError:
-            estimate = None  # the row itself will fail with this error; the bound falls back
-        if estimate is not None:
-            bound = money(estimate.high)
+    """The most one row can cost, for the budget: the ``high`` end of `OpenRouterService.estimate_cost`
+    (the catalog's prices: the whole ``max_tokens``, else the model's output limit, and every re-ask), never
+    below the highest cost a finished row of this run had; when the catalog does not price the model, that
+    highest cost alone; None when neither is known (the run then keeps one row in flight until a cost is)."""
+    try:
+        estimate = await service.estimate_cost(
+            request.prompt, messages=request.messages, schema=schema, model=model, max_tokens=max_tokens,
+            extra_body=extra_body,
+        )
+    except OpenRouterError:
+        estimate = None  # the row itself will fail with this error (e.g. ContextLengthError)
+    bound = None if estimate is None else money(estimate.high)
     if highest is not None:
         bound = highest if bound is None else max(bound, highest)
     return bound
