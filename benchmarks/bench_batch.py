@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -164,9 +165,16 @@ def check_output(out: Path, rows: int) -> tuple[int, int, int]:
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="bench-batch-"))
+    try:
+        return _measure(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     from openrouter_registry.testing.loadserver import LoadServer
 
-    work = Path(tempfile.mkdtemp(prefix="bench-batch-"))
     big, small = work / "in.jsonl", work / "in-small.jsonl"
     write_input(big, args.rows)
     write_input(small, min(SMALL_ROWS, args.rows))
