@@ -3,10 +3,13 @@
     openrouter-registry plugins [--json]
     openrouter-registry resolve MODEL [--json] [--explain]
     openrouter-registry generate --model MODEL [--schema FILE_OR_JSON] [--json] PROMPT
+    openrouter-registry models [QUERY] [--supports PARAM]... [--json] [--refresh]
+    openrouter-registry batch INPUT.jsonl --out OUT.jsonl [--schema ...] [--concurrency N] [--max-cost USD] ...
     openrouter-registry demo
     openrouter-registry new-plugin NAME [--dir DIR] [--model MODEL]
 
-Exit status: 0 success, 2 usage or configuration error, 3 API error, 4 invalid structured output.
+Exit status: 0 success, 2 usage or configuration error, 3 API error, 4 invalid structured output
+(batch adds 5: stopped by --max-cost, and 130 after Ctrl-C).
 Errors are one line on stderr, never a traceback.
 """
 
@@ -175,7 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if not getattr(args, "handler", None):
-            commands = "plugins, resolve, generate, demo, new-plugin"
+            commands = "plugins, resolve, models, generate, batch, demo, new-plugin"
             return _fail(EXIT_USAGE, f"error: a command is required ({commands}); see --help")
         handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)
