@@ -109,3 +109,31 @@ def test_no_cassette_holds_a_key() -> None:
         text = path.read_text()
         assert "sk-or-v1-" not in text and "Bearer" not in text, path.name
         assert "authorization" not in text.lower(), path.name
+
+
+async def test_recording_then_replaying_on_this_transport(tmp_path: Path, http_stack: str) -> None:
+    """vcrpy patches what each stack sends through (aiohttp's ClientSession, httpx's transport): a
+    generation and a stream recorded from the local server replay with the server gone."""
+    from openrouter_registry.testing import FakeOpenRouter
+
+    tape_recorder = vcr.VCR(cassette_library_dir=str(tmp_path), filter_headers=["authorization"],
+                            match_on=["method", "path", "body"], decode_compressed_response=True)
+
+    async def run(base_url: str, api_key: str) -> tuple[Any, str]:
+        settings = Settings.from_env({}, api_key=api_key, base_url=base_url, catalog=False)
+        async with OpenRouterService(settings, registry=Registry(environ={})) as s:
+            generated = await s.generate(PROMPT, schema=CITY, model="openai/gpt-4o")
+            streamed = await s.stream("Say hi", model="openai/gpt-4o").collect()
+        return generated.content, streamed
+
+    with FakeOpenRouter() as server:
+        server.set_reply("city_country", {"city": "Lyon", "country": "France"})
+        with tape_recorder.use_cassette("local.yaml", record_mode="all") as tape:
+            recorded = await run(server.base_url, server.api_key)
+        assert len(tape.requests) == 2 and len(server.requests) == 2
+        base_url, key = server.base_url, server.api_key
+    with tape_recorder.use_cassette("local.yaml", record_mode="none") as tape:
+        replayed = await run(base_url, key)  # the server is stopped: only the cassette can answer
+    assert replayed == recorded == ({"city": "Lyon", "country": "France"},
+                                    "Hello from openai/gpt-4o (local OpenRouter test server).")
+    assert tape.play_count == 2 and key not in (tmp_path / "local.yaml").read_text()

@@ -492,12 +492,13 @@ async def test_key_is_in_no_log_record_or_error_when_streaming(server: FakeOpenR
 
 async def test_key_is_in_no_log_record_or_error_mid_stream(server: FakeOpenRouter, caplog: pytest.LogCaptureFixture) -> None:
     key = server.api_key
-    server.enqueue(Scripted(sse=[chunk("partial"), chunk("", finish_reason="error", error={"code": 502, "message": "boom"}), DONE]))
+    server.enqueue(Scripted(status=503, json=error_json(503, "busy"), headers={"Retry-After": "0"}),
+                   Scripted(sse=[chunk("partial"), chunk("", finish_reason="error", error={"code": 502, "message": "boom"}), DONE]))
     with caplog.at_level(logging.DEBUG):
         async with make_service(server) as service:
             with pytest.raises(ProviderError) as info:
                 await service.stream("hi").collect()
-    assert caplog.records  # DEBUG logging was on (httpx/httpcore log every request)
+    assert any("status 503" in r.getMessage() for r in caplog.records)  # DEBUG logging was on, the retry logged
     assert key not in _shown(caplog, info.value)
 
 

@@ -31,7 +31,7 @@ from openrouter_registry.errors import (
 )
 from openrouter_registry.settings import Settings
 from openrouter_registry.testing import FakeOpenRouter, Scripted
-from openrouter_registry.transport import LIMITS, StreamHandle, Transport, retry_delay
+from openrouter_registry.transport import StreamHandle, Transport, retry_delay
 
 KEY = "sk-or-v1-TEST-ONLY-0123456789abcdef0123456789abcdef"
 MODEL = "openai/gpt-4o"
@@ -105,16 +105,16 @@ def test_retry_delay_honours_retry_after_capped() -> None:
 # --- unit: client lifecycle ------------------------------------------------------------------------
 
 
-async def test_client_is_lazy_pooled_and_uses_the_settings_timeouts() -> None:
-    settings = Settings.from_env({}, api_key=KEY, timeout=12.5, connect_timeout=3.0)
+async def test_client_is_lazy_pooled_and_uses_the_settings_timeouts(http_stack: str) -> None:
+    settings = Settings.from_env({}, api_key=KEY, timeout=12.5, connect_timeout=3.0, max_connections=40)
     transport = Transport(settings)
-    assert transport._client is None  # nothing built before first use
+    assert transport._pools == {}  # nothing built before first use
     client = transport.client
     assert transport.client is client
-    assert (client.timeout.read, client.timeout.connect) == (12.5, 3.0)
+    assert (client.timeout.read, client.timeout.connect, client.timeout.pool) == (12.5, 3.0, None)
     assert transport.url("/chat/completions") == "https://openrouter.ai/api/v1/chat/completions"
     assert transport.url("models") == "https://openrouter.ai/api/v1/models"
-    assert LIMITS.max_connections is not None and LIMITS.max_connections >= 32
+    assert type(client._transport).__module__.split(".")[0] == ("httpx" if http_stack == "httpx" else "openrouter_registry")
     await transport.aclose()
     assert client.is_closed
     assert transport.client is not client and not transport.client.is_closed  # reopened on later use
@@ -503,19 +503,14 @@ async def test_stream_stopped_early_releases_the_connection(server: FakeOpenRout
 
 async def test_one_pooled_client_and_connection_reuse(server: FakeOpenRouter, transport: Transport) -> None:
     client = transport.client
-    local_ports: list[int] = []
-
-    async def remember(response: httpx.Response) -> None:
-        local_ports.append(response.extensions["network_stream"].get_extra_info("client_addr")[1])
-
-    client.event_hooks["response"].append(remember)
     for _ in range(3):
         await post(transport, server)
     async for _ in transport.stream_data(CHAT, BODY, auth(server), model=MODEL):
         pass
     await post(transport, server)
     assert transport.client is client
-    assert len(local_ports) == 5 and len(set(local_ports)) == 1  # keep-alive: one TCP connection
+    ports = [request.connection for request in server.requests]
+    assert len(ports) == 5 and len(set(ports)) == 1  # keep-alive: one TCP connection
 
 
 # --- secrecy ---------------------------------------------------------------------------------------

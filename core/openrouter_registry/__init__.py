@@ -55,6 +55,7 @@ _EXPORTS: dict[str, str] = {
     "ProviderError": "errors",
     "InvalidResponseError": "errors",
     "TimeoutError": "errors",
+    "PoolTimeoutError": "errors",
     "ConnectionError": "errors",
     "StructuredOutputError": "errors",
     "TruncatedOutputError": "errors",
@@ -77,7 +78,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from .errors import APIError as APIError, AuthenticationError as AuthenticationError, BadRequestError as BadRequestError, ContextLengthError as ContextLengthError, ConfigurationError as ConfigurationError, ConnectionError as ConnectionError, HeaderError as HeaderError, InsufficientCreditsError as InsufficientCreditsError, MissingAPIKeyError as MissingAPIKeyError, ModelNotAvailableError as ModelNotAvailableError, ModerationError as ModerationError, OpenRouterError as OpenRouterError, PluginError as PluginError, ProviderError as ProviderError, InvalidResponseError as InvalidResponseError, RateLimitError as RateLimitError, SettingsError as SettingsError, StructuredOutputError as StructuredOutputError, TimeoutError as TimeoutError, TruncatedOutputError as TruncatedOutputError
+    from .errors import APIError as APIError, AuthenticationError as AuthenticationError, BadRequestError as BadRequestError, ContextLengthError as ContextLengthError, ConfigurationError as ConfigurationError, ConnectionError as ConnectionError, HeaderError as HeaderError, InsufficientCreditsError as InsufficientCreditsError, MissingAPIKeyError as MissingAPIKeyError, ModelNotAvailableError as ModelNotAvailableError, ModerationError as ModerationError, OpenRouterError as OpenRouterError, PluginError as PluginError, ProviderError as ProviderError, InvalidResponseError as InvalidResponseError, RateLimitError as RateLimitError, SettingsError as SettingsError, StructuredOutputError as StructuredOutputError, TimeoutError as TimeoutError, PoolTimeoutError as PoolTimeoutError, TruncatedOutputError as TruncatedOutputError
     from .generator import Generator as Generator
     from .hookspecs import hookimpl as hookimpl, hookspec as hookspec
     from .matching import Candidate as Candidate, Match as Match, ModelTable as ModelTable

@@ -19,7 +19,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from .errors import APIError, ConfigurationError, OpenRouterError, StructuredOutputError
+from . import cli_batch
+from .errors import ConfigurationError, OpenRouterError, StructuredOutputError
 
 EXIT_OK, EXIT_USAGE, EXIT_API, EXIT_OUTPUT = 0, 2, 3, 4
 PROG = "openrouter-registry"
@@ -130,7 +131,17 @@ def build_parser() -> argparse.ArgumentParser:
     from . import cli_models
 
     cli_models.register(sub)
+    cli_batch.register(sub)
     return parser
+
+
+def exit_status(error: type[BaseException]) -> int:
+    """The exit status for an error class: 2 configuration, 4 invalid structured output, 3 API (and any other)."""
+    if issubclass(error, ConfigurationError):
+        return EXIT_USAGE
+    if issubclass(error, StructuredOutputError):
+        return EXIT_OUTPUT
+    return EXIT_API
 
 
 def _fail(code: int, message: str) -> int:
@@ -170,14 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except _UsageError as exc:
         return _fail(EXIT_USAGE, f"error: {exc}")
-    except ConfigurationError as exc:
-        return _fail(EXIT_USAGE, f"{type(exc).__name__}: {exc}")
-    except StructuredOutputError as exc:
-        return _fail(EXIT_OUTPUT, f"{type(exc).__name__}: {exc}")
-    except APIError as exc:
-        return _fail(EXIT_API, f"{type(exc).__name__}: {exc}")
     except OpenRouterError as exc:
-        return _fail(EXIT_API, f"{type(exc).__name__}: {exc}")
+        return _fail(exit_status(type(exc)), f"{type(exc).__name__}: {exc}")
     except KeyboardInterrupt:
         return _fail(130, "interrupted")
 

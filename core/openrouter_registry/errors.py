@@ -31,6 +31,7 @@ __all__ = [
     "ProviderError",
     "InvalidResponseError",
     "TimeoutError",
+    "PoolTimeoutError",
     "ConnectionError",
     "StructuredOutputError",
     "TruncatedOutputError",
@@ -311,6 +312,16 @@ class TimeoutError(APIError, builtins.TimeoutError):
     """The request timed out (HTTP 408 or a client-side timeout) after every retry."""
 
     remedy = "Raise OPENROUTER_TIMEOUT, lower max_tokens, or try a faster model."
+
+
+class PoolTimeoutError(TimeoutError):
+    """No connection of the local pool came free within OPENROUTER_TIMEOUT: nothing was sent to OpenRouter.
+
+    Raised at once, never retried: the limit is this process's own (too many requests in flight for
+    ``OPENROUTER_MAX_CONNECTIONS``), not a failure of OpenRouter.
+    """
+
+    remedy = "Raise OPENROUTER_MAX_CONNECTIONS or send fewer requests at once (nothing was sent to OpenRouter)."
 
 
 class ConnectionError(APIError, builtins.ConnectionError):

@@ -24,11 +24,13 @@ import cattrs
 from .errors import MissingAPIKeyError, SettingsError, remember_secret
 from .urls import base_url_problem, has_space_or_control, to_uri, without_credentials
 
-__all__ = ["Secret", "Settings", "DEFAULT_BASE_URL", "DEFAULT_MODEL", "DEFAULT_EMBEDDER_MODEL"]
+__all__ = ["Secret", "Settings", "DEFAULT_BASE_URL", "DEFAULT_MODEL", "DEFAULT_EMBEDDER_MODEL", "TRANSPORTS"]
 
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
 DEFAULT_MODEL = "openai/gpt-4o"
 DEFAULT_EMBEDDER_MODEL = "openai/text-embedding-3-large"
+#: The HTTP stacks a transport can send through (`OPENROUTER_TRANSPORT`): aiohttp's pool under httpx's API, or httpx's own.
+TRANSPORTS = ("aiohttp", "httpx")
 
 
 class Secret:
@@ -256,6 +258,30 @@ class Settings:
         default=None,
         validator=_check(lambda v: v > 0),
         metadata=_env("OPENROUTER_EMBEDDER_DIMENSIONS", "a positive integer"),
+    )
+    # --- transport
+    transport: str = attrs.field(
+        default="aiohttp",
+        validator=_check(lambda v: v in TRANSPORTS),
+        metadata=_env("OPENROUTER_TRANSPORT", "one of " + ", ".join(TRANSPORTS)),
+    )
+    max_connections: int = attrs.field(
+        default=512, validator=_check(lambda v: v >= 1), metadata=_env("OPENROUTER_MAX_CONNECTIONS", "an integer >= 1")
+    )
+    stream_idle_timeout: float = attrs.field(
+        default=120.0,
+        validator=_check(_positive),
+        metadata=_env("OPENROUTER_STREAM_IDLE_TIMEOUT", "a positive number of seconds"),
+    )
+    stream_timeout: float = attrs.field(
+        default=900.0,
+        validator=_check(_positive),
+        metadata=_env("OPENROUTER_STREAM_TIMEOUT", "a positive number of seconds"),
+    )
+    max_response_bytes: int = attrs.field(
+        default=256 * 1024 * 1024,
+        validator=_check(lambda v: v >= 1024),
+        metadata=_env("OPENROUTER_MAX_RESPONSE_BYTES", "an integer >= 1024 (bytes)"),
     )
     # --- catalog
     cache_dir: str | None = attrs.field(

@@ -1,4 +1,5 @@
-"""`Transport`: the one pooled HTTP client of a service, with retries, backoff and typed errors.
+"""`Transport`: the pooled HTTP of a service (one client per event loop), with retries, backoff,
+deadlines, size caps and typed errors.
 
     async with Transport(settings) as transport:
         body, attempts = await transport.post_json("/chat/completions", payload, headers, model="openai/gpt-4o")
@@ -11,10 +12,16 @@ Retry policy (the `backoff` library drives the loop): up to ``settings.max_attem
 all. Retried: HTTP 408, 429, 500, 502, 503, 524, 529; a 400 whose ``error.code`` is one of those;
 an HTTP 200 whose body is such an error; connection failures (`errors.ConnectionError`); timeouts
 (`errors.TimeoutError`); invalid (non-JSON) upstream responses. Never retried: 400, 401, 402, 403,
-404 and every other status. The wait honours ``retry-after-ms`` / ``Retry-After`` (seconds or an
+404 and every other status, and `errors.PoolTimeoutError` (nothing was sent). The wait honours ``retry-after-ms`` / ``Retry-After`` (seconds or an
 HTTP date, capped at ``settings.retry_after_max``), else it is ``min(base_delay * 2**n, max_delay)``
 times a jitter factor in [0.75, 1). Each retry is logged at WARNING on the ``openrouter_registry``
 logger with status, model, attempt and delay. The error finally raised carries ``attempts``.
+
+Bounds: an attempt (waiting for one of ``settings.max_connections`` pool slots, connecting, sending,
+reading the whole body) ends within ``settings.timeout``; a stream, once open, within
+``settings.stream_idle_timeout`` of each data event and ``settings.stream_timeout`` in all; a body
+(decompressed) and an SSE line or event hold at most ``settings.max_response_bytes``. So a call ends
+within ``max_attempts x timeout`` plus the backoff waits, whatever the server does.
 
 Request headers (which hold the API key) never reach an exception, its ``__context__``, or a log
 record: httpx exceptions are replaced, not chained, and only their class name is reported.
@@ -26,6 +33,8 @@ import asyncio
 import builtins
 import logging
 import random
+import threading
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
@@ -35,6 +44,7 @@ import attrs
 import backoff
 import httpx
 
+from .backends import make_client
 from .decode import (
     InvalidResponseError,
     SSEDecoder,
@@ -45,17 +55,17 @@ from .decode import (
     loads_chunk,
     retry_after_seconds,
 )
-from .errors import APIError, ConnectionError, TimeoutError
+from .errors import APIError, ConnectionError, PoolTimeoutError, TimeoutError
+from .events import notify_retry
 from .settings import Settings
+from .sselines import LineSplitter, decoded
 
-__all__ = ["Transport", "StreamHandle", "retry_delay", "LIMITS"]
+__all__ = ["Transport", "StreamHandle", "retry_delay"]
 
 log = logging.getLogger("openrouter_registry")
 
 T = TypeVar("T")
 
-#: Connection pool size: enough for many concurrent generations over keep-alive connections.
-LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=32, keepalive_expiry=30.0)
 #: Lines read after ``[DONE]`` to reach the end of the body (so its connection can be reused).
 DRAIN_LINES = 16
 DRAIN_SECONDS = 1.0
@@ -82,8 +92,9 @@ def retry_delay(
 
 
 def _give_up(error: Exception) -> bool:
-    """backoff's giveup predicate: stop unless the error is a transient `APIError`."""
-    return not (isinstance(error, APIError) and is_transient(error))
+    """backoff's giveup predicate: stop unless the error is a transient `APIError` that OpenRouter's
+    side caused (a local pool that ran dry is not worth another attempt: nothing was sent)."""
+    return isinstance(error, PoolTimeoutError) or not (isinstance(error, APIError) and is_transient(error))
 
 
 def _with_attempts(error: APIError, attempts: int) -> APIError:
@@ -99,18 +110,75 @@ class _Call:
 
     model: str
     attempts: int = 0
-    hint: tuple[APIError, float] | None = None  # the Retry-After that came with this error
 
 
-def _running_loop() -> asyncio.AbstractEventLoop | None:
+#: The wait (seconds) that the response behind an error asked for with ``Retry-After``.
+_RETRY_AFTER: weakref.WeakKeyDictionary[APIError, float] = weakref.WeakKeyDictionary()
+
+
+@attrs.define(eq=False)
+class _Pool:
+    """What belongs to one event loop: its client (connections are bound to the loop that opened them)
+    and the gate that admits at most ``max_connections`` requests at once."""
+
+    loop: asyncio.AbstractEventLoop
+    client: httpx.AsyncClient
+    gate: asyncio.Semaphore
+    owned: bool
+    direct: httpx.AsyncBaseTransport | None = None  # sends a built request straight to the client's transport
+    closer: AsyncGenerator[None, None] | None = None
+
+    async def send(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request``, the response's body still to be read."""
+        if self.direct is not None:
+            return await self.direct.handle_async_request(request)
+        return await self.client.send(request, stream=True)
+
+
+async def _closing(client: httpx.AsyncClient) -> AsyncGenerator[None, None]:
+    """Suspended for the life of the loop; the loop's ``shutdown_asyncgens`` (``asyncio.run`` calls it
+    before closing the loop) finalizes it, which closes ``client`` while its loop can still run that."""
     try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
+        yield
+    finally:
+        try:
+            await client.aclose()
+            await asyncio.sleep(0)  # the sockets' connection_lost callbacks run before the loop may close
+        except Exception as exc:  # a client that cannot close cleanly is dropped all the same
+            log.debug("closing an HTTP client failed (%s)", type(exc).__name__)
+
+
+def _start(generator: AsyncGenerator[None, None]) -> None:
+    """Run ``generator`` to its first ``yield`` now (it awaits nothing before), registering it with the loop."""
+    try:
+        generator.asend(None).send(None)
+    except StopIteration:
+        pass
+
+
+@attrs.define
+class _Phase:
+    """Where an attempt is, for the error its deadline gives: waiting for a pool slot, or exchanging."""
+
+    waiting: bool = True
+
+
+def _body_pieces(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The body, decompressed in bounded pieces (`sselines.decoded`); a body already in memory (a
+    response built by ``httpx.MockTransport``, say) as it is."""
+    try:
+        content = response.content
+    except httpx.ResponseNotRead:
+        return decoded(response.aiter_raw(), response.headers.get("content-encoding", ""))
+    return _pieces(content)
+
+
+async def _pieces(content: bytes) -> AsyncIterator[bytes]:
+    yield content
 
 
 class Transport:
-    """One pooled httpx.AsyncClient for the life of a service; retries with backoff."""
+    """Pooled HTTP for a service: one client per event loop, retries with backoff, deadlines, size caps."""
 
     def __init__(
         self,
@@ -123,39 +191,69 @@ class Transport:
         self.settings = settings
         self.base_delay = base_delay
         self.max_delay = max_delay
-        self._client = client
-        self._owns_client = client is None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._given = client
+        self._pools: dict[asyncio.AbstractEventLoop, _Pool] = {}
+        self._lock = threading.Lock()
         self._rng = random.Random()
+        self._host = urlsplit(settings.base_url).netloc
+        self._urls: dict[str, httpx.URL] = {}
+        # decorated once: building backoff's wrapper on every call cost a twentieth of a request's CPU
+        self._retry: Callable[..., Awaitable[Any]] = backoff.on_exception(
+            self._waits,
+            APIError,
+            max_tries=settings.max_attempts,
+            jitter=None,
+            giveup=_give_up,
+            on_backoff=self.log_retry,
+            logger=None,
+        )(self._one_attempt)
 
     def __repr__(self) -> str:
         return f"Transport(base_url={self.settings.base_url!r}, max_attempts={self.settings.max_attempts})"
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
+    def _pool(self) -> _Pool:
+        """The running loop's pool, made on first use. Pools of loops that have closed are forgotten
+        (their connections died with their loop)."""
+        loop = asyncio.get_running_loop()
+        pool = self._pools.get(loop)
+        if pool is not None and (pool.owned is False or not pool.client.is_closed):
+            return pool
+        with self._lock:
+            for other in [key for key in self._pools if key.is_closed()]:
+                del self._pools[other]
+            client, direct = (self._given, None) if self._given is not None else make_client(self.settings)
+            pool = _Pool(loop, client, asyncio.Semaphore(self.settings.max_connections), self._given is None, direct)
+            if pool.owned:
+                pool.closer = _closing(client)
+                _start(pool.closer)
+            self._pools[loop] = pool
+        return pool
+
     @property
     def client(self) -> httpx.AsyncClient:
-        """The pooled client: created on first use (keep-alive, `LIMITS`, the settings' timeouts), then reused."""
-        loop = _running_loop()
-        if self._client is not None and self._owns_client and self._loop is not loop:
-            # Pooled connections belong to the event loop that opened them: after ``asyncio.run`` ends,
-            # the next run gets a new pool instead of "Event loop is closed" (the old one dies with its loop).
-            self._client = None
-        if self._client is None or (self._owns_client and self._client.is_closed):
-            self._loop = loop
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.settings.timeout, connect=self.settings.connect_timeout),
-                limits=LIMITS,
-                follow_redirects=False,
-            )
-            self._owns_client = True
-        return self._client
+        """The running event loop's client: created on first use, then reused (call from a coroutine)."""
+        return self._pool().client
 
     async def aclose(self) -> None:
-        """Close the client this transport created (a client passed in belongs to the caller)."""
-        if self._client is not None and self._owns_client:
-            await self._client.aclose()
-            self._client = None
+        """Close every client this transport created, whatever loop it belongs to (a client passed in
+        belongs to the caller). Never raises; a later call opens a new client. A loop that ends
+        (``asyncio.run`` returning) closes its own client first, so no socket outlives its loop."""
+        with self._lock:
+            pools, self._pools = list(self._pools.values()), {}
+        current = asyncio.get_running_loop()
+        for pool in pools:
+            if pool.closer is None or pool.loop.is_closed():
+                continue
+            try:
+                if pool.loop is current:
+                    await pool.closer.aclose()
+                elif pool.loop.is_running():  # another thread's loop: close it there
+                    done = asyncio.run_coroutine_threadsafe(pool.closer.aclose(), pool.loop)
+                    await asyncio.wait_for(asyncio.wrap_future(done), timeout=5.0)
+            except Exception as exc:  # a pool that cannot close cleanly is dropped all the same
+                log.debug("closing an HTTP client failed (%s)", type(exc).__name__)
 
     async def __aenter__(self) -> Transport:
         return self
@@ -168,6 +266,13 @@ class Transport:
     def url(self, path: str) -> str:
         """``settings.base_url`` + ``path``."""
         return self.settings.base_url + "/" + path.lstrip("/")
+
+    def _parsed(self, url: str) -> httpx.URL:
+        """``url`` parsed once (httpx parses a string URL on every request: a tenth of its CPU per request)."""
+        parsed = self._urls.get(url)
+        if parsed is None:
+            parsed = self._urls[url] = httpx.URL(url)
+        return parsed
 
     # --- requests ----------------------------------------------------------------------------------
 
@@ -185,14 +290,17 @@ class Transport:
         An HTTP error, an HTTP 200 whose body is an error, and an `APIError` raised by ``check(body)``
         are retried when `is_transient`; the last one is raised with ``attempts`` set. ``check``'s
         return value is ignored (so a decoder such as `decode_embeddings` can serve as the check).
+        Each attempt (waiting for a pool slot, connecting, sending, reading the whole body) ends
+        within ``settings.timeout`` seconds.
         """
         url = self.url(path)
 
         async def once(call: _Call) -> Any:
-            response = await self._send(lambda: self.client.post(url, json=dict(body), headers=dict(headers)), call)
+            response, content, _ = await self._attempt(call, url, body, headers, stream=False)
+            assert content is not None
             if not response.is_success:
-                raise self._http_error(response, response.content, call)
-            data = loads_body(response.content)
+                raise self._http_error(response, content, call)
+            data = loads_body(content)
             error = body_error(data, model=model, headers=response.headers, attempts=call.attempts)
             if error is not None:
                 raise error
@@ -210,7 +318,9 @@ class Transport:
 
         Opening the stream is retried like `post_json` until the response status is known and OK;
         once it is, nothing is retried: an error chunk (top-level ``error`` or ``finish_reason:
-        "error"``) raises its typed error, a dropped connection raises `errors.ConnectionError`.
+        "error"``) raises its typed error, a dropped connection raises `errors.ConnectionError`, a
+        stream that sends no data event for ``settings.stream_idle_timeout`` seconds or runs longer
+        than ``settings.stream_timeout`` raises `errors.TimeoutError`.
         Nothing is sent before the first ``async for`` step.
         """
         return StreamHandle(self, self.url(path), {**body, "stream": True}, headers, model=model)
@@ -220,54 +330,80 @@ class Transport:
     async def _retrying(self, operation: Callable[[_Call], Awaitable[T]], model: str) -> tuple[T, int]:
         """Run ``operation`` under the retry policy; return (its result, attempts used)."""
         call = _Call(model)
-
-        async def attempt() -> T:
-            call.attempts += 1
-            call.hint = None
-            return await operation(call)
-
-        def waits() -> Generator[float, Any, None]:
-            # backoff primes the generator with send(None), then sends each raised exception.
-            retry = 0
-            error = yield 0.0
-            while True:
-                retry_after = call.hint[1] if call.hint is not None and call.hint[0] is error else None
-                error = yield retry_delay(
-                    retry,
-                    base_delay=self.base_delay,
-                    max_delay=self.max_delay,
-                    retry_after=retry_after,
-                    retry_after_max=self.settings.retry_after_max,
-                    rng=self._rng,
-                )
-                retry += 1
-
-        def log_retry(details: Mapping[str, Any]) -> None:
-            error = details["exception"]
-            reason = f"status {error.status}" if error.status is not None else type(error).__name__
-            log.warning(
-                "OpenRouter request failed (%s, model %s) on attempt %d of %d; retrying in %.2fs",
-                reason,
-                model,
-                details["tries"],
-                self.settings.max_attempts,
-                details["wait"],
-            )
-
-        retrying = backoff.on_exception(
-            waits,
-            APIError,
-            max_tries=self.settings.max_attempts,
-            jitter=None,
-            giveup=_give_up,
-            on_backoff=log_retry,
-            logger=None,
-        )(attempt)
         try:
-            result: T = await retrying()
+            result: T = await self._retry(operation, call)
         except APIError as error:
             raise _with_attempts(error, call.attempts)
         return result, call.attempts
+
+    async def _one_attempt(self, operation: Callable[[_Call], Awaitable[T]], call: _Call) -> T:
+        call.attempts += 1
+        return await operation(call)
+
+    def _waits(self) -> Generator[float, Any, None]:
+        """backoff's wait generator, one per call: primed with send(None), then sent each raised error."""
+        retry = 0
+        error = yield 0.0
+        while True:
+            error = yield retry_delay(
+                retry,
+                base_delay=self.base_delay,
+                max_delay=self.max_delay,
+                retry_after=_RETRY_AFTER.get(error),
+                retry_after_max=self.settings.retry_after_max,
+                rng=self._rng,
+            )
+            retry += 1
+
+    def log_retry(self, details: Mapping[str, Any]) -> None:
+        """backoff's ``on_backoff``: every retry passes here, with its error and the wait before it."""
+        error = details["exception"]
+        call: _Call = details["args"][1]
+        reason = f"status {error.status}" if error.status is not None else type(error).__name__
+        log.warning(
+            "OpenRouter request failed (%s, model %s) on attempt %d of %d; retrying in %.2fs",
+            reason,
+            call.model,
+            details["tries"],
+            self.settings.max_attempts,
+            details["wait"],
+        )
+        notify_retry(error.status, details["wait"], model=call.model, attempt=details["tries"], error=type(error).__name__)
+
+    async def _attempt(
+        self, call: _Call, url: str, body: Mapping[str, Any], headers: Mapping[str, str], *, stream: bool
+    ) -> tuple[httpx.Response, bytes | None, _Pool]:
+        """One attempt, all within ``settings.timeout``: a slot of the loop's pool, the request, then the
+        whole body (response, body, pool). With ``stream``, a 2xx event stream comes back open instead
+        (body None) and keeps its slot: the caller releases it (``pool.gate.release()``) once closed.
+        Out of time while waiting for the slot: `PoolTimeoutError`; after: `TimeoutError`."""
+        pool = self._pool()
+        request = pool.client.build_request("POST", self._parsed(url), json=dict(body), headers=headers)
+        phase = _Phase()
+        failure: APIError | None = None
+        held = False
+        try:
+            async with asyncio.timeout(self.settings.timeout) as deadline:
+                await pool.gate.acquire()
+                held, phase.waiting = True, False
+                response = await self._send(lambda: pool.send(request), call)
+                if stream and response.is_success and response.headers.get("content-type", "").startswith("text/event-stream"):
+                    held = False  # the slot goes with the open stream
+                    return response, None, pool
+                try:
+                    content = await self._read_body(response, call)
+                finally:
+                    await response.aclose()
+        except builtins.TimeoutError:
+            if not deadline.expired():
+                raise
+            failure = self._deadline_error(call, phase)
+        finally:
+            if held:
+                pool.gate.release()
+        if failure is not None:
+            raise failure
+        return response, content, pool
 
     async def _send(self, send: Callable[[], Awaitable[httpx.Response]], call: _Call) -> httpx.Response:
         """Await ``send()``, turning httpx failures into our typed errors (never chained: the httpx
@@ -279,14 +415,70 @@ class Transport:
             failure = self._transport_error(exc, call)
         raise failure
 
+    async def _read_body(self, response: httpx.Response, call: _Call) -> bytes:
+        """The whole (decompressed) body, at most ``settings.max_response_bytes``: past that,
+        `InvalidResponseError` and the rest is never read (closing the response drops the connection)."""
+        limit = self.settings.max_response_bytes
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise self._too_large(call)
+        parts: list[bytes] = []
+        size = 0
+        failure: APIError | None = None
+        try:
+            async for piece in _body_pieces(response):
+                size += len(piece)
+                if size > limit:
+                    failure = self._too_large(call)
+                    break
+                parts.append(piece)
+        except httpx.HTTPError as exc:
+            failure = self._transport_error(exc, call)
+        except InvalidResponseError as invalid:
+            invalid.model = invalid.model or call.model
+            failure = _with_attempts(invalid, call.attempts)
+        if failure is not None:
+            raise failure
+        return b"".join(parts)
+
+    def _too_large(self, call: _Call) -> InvalidResponseError:
+        return InvalidResponseError(
+            f"Invalid upstream response: larger than {self.settings.max_response_bytes} bytes "
+            "(raise OPENROUTER_MAX_RESPONSE_BYTES if such answers are expected)",
+            model=call.model,
+            attempts=call.attempts,
+        )
+
+    def _deadline_error(self, call: _Call, phase: _Phase) -> APIError:
+        """The error for an attempt that ran out of ``settings.timeout``."""
+        limit = self.settings.timeout
+        if phase.waiting:
+            return PoolTimeoutError(
+                f"The local connection pool was exhausted: no connection came free within {limit:g}s "
+                f"({self.settings.max_connections} requests already in flight, OPENROUTER_MAX_CONNECTIONS)",
+                model=call.model,
+                attempts=call.attempts,
+            )
+        return TimeoutError(
+            f"No complete answer from OpenRouter at {self._host} within {limit:g}s (OPENROUTER_TIMEOUT)",
+            model=call.model,
+            attempts=call.attempts,
+        )
+
     def _transport_error(self, exc: httpx.HTTPError, call: _Call) -> APIError:
         """The typed error for an httpx exception; only its class name is kept (its text may quote headers)."""
         name = type(exc).__name__
-        host = urlsplit(self.settings.base_url).netloc
+        host = self._host
         if isinstance(exc, httpx.TimeoutException):
             limit = self.settings.connect_timeout if isinstance(exc, httpx.ConnectTimeout) else self.settings.timeout
             return TimeoutError(
                 f"No answer from OpenRouter at {host} within {limit:g}s ({name})", model=call.model, attempts=call.attempts
+            )
+        if isinstance(exc, httpx.DecodingError):
+            return InvalidResponseError(
+                f"Invalid upstream response: the body could not be decompressed ({name})",
+                model=call.model,
+                attempts=call.attempts,
             )
         if isinstance(exc, (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError)):
             return ConnectionError(
@@ -303,27 +495,22 @@ class Transport:
         error = error_for(response.status_code, data, model=call.model, headers=response.headers, attempts=call.attempts)
         wait = retry_after_seconds(response.headers)
         if wait is not None:
-            call.hint = (error, wait)
+            _RETRY_AFTER[error] = wait
         return error
 
     async def _open_stream(
         self, url: str, body: Mapping[str, Any], headers: Mapping[str, str], model: str
-    ) -> tuple[httpx.Response, int]:
-        """Send the streaming request (with retries) until a 2xx event stream is open."""
+    ) -> tuple[httpx.Response, _Pool, int]:
+        """Send the streaming request (with retries) until a 2xx event stream is open. The pool slot
+        it took is the caller's to release (``pool.gate.release()``) once the stream is closed."""
         sent_headers = dict(headers)
         if not any(name.lower() == "accept" for name in sent_headers):
             sent_headers["Accept"] = "text/event-stream"
 
-        async def once(call: _Call) -> httpx.Response:
-            request = self.client.build_request("POST", url, json=dict(body), headers=sent_headers)
-            response = await self._send(lambda: self.client.send(request, stream=True), call)
-            streaming = response.headers.get("content-type", "").startswith("text/event-stream")
-            if response.is_success and streaming:
-                return response
-            try:
-                content = await self._send_read(response, call)
-            finally:
-                await response.aclose()
+        async def once(call: _Call) -> tuple[httpx.Response, _Pool]:
+            response, content, pool = await self._attempt(call, url, body, sent_headers, stream=True)
+            if content is None:
+                return response, pool
             if not response.is_success:
                 raise self._http_error(response, content, call)
             # An HTTP 200 that is not an event stream: an error body, or nothing usable.
@@ -333,15 +520,8 @@ class Transport:
                 "Invalid upstream response: expected an event stream", model=model, attempts=call.attempts
             )
 
-        return await self._retrying(once, model)
-
-    async def _send_read(self, response: httpx.Response, call: _Call) -> bytes:
-        failure: APIError
-        try:
-            return await response.aread()
-        except httpx.HTTPError as exc:
-            failure = self._transport_error(exc, call)
-        raise failure
+        (response, pool), attempts = await self._retrying(once, model)
+        return response, pool, attempts
 
 
 class StreamHandle:
@@ -369,6 +549,7 @@ class StreamHandle:
         self.error_chunk: Mapping[str, Any] | None = None
         self._events: AsyncGenerator[Mapping[str, Any], None] | None = None
         self._closed = False
+        self._end = 0.0  # the loop time the stream must end by, set when it opens
 
     def __repr__(self) -> str:
         return f"StreamHandle(model={self.model!r}, attempts={self.attempts}, status={self.status})"
@@ -400,46 +581,96 @@ class StreamHandle:
 
     async def _run(self) -> AsyncGenerator[Mapping[str, Any], None]:
         transport = self._transport
-        response, self.attempts = await transport._open_stream(self._url, self._body, self._headers, self.model)
-        self.status = response.status_code
-        self.generation_id = response.headers.get("x-generation-id")
-        call = _Call(self.model, attempts=self.attempts)
-        decoder = SSEDecoder()
+        settings = transport.settings
+        response, pool, self.attempts = await transport._open_stream(self._url, self._body, self._headers, self.model)
         try:
-            lines = response.aiter_lines()
+            self.status = response.status_code
+            self.generation_id = response.headers.get("x-generation-id")
+            call = _Call(self.model, attempts=self.attempts)
+            loop = asyncio.get_running_loop()
+            self._end = loop.time() + settings.stream_timeout
+            lines = self._lines(response)
+            decoder = SSEDecoder()
+            event_size = 0
             while not decoder.done:
-                line = await self._next_line(lines, call)
-                payload = decoder.flush() if line is None else decoder.feed(line)
+                # keep-alive comments do not count: the idle limit runs until the next data event
+                idle_end = loop.time() + settings.stream_idle_timeout
+                payload: str | None = None
+                while payload is None:
+                    line = await self._next_line(lines, call, idle_end)
+                    if line is None:
+                        payload = decoder.flush()
+                        if payload is not None:
+                            yield self._decode(payload, response)
+                        return
+                    event_size = 0 if not line else event_size + len(line)
+                    if event_size > settings.max_response_bytes:
+                        raise self._invalid("an event is longer than OPENROUTER_MAX_RESPONSE_BYTES")
+                    payload = decoder.feed(line)
+                    if decoder.done:
+                        break
                 if payload is not None:
                     yield self._decode(payload, response)
-                if line is None:
-                    return
             await self._drain(lines, call)
         finally:
-            await response.aclose()
+            try:
+                await response.aclose()
+            finally:
+                pool.gate.release()
+
+    async def _lines(self, response: httpx.Response) -> AsyncIterator[str]:
+        """The body's lines, split at CR, LF and CRLF only (`LineSplitter`), each at most
+        ``settings.max_response_bytes`` long."""
+        splitter = LineSplitter(self._transport.settings.max_response_bytes)
+        async for piece in _body_pieces(response):
+            for line in splitter.feed(piece):
+                yield line
+        for line in splitter.flush():
+            yield line
 
     async def _drain(self, lines: AsyncIterator[str], call: _Call) -> None:
         """Read what little follows ``[DONE]`` (the chunked-body terminator) so the connection goes back
         to the pool instead of being closed. Bounded by `DRAIN_LINES` and `DRAIN_SECONDS`; a failure
         here is ignored: every chunk was delivered, the connection is just not reused."""
+        deadline = asyncio.get_running_loop().time() + DRAIN_SECONDS
         try:
-            async with asyncio.timeout(DRAIN_SECONDS):
-                for _ in range(DRAIN_LINES):
-                    if await self._next_line(lines, call) is None:
-                        return
-        except (APIError, builtins.TimeoutError):
+            for _ in range(DRAIN_LINES):
+                if await self._next_line(lines, call, deadline) is None:
+                    return
+        except APIError:
             return
 
-    async def _next_line(self, lines: AsyncIterator[str], call: _Call) -> str | None:
-        """The next line, None at the end of the body; httpx failures become typed errors."""
+    async def _next_line(self, lines: AsyncIterator[str], call: _Call, idle_end: float) -> str | None:
+        """The next line, None at the end of the body; waits until ``idle_end`` at most (and never past
+        the stream's total deadline); failures become typed errors."""
         failure: APIError
+        end = min(idle_end, self._end)
         try:
-            return await lines.__anext__()
+            async with asyncio.timeout_at(end) as deadline:
+                return await lines.__anext__()
         except StopAsyncIteration:
             return None
         except httpx.HTTPError as exc:
             failure = self._transport._transport_error(exc, call)
+        except InvalidResponseError as invalid:
+            invalid.model = invalid.model or self.model
+            failure = _with_attempts(invalid, self.attempts)
+        except builtins.TimeoutError:
+            if not deadline.expired():
+                raise
+            settings = self._transport.settings
+            if end >= self._end:
+                message = f"OpenRouter's stream did not end within {settings.stream_timeout:g}s (OPENROUTER_STREAM_TIMEOUT)"
+            else:
+                message = (
+                    f"OpenRouter's stream sent no data for {settings.stream_idle_timeout:g}s "
+                    "(OPENROUTER_STREAM_IDLE_TIMEOUT)"
+                )
+            failure = TimeoutError(message, model=self.model, attempts=self.attempts)
         raise failure
+
+    def _invalid(self, what: str) -> InvalidResponseError:
+        return InvalidResponseError(f"Invalid upstream response: {what}", model=self.model, attempts=self.attempts)
 
     def _decode(self, payload: str, response: httpx.Response) -> Mapping[str, Any]:
         try:
