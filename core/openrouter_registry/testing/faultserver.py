@@ -481,7 +481,7 @@ class FaultServer:
 
     def stats(self) -> dict[str, int]:
         """How many answers of each kind the server has chosen so far (``GET /_stats``)."""
-        with urllib.request.urlopen(self.base_url + "/_stats", timeout=10) as answer:
+        with urllib.request.urlopen(self.base_url + "/_stats", timeout=60) as answer:
             counts: dict[str, int] = json.loads(answer.read())
         return counts
 
