@@ -43,16 +43,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from openrouter_registry.testing.schemas import CITY
+
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "openai/gpt-4o-mini"
 TEMPLATE = "Extract the city and the country from: {text}"
-SCHEMA: dict[str, Any] = {
-    "title": "city_country",
-    "type": "object",
-    "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
-    "required": ["city", "country"],
-    "additionalProperties": False,
-}
+SCHEMA: dict[str, Any] = CITY
 SMALL_ROWS = 2_000
 
 

@@ -50,15 +50,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from openrouter_registry.testing.schemas import CITY
+
 MODEL = "openai/gpt-4o-mini"
 PROMPT = "In which city and country is the Eiffel Tower? Give the city and the country."
-SCHEMA: dict[str, Any] = {
-    "title": "city_country",
-    "type": "object",
-    "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
-    "required": ["city", "country"],
-    "additionalProperties": False,
-}
+SCHEMA: dict[str, Any] = CITY
 #: What every client sends (ours builds the same body itself).
 BODY: dict[str, Any] = {
     "model": MODEL,

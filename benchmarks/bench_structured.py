@@ -59,6 +59,7 @@ from openrouter_registry import OpenRouterService, Registry, Settings
 from openrouter_registry.generator import SCHEMA_MARKER
 from openrouter_registry.modes import MODE_MEMORY
 from openrouter_registry.testing import FakeOpenRouter
+from openrouter_registry.testing.schemas import CITY, PARIS
 
 try:  # Parlant's adapter imports it at module level
     import jsonfinder  # type: ignore[import-untyped]
@@ -74,14 +75,8 @@ MODELS: tuple[str, ...] = (
 )
 CLIENTS = ("ours", "baseline")
 WARM_UP_MODEL = "google/gemini-pro-1.5"
-SCHEMA: dict[str, Any] = {
-    "title": "city_country",
-    "type": "object",
-    "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
-    "required": ["city", "country"],
-    "additionalProperties": False,
-}
-ANSWER = {"city": "Paris", "country": "France"}
+SCHEMA: dict[str, Any] = CITY
+ANSWER = PARIS
 PROMPT = "In which city and country is the Eiffel Tower? Give the city and the country."
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 

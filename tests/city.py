@@ -1,14 +1,8 @@
-"""The schema most tests ask for, and the answer the local server is usually told to give."""
+"""The schema most tests ask for, and the answer the local server is usually told to give (shared with
+the benchmarks through `openrouter_registry.testing.schemas`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from openrouter_registry.testing.schemas import CITY, PARIS
 
-CITY: dict[str, Any] = {
-    "title": "city_country",
-    "type": "object",
-    "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
-    "required": ["city", "country"],
-    "additionalProperties": False,
-}
-PARIS = {"city": "Paris", "country": "France"}
+__all__ = ["CITY", "PARIS"]
