@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 __all__ = ["OpenRouterService", "NLPServices", "EmbeddingResult", "TextStream"]
 
 log = logging.getLogger("openrouter_registry")
+
+T = TypeVar("T")
 
 _ROLES = frozenset({"system", "user", "assistant", "developer", "tool"})
 _KNOWN_DIMENSIONS = {
@@ -109,6 +111,19 @@ def _is_parts(content: Any) -> bool:
     return isinstance(content, (list, tuple)) and all(
         isinstance(part, Mapping) and isinstance(part.get("type"), str) for part in content
     )
+
+
+def _kept(decode: Callable[[Any], T]) -> tuple[Callable[[Any], T], list[T]]:
+    """``decode`` as a `Transport.post_json` check that keeps what it returns, so the accepted answer
+    is decoded once (the list holds the accepted answer's value once ``post_json`` returns)."""
+    kept: list[T] = []
+
+    def check(data: Any) -> T:
+        value = decode(data)
+        kept.append(value)
+        return value
+
+    return check, kept
 
 
 def _extra_body(extra_body: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -315,10 +330,11 @@ class OpenRouterService:
                 temperature=call.temperature,
                 extra_body=call.extra_body,
             )
+            check, decoded = _kept(decode_chat)
             try:
                 # check=decode_chat: an unusable answer is retried like any other invalid response
-                data, used = await self.transport.post_json(
-                    "/chat/completions", body, call.headers, model=call.model, check=decode_chat
+                _, used = await self.transport.post_json(
+                    "/chat/completions", body, call.headers, model=call.model, check=check
                 )
             except APIError as error:
                 call.attempts += error.attempts
@@ -327,7 +343,7 @@ class OpenRouterService:
                 error.attempts = call.attempts
                 raise
             call.attempts += used
-            reply = priced(decode_chat(data), call.generator)  # no usage.cost: priced from the catalog
+            reply = priced(decoded[-1], call.generator)  # no usage.cost: priced from the catalog
             call.usage, call.cost = call.usage + reply.usage, add_costs(call.cost, reply.cost)
             call.cost_source = add_cost_sources(call.cost_source, reply.cost_source)
             return reply
@@ -496,10 +512,11 @@ class OpenRouterService:
                 )
             return reply
 
-        data, attempts = await self.transport.post_json(
-            "/embeddings", body, self._headers(model_id), model=model_id, check=decode
+        check, decoded = _kept(decode)
+        _, attempts = await self.transport.post_json(
+            "/embeddings", body, self._headers(model_id), model=model_id, check=check
         )
-        reply = decode(data)
+        reply = decoded[-1]
         return EmbeddingResult(
             vectors=reply.vectors,
             model=reply.model or model_id,

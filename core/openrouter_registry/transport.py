@@ -412,7 +412,8 @@ class Transport:
             )
             try:
                 received = response.headers
-                pieces = decoded(raw_pieces(response), received.get("content-encoding", ""))
+                encoding = received.get("content-encoding", "")
+                pieces = decoded(raw_pieces(response), encoding) if encoding else raw_pieces(response)
                 return (response.status, received, await self._read_body(received, pieces, call)), False
             finally:
                 response.release()
