@@ -67,6 +67,10 @@ log = logging.getLogger("openrouter_registry")
 T = TypeVar("T")
 R = TypeVar("R")
 
+#: How httpx encodes ``json=`` (``json.dumps(..., ensure_ascii=False, separators=(",", ":"), allow_nan=False)``),
+#: built once (``json.dumps`` with options builds an encoder per call).
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
 #: Lines read after ``[DONE]`` to reach the end of the body (so its connection can be reused).
 DRAIN_LINES = 16
 DRAIN_SECONDS = 1.0
@@ -399,14 +403,16 @@ class Transport:
             assert content is not None
             return response.status_code, response.headers, content
         if not encoded:  # as httpx encodes ``json=``, so the bytes (and cassettes) are the same on both stacks
-            encoded.append(json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode())
+            encoded.append(_JSON.encode(body).encode())
         sent = pool.lean_headers(headers)
         settings = self.settings
+        # no read timeout of aiohttp's own: the attempt's deadline (``settings.timeout``, started earlier)
+        # always ends a silent read first, and re-arming a timer on every received piece costs CPU
 
         async def work() -> tuple[tuple[int, Mapping[str, str], bytes], bool]:
             response = await self._send(
                 lambda: lean.exchange(
-                    "POST", url, sent, encoded[0], connect=settings.connect_timeout, read=settings.timeout
+                    "POST", url, sent, encoded[0], connect=settings.connect_timeout, read=None
                 ),
                 call,
             )
