@@ -21,17 +21,13 @@ from openrouter_registry.transport import Transport
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: Kinds whose bound comes from the transport's deadlines and caps (whole-attempt OPENROUTER_TIMEOUT,
-#: OPENROUTER_STREAM_IDLE_TIMEOUT / OPENROUTER_STREAM_TIMEOUT, OPENROUTER_MAX_RESPONSE_BYTES): the
-#: transport branch landed them, so these run as plain tests.
-NEEDS_TRANSPORT: Mapping[str, str] = {
-    "drip": "needs transport: OPENROUTER_TIMEOUT as a whole-attempt deadline (a byte a second never times out)",
-    "keepalive": "needs transport: OPENROUTER_STREAM_IDLE_TIMEOUT/OPENROUTER_STREAM_TIMEOUT and a whole-attempt "
-                 "deadline (keep-alive comments or whitespace forever)",
-    "oversize": "needs transport: OPENROUTER_MAX_RESPONSE_BYTES (a 4 MB answer over a 1 MB cap must be an "
-                "InvalidResponseError, not returned)",
+#: Kinds whose bound comes from the transport's deadlines and caps; each also gets a focused test below.
+BOUNDED_BY_TRANSPORT: Mapping[str, str] = {
+    "drip": "OPENROUTER_TIMEOUT is a whole-attempt deadline (a byte a second must time out)",
+    "keepalive": "OPENROUTER_STREAM_IDLE_TIMEOUT / OPENROUTER_STREAM_TIMEOUT and the whole-attempt deadline "
+                 "(keep-alive comments or whitespace for ever must end)",
+    "oversize": "OPENROUTER_MAX_RESPONSE_BYTES (a 4 MB answer over a 1 MB cap is an InvalidResponseError)",
 }
-READY_KINDS = [kind for kind in KINDS if kind not in NEEDS_TRANSPORT]
 #: Seconds added to what the settings allow a call. Generous: on a loaded 2-core CI machine with the
 #: httpx/httpcore pool (whose request assignment scans every connection), 64 calls in flight took up to
 #: 8 s each although each attempt is bounded at 1 s of server silence; a hang still shows as one.
@@ -66,16 +62,17 @@ def check(report: SoakReport, requests: int) -> None:
     assert set(report.outcomes) <= allowed, set(report.outcomes) - allowed
 
 
-async def test_a_thousand_calls_through_every_ready_fault_end_typed_and_in_time() -> None:
-    mix = {kind: DEFAULT_MIX[kind] for kind in READY_KINDS}
-    with FaultServer(mix, seed=11, process=True) as server:
+async def test_a_thousand_calls_through_every_fault_end_typed_and_in_time() -> None:
+    mix = dict(DEFAULT_MIX)
+    with FaultServer(mix, seed=11, drip_interval=0.3, keepalive_interval=0.1, oversize_bytes=4 * 1024 * 1024,
+                     hang_limit=30, process=True) as server:
         async with service(server) as s:
             bound = call_bound(s.settings, max_delay=0.02, slack=SLACK)
             report = await soak(s, requests=1000, concurrency=64, bound=bound)
         served = server.stats()
     check(report, 1000)
     # the faults really were served, and they reached the caller as their typed errors
-    assert set(served) == set(READY_KINDS)
+    assert set(served) == set(KINDS)
     assert report.outcomes["ok"] > 400
     for error in ("RateLimitError", "ProviderError", "ConnectionError"):
         assert report.outcomes[error] > 0, report.outcomes
@@ -84,13 +81,12 @@ async def test_a_thousand_calls_through_every_ready_fault_end_typed_and_in_time(
 
 @pytest.mark.parametrize(
     "kind",
-    list(NEEDS_TRANSPORT),
+    list(BOUNDED_BY_TRANSPORT),
 )
 async def test_faults_bounded_by_the_transport(kind: str) -> None:
     with FaultServer({"ok": 1.0, kind: 3.0}, seed=5, drip_interval=0.3, keepalive_interval=0.1,
                      oversize_bytes=4 * 1024 * 1024, hang_limit=120, process=True) as server:
         async with service(server) as s:
-            # one round of 12 calls, so that a run before the transport's bounds land stays short
             report = await soak(s, requests=12, concurrency=12, bound=call_bound(s.settings, max_delay=0.02, slack=10))
         assert server.stats().get(kind, 0) > 0
     check(report, 12)

@@ -44,7 +44,7 @@ def test_the_new_plugin_installs_and_its_tests_pass(tmp_path: Path, capsys: pyte
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "3 passed" in done.stdout
+    assert "4 passed" in done.stdout
     listed = subprocess.run(
         [sys.executable, "-m", "openrouter_registry", "plugins", "--json"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,

@@ -54,7 +54,16 @@ def test_readme_example_plugin_hooks(acme: Registry) -> None:
     assert acme.parse_structured("acme/writer-1", 'ACME:{"a": 1}', None) == {"a": 1}
     for bad in ("ACME:{oops", "ACME:" + "[" * 100_000):  # the example never raises: bad text goes on to the core
         acme.parse_structured("acme/writer-1", bad, None)
+    import acme_openrouter
+
+    # the example's parser is the core's strict one: NaN and Infinity are refused, not read as floats
+    for bad in ('ACME:{"a": NaN}', 'ACME:{"a": Infinity}', 'ACME:{"a": 1e999}', '{"a": 1}'):
+        assert acme_openrouter.parse_structured("acme/writer-1", bad, None) is None, bad
+    assert acme_openrouter.parse_structured("openai/gpt-4o", 'ACME:{"a": 1}', None) is None  # another family
+    # the wrapped resolve_generator still serves the family table: one hookimpl per hook, none lost
+    assert acme_openrouter.resolve_generator("acme/writer-3", SETTINGS).reason == "family /acme/writer-[\\w.-]+/"
     info = {p.name: p for p in acme.plugins()}["acme_openrouter"]
+    assert info.hooks == ("build_headers", "claimed_models", "parse_structured", "resolve_generator")
     assert (info.status, info.models, info.distribution) == ("loaded", ("acme/writer-1",), "acme-openrouter")
     assert (info.failures, info.error, info.headers) == (0, None, "per-model")
 

@@ -3,10 +3,13 @@
     openrouter-registry plugins [--json]
     openrouter-registry resolve MODEL [--json] [--explain]
     openrouter-registry generate --model MODEL [--schema FILE_OR_JSON] [--json] PROMPT
+    openrouter-registry models [QUERY] [--supports PARAM]... [--json] [--refresh]
+    openrouter-registry batch INPUT.jsonl --out OUT.jsonl [--schema ...] [--concurrency N] [--max-cost USD] ...
     openrouter-registry demo
     openrouter-registry new-plugin NAME [--dir DIR] [--model MODEL]
 
-Exit status: 0 success, 2 usage or configuration error, 3 API error, 4 invalid structured output.
+Exit status: 0 success, 2 usage or configuration error, 3 API error, 4 invalid structured output
+(batch adds 5: stopped by --max-cost, and 130 after Ctrl-C).
 Errors are one line on stderr, never a traceback.
 """
 
@@ -19,7 +22,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from .errors import APIError, ConfigurationError, OpenRouterError, StructuredOutputError
+from . import cli_batch
+from .errors import ConfigurationError, OpenRouterError, StructuredOutputError
 
 EXIT_OK, EXIT_USAGE, EXIT_API, EXIT_OUTPUT = 0, 2, 3, 4
 PROG = "openrouter-registry"
@@ -130,7 +134,17 @@ def build_parser() -> argparse.ArgumentParser:
     from . import cli_models
 
     cli_models.register(sub)
+    cli_batch.register(sub)
     return parser
+
+
+def exit_status(error: type[BaseException]) -> int:
+    """The exit status for an error class: 2 configuration, 4 invalid structured output, 3 API (and any other)."""
+    if issubclass(error, ConfigurationError):
+        return EXIT_USAGE
+    if issubclass(error, StructuredOutputError):
+        return EXIT_OUTPUT
+    return EXIT_API
 
 
 def _fail(code: int, message: str) -> int:
@@ -164,20 +178,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if not getattr(args, "handler", None):
-            commands = "plugins, resolve, generate, demo, new-plugin"
+            commands = "plugins, resolve, models, generate, batch, demo, new-plugin"
             return _fail(EXIT_USAGE, f"error: a command is required ({commands}); see --help")
         handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)
     except _UsageError as exc:
         return _fail(EXIT_USAGE, f"error: {exc}")
-    except ConfigurationError as exc:
-        return _fail(EXIT_USAGE, f"{type(exc).__name__}: {exc}")
-    except StructuredOutputError as exc:
-        return _fail(EXIT_OUTPUT, f"{type(exc).__name__}: {exc}")
-    except APIError as exc:
-        return _fail(EXIT_API, f"{type(exc).__name__}: {exc}")
     except OpenRouterError as exc:
-        return _fail(EXIT_API, f"{type(exc).__name__}: {exc}")
+        return _fail(exit_status(type(exc)), f"{type(exc).__name__}: {exc}")
     except KeyboardInterrupt:
         return _fail(130, "interrupted")
 

@@ -2,7 +2,7 @@
 distribution, so that ``pip install ./NAME && pytest ./NAME`` passes at once.
 
     NAME/pyproject.toml               the distribution, with its ``openrouter_registry`` entry point
-    NAME/<module>/__init__.py         a Generator, a ModelTable and the hooks
+    NAME/<module>/__init__.py         a Generator, a ModelTable, family_hooks with a strict parser
     NAME/tests/test_<module>.py       a test against the local OpenRouter-compatible server
     NAME/README.md                    what to edit next
 """
@@ -48,17 +48,17 @@ testpaths = ["tests"]
 MODULE = Template('''\
 """openrouter-registry plugin $dist: serves $model (and the $vendor/ family) on OpenRouter.
 
-Hook contracts: the "Writing a plugin" section of openrouter-registry's README.
+A family plugin is a table plus a parser. Hook contracts: the "Writing a plugin" section of
+openrouter-registry's README.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Mapping
-from typing import Any
 
-from openrouter_registry import Candidate, Generator, ModelTable, Settings, hookimpl
+from openrouter_registry import Generator, ModelTable, Settings, hookimpl
+from openrouter_registry.family import family_hooks
+from openrouter_registry.structured import parse_embedded_json
 
 __all__ = ["$cls", "TABLE"]
 
@@ -78,37 +78,18 @@ TABLE = ModelTable(
     families=[(r"$family", $cls)],  # regular expressions, matched against the whole id
 )
 
-_FENCE = re.compile(r"```(?:json)?\\s*(.*?)```", re.DOTALL)
-
-
-@hookimpl
-def resolve_generator(model: str, settings: Settings) -> Candidate | None:
-    return TABLE.match(model)
-
-
-@hookimpl
-def claimed_models() -> list[str]:
-    return TABLE.claimed()
+# resolve_generator: TABLE.match; claimed_models: TABLE.claimed; parse_structured: the parser for
+# "$vendor/" ids, None (pass to the next parser, at last the core's generic one) for others.
+# parse_embedded_json reads this family's habit, exact JSON in a ```json fence or inside prose; it is
+# strict (no NaN or Infinity), bounded, and never raises. Other strict parsers in
+# openrouter_registry.structured: parse_clean_json, parse_python_literal. A parser of your own must
+# never raise either: tests/ runs it over openrouter_registry.testing.hostile_replies.
+resolve_generator, claimed_models, parse_structured = family_hooks(TABLE, parse_embedded_json, prefix="$vendor/")
 
 
 @hookimpl
 def build_headers(model: str, settings: Settings) -> Mapping[str, str] | None:
     return None  # extra request headers for this family, e.g. {"X-Team": "search"}
-
-
-@hookimpl
-def parse_structured(model: str, text: str, schema: Mapping[str, Any] | None) -> Any | None:
-    """This family's habit: JSON inside a ```json fence. Never raises: anything else goes on to the
-    next parser (at last the core's generic one)."""
-    if TABLE.match(model) is None:
-        return None
-    fenced = _FENCE.search(text)
-    if fenced is None:
-        return None
-    try:
-        return json.loads(fenced.group(1))
-    except (ValueError, RecursionError):
-        return None
 ''')
 
 TEST = Template('''\
@@ -119,6 +100,7 @@ import asyncio
 import $module
 from openrouter_registry import OpenRouterService, Registry, Settings
 from openrouter_registry.testing import FakeOpenRouter, Scripted
+from openrouter_registry.testing.hostile_replies import HOSTILE_REPLIES
 
 SCHEMA = {
     "type": "object",
@@ -155,10 +137,17 @@ def test_a_structured_reply_end_to_end():
     assert request.headers["authorization"] == f"Bearer {server.api_key}"
 
 
-def test_the_parser_never_raises():
-    for text in ("```json\\n{oops\\n```", "```json\\n" + "[" * 100_000 + "\\n```", "no json at all"):
+def test_the_parser_passes_what_it_cannot_read():
+    bad = ("```json\\n{oops\\n```", "```json\\n" + "[" * 100_000 + "\\n```", "no json at all", '{"city": NaN}')
+    for text in bad:  # strict JSON only (no NaN or Infinity); anything else goes on to the next parser
         assert $module.parse_structured("$model", text, None) is None
     assert $module.parse_structured("other/model", '```json\\n{"a": 1}\\n```', None) is None
+
+
+def test_replies_built_to_break_parsers_never_raise():
+    for name, make in HOSTILE_REPLIES.items():
+        value = $module.parse_structured("$model", make(100_000), SCHEMA)
+        assert value is None or isinstance(value, dict), name
 ''')
 
 README = Template('''\
@@ -173,7 +162,8 @@ openrouter-registry plugins  # shows `$module` loaded, with its models
 openrouter-registry resolve $model --explain
 ```
 
-Edit `$module/__init__.py`: the model's facts on `$cls`, the ids in `TABLE`, and the hooks.
+Edit `$module/__init__.py`: the model's facts on `$cls`, the ids in `TABLE`, the reply parser given to
+`family_hooks` (it must never raise), and other hooks such as `build_headers`.
 ''')
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9._-]*")

@@ -115,4 +115,10 @@ def parse_structured(model: str, text: str, schema: Mapping[str, Any] | None) ->
     Return the parsed value (dict, list, str, number, bool; not None), or None to pass. Raise
     nothing for text you cannot parse: return None (a parser that raises is skipped for that reply
     and logged as a plugin failure).
+
+    A family plugin usually gets this hook from `openrouter_registry.family.family_hooks(TABLE,
+    parser, prefix=...)`, which calls ``parser(text, schema)`` for ids with that prefix and passes
+    the rest; the parser must never raise: reuse the strict ones in `openrouter_registry.structured`
+    (``parse_clean_json``, ``parse_embedded_json``, ``parse_python_literal``) or check your own against
+    `openrouter_registry.testing.hostile_replies`.
     """

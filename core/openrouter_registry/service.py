@@ -16,7 +16,8 @@ from __future__ import annotations
 import functools
 import logging
 import math
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from decimal import Decimal
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
@@ -34,6 +35,7 @@ from .settings import Settings, is_model_id
 from .validation import validate
 
 if TYPE_CHECKING:
+    from .batch import BatchRun
     from .catalog import Catalog
     from .pricing import CostEstimate
     from .transport import Transport
@@ -454,6 +456,27 @@ class OpenRouterService:
             generator=type(call.generator).__name__,
             plugin=call.resolution.plugin,
             cost_source=call.cost_source,
+        )
+
+    # --- batch -------------------------------------------------------------------------------------
+
+    def batch(
+        self,
+        items: Iterable[Any] | AsyncIterable[Any],
+        *,
+        schema: Any = None,
+        concurrency: int = 16,
+        max_cost: float | str | Decimal | None = None,
+        model: str | None = None,
+        template: str | None = None,
+        **options: Any,
+    ) -> BatchRun:
+        """Run `generate` over many items: ``async for row in service.batch(items, ...)``; see `batch.BatchRun`."""
+        from .batch import BatchRun
+
+        return BatchRun(
+            self, items, schema=schema, concurrency=concurrency, max_cost=max_cost, model=model, template=template,
+            **options,
         )
 
     # --- streaming --------------------------------------------------------------------------------

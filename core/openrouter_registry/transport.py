@@ -57,6 +57,7 @@ from .decode import (
     retry_after_seconds,
 )
 from .errors import APIError, ConnectionError, PoolTimeoutError, TimeoutError
+from .events import notify_retry
 from .settings import Settings
 from .sselines import LineSplitter, decoded
 
@@ -389,6 +390,7 @@ class Transport:
             self.settings.max_attempts,
             details["wait"],
         )
+        notify_retry(error.status, details["wait"], model=call.model, attempt=details["tries"], error=type(error).__name__)
 
     async def _exchange(
         self, call: _Call, url: str, body: Mapping[str, Any], headers: Mapping[str, str], encoded: list[bytes]

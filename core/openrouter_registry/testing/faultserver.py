@@ -48,20 +48,18 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-import os
 import random
-import select
 import signal
 import socket
 import struct
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
+
+from .child import start_server_process, stop_server_process
 
 __all__ = ["FaultServer", "KINDS", "DEFAULT_MIX", "STATUS_KINDS", "serve"]
 
@@ -451,18 +449,9 @@ class FaultServer:
         if self.port is not None:
             return self
         if self.process:
-            package_root = str(Path(__file__).resolve().parents[2])
-            env = dict(os.environ)
-            env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
-            command = [sys.executable, "-m", "openrouter_registry.testing.faultserver", json.dumps(self.config)]
-            self._child = subprocess.Popen(command, stdout=subprocess.PIPE, env=env)
-            assert self._child.stdout is not None
-            readable, _, _ = select.select([self._child.stdout], [], [], 60)
-            line = self._child.stdout.readline().decode() if readable else ""
-            if not line.startswith("listening "):
-                self.stop()
-                raise RuntimeError("the fault server process did not start within 60s")
-            self.port = int(line.split()[1])
+            self._child, self.port = start_server_process(
+                "openrouter_registry.testing.faultserver", [json.dumps(self.config)], timeout=60, what="fault server"
+            )
             return self
         loop = asyncio.new_event_loop()
         self._loop = loop
@@ -481,7 +470,7 @@ class FaultServer:
 
     def stats(self) -> dict[str, int]:
         """How many answers of each kind the server has chosen so far (``GET /_stats``)."""
-        with urllib.request.urlopen(self.base_url + "/_stats", timeout=10) as answer:
+        with urllib.request.urlopen(self.base_url + "/_stats", timeout=60) as answer:
             counts: dict[str, int] = json.loads(answer.read())
         return counts
 
@@ -489,14 +478,7 @@ class FaultServer:
         self.port = None
         child, self._child = self._child, None
         if child is not None:
-            child.terminate()
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-            if child.stdout is not None:
-                child.stdout.close()
+            stop_server_process(child)
         loop, self._loop = self._loop, None
         if loop is not None:
             task = self._task

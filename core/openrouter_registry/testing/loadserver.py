@@ -33,15 +33,12 @@ import asyncio
 import json
 import os
 import random
-import select
 import signal
 import string
 import subprocess
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, cast
 
 from .server import (
@@ -59,6 +56,7 @@ from .server import (
     price_of,
     schema_in_response_format,
 )
+from .child import start_server_process, stop_server_process
 from .styles import family_of, provider_of, style_json
 
 __all__ = ["LoadServer", "serve"]
@@ -485,39 +483,22 @@ class LoadServer:
     def start(self) -> LoadServer:
         if self._process is not None:
             return self
-        package_root = str(Path(__file__).resolve().parents[2])
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
-        env["OPENROUTER_LOADSERVER_KEY"] = self.api_key  # not on the command line (visible in `ps`)
-        command = [sys.executable, "-m", "openrouter_registry.testing.loadserver", "--port", "0",
-                   "--latency", str(self.latency), "--rate-limit-every", str(self.rate_limit_every),
-                   "--retry-after", str(self.retry_after)]
+        args = ["--port", "0", "--latency", str(self.latency), "--rate-limit-every", str(self.rate_limit_every),
+                "--retry-after", str(self.retry_after)]
         if not self.padding:
-            command.append("--no-padding")
+            args.append("--no-padding")
         if not self.uvloop:
-            command.append("--no-uvloop")
-        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, env=env)
-        assert self._process.stdout is not None
-        ready, _, _ = select.select([self._process.stdout], [], [], self.start_timeout)
-        line = self._process.stdout.readline().decode() if ready else ""
-        if not line.startswith("listening "):
-            self.stop()
-            raise RuntimeError(f"the load server did not start within {self.start_timeout:g}s")
-        self.port = int(line.split()[1])
+            args.append("--no-uvloop")
+        self._process, self.port = start_server_process(
+            "openrouter_registry.testing.loadserver", args, timeout=self.start_timeout, what="load server",
+            env={"OPENROUTER_LOADSERVER_KEY": self.api_key},  # not on the command line (visible in `ps`)
+        )
         return self
 
     def stop(self) -> None:
         process, self._process, self.port = self._process, None, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+        if process is not None:
+            stop_server_process(process, timeout=5)
 
     def __enter__(self) -> LoadServer:
         return self.start()
