@@ -12,6 +12,10 @@ aiohttp's requests/s (raw aiohttp: 0.40 ms); on the httpx stack 19-27 req/s at 1
 request cancelled after the pool gave it that connection (httpcore issue #1093, unfixed in 1.0.9) is
 dropped and closed instead of holding a pool slot for ever.
 
+`Transport.post_json` (no stream) skips httpx's Request/Response objects on the aiohttp stack:
+`AiohttpTransport.exchange` sends bytes and headers straight to the session and `raw_pieces` reads
+the body (the same bounded decoding and size cap follow), a third less CPU per request.
+
 Both raise only httpx exceptions, built without the underlying exception's text (it may quote
 request headers, and so the key); `Transport` maps them to our typed errors by class.
 aiohttp is imported on first request, never by ``import openrouter_registry``.
