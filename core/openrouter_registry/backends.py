@@ -12,6 +12,10 @@ aiohttp's requests/s (raw aiohttp: 0.40 ms); on the httpx stack 19-27 req/s at 1
 request cancelled after the pool gave it that connection (httpcore issue #1093, unfixed in 1.0.9) is
 dropped and closed instead of holding a pool slot for ever.
 
+`Transport.post_json` (no stream) skips httpx's Request/Response objects on the aiohttp stack:
+`AiohttpTransport.exchange` sends bytes and headers straight to the session and `raw_pieces` reads
+the body (the same bounded decoding and size cap follow), a third less CPU per request.
+
 Both raise only httpx exceptions, built without the underlying exception's text (it may quote
 request headers, and so the key); `Transport` maps them to our typed errors by class.
 aiohttp is imported on first request, never by ``import openrouter_registry``.
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import ssl
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpcore
@@ -32,7 +36,7 @@ from .settings import Settings
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["make_client", "AiohttpTransport", "KEEPALIVE_EXPIRY", "ACCEPT_ENCODING"]
+__all__ = ["make_client", "AiohttpTransport", "raw_pieces", "KEEPALIVE_EXPIRY", "ACCEPT_ENCODING"]
 
 #: Seconds an idle kept-alive connection stays in the pool.
 KEEPALIVE_EXPIRY = 30.0
@@ -113,6 +117,16 @@ def _mapped(exc: BaseException) -> BaseException:
     return kind(type(exc).__name__)
 
 
+async def raw_pieces(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    """An aiohttp response's body as sent (still compressed), in pieces of at most `READ_CHUNK`
+    bytes; failures as httpx exceptions."""
+    try:
+        while chunk := await response.content.read(READ_CHUNK):
+            yield chunk
+    except Exception as exc:
+        raise _mapped(exc) from None
+
+
 class _Body(httpx.AsyncByteStream):
     """An aiohttp response body as an httpx byte stream; closing it gives the connection back (or
     drops it when the body was not read to the end)."""
@@ -121,11 +135,8 @@ class _Body(httpx.AsyncByteStream):
         self._response = response
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            while chunk := await self._response.content.read(READ_CHUNK):
-                yield chunk
-        except Exception as exc:
-            raise _mapped(exc) from None
+        async for chunk in raw_pieces(self._response):
+            yield chunk
 
     async def aclose(self) -> None:
         self._response.release()
@@ -140,6 +151,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._keepalive = limits.keepalive_expiry
         self._session: aiohttp.ClientSession | None = None
         self._ssl: ssl.SSLContext | None = None
+        self._timeouts: dict[tuple[float | None, float | None], aiohttp.ClientTimeout] = {}
 
     def _open(self) -> aiohttp.ClientSession:
         import aiohttp
@@ -159,25 +171,54 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             timeout=aiohttp.ClientTimeout(total=None),
         )
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        import aiohttp
+    def _timeout(self, connect: float | None, read: float | None) -> aiohttp.ClientTimeout:
+        timeout = self._timeouts.get((connect, read))
+        if timeout is None:
+            import aiohttp
 
+            timeout = self._timeouts[(connect, read)] = aiohttp.ClientTimeout(sock_connect=connect, sock_read=read)
+        return timeout
+
+    async def exchange(
+        self,
+        method: str,
+        url: str,
+        headers: Sequence[tuple[str, str]],
+        content: bytes | None,
+        *,
+        connect: float | None,
+        read: float | None,
+    ) -> aiohttp.ClientResponse:
+        """Send one request straight to the aiohttp session (no httpx objects: the lean path of
+        `Transport.post_json`); the response comes back with its body unread (`raw_pieces`, then
+        ``release()``). ``headers`` are sent as given (aiohttp adds Host and Content-Length).
+        Failures raise httpx exceptions, as `handle_async_request` does."""
         if self._session is None or self._session.closed:
             self._session = self._open()
-        timeouts: dict[str, Any] = request.extensions.get("timeout", {})
-        content = await request.aread()
         try:
-            response = await self._session.request(
-                request.method,
-                str(request.url),
-                headers=request.headers.multi_items(),
+            return await self._session.request(
+                method,
+                url,
+                headers=headers,
                 data=content or None,
                 allow_redirects=False,
                 compress=False,
-                timeout=aiohttp.ClientTimeout(sock_connect=timeouts.get("connect"), sock_read=timeouts.get("read")),
+                timeout=self._timeout(connect, read),
             )
         except Exception as exc:
             raise _mapped(exc) from None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        timeouts: dict[str, Any] = request.extensions.get("timeout", {})
+        content = await request.aread()
+        response = await self.exchange(
+            request.method,
+            str(request.url),
+            request.headers.multi_items(),
+            content,
+            connect=timeouts.get("connect"),
+            read=timeouts.get("read"),
+        )
         extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
         if response.reason:
             extensions["reason_phrase"] = response.reason.encode("ascii", "replace")

@@ -23,6 +23,7 @@ into a generation: every failure is a logged warning and a None.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -257,6 +258,7 @@ def cache_dir(settings: Settings) -> Path | None:
     return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
 
 
+@functools.lru_cache(maxsize=64)  # asked on every request (the modes file lookup): parse each URL once
 def _is_local(url: str) -> bool:
     import ipaddress
     from urllib.parse import urlsplit

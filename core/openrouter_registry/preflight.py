@@ -42,6 +42,11 @@ def _text_of(content: Any) -> int:
     return 0
 
 
+#: ``json.dumps(..., separators=(",", ":"), ensure_ascii=False)`` without building an encoder per call
+#: (``json.dumps`` with options makes a new `json.JSONEncoder` each time: a third of what it costs here).
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def body_characters(body: Mapping[str, Any]) -> int:
     """Characters of a chat request body that count as prompt: every message's text and the
     ``response_format`` (its schema is billed as input)."""
@@ -49,7 +54,7 @@ def body_characters(body: Mapping[str, Any]) -> int:
     count = sum(_text_of(m.get("content")) for m in messages if isinstance(m, Mapping)) if isinstance(messages, list) else 0
     response_format = body.get("response_format")
     if response_format is not None:
-        count += len(json.dumps(response_format, separators=(",", ":"), ensure_ascii=False))
+        count += len(_COMPACT.encode(response_format))
     return count
 
 

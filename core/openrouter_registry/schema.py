@@ -39,7 +39,9 @@ from cattrs.gen import make_dict_unstructure_fn, override
 from cattrs.strategies import configure_union_passthrough
 
 from .errors import ConfigurationError, StructuredOutputError
+from .inputs import json_copy
 from .memo import SchemaMemo
+from .validation import compiled_validator
 
 __all__ = ["to_json_schema", "structure", "unstructure", "schema_title", "converter"]
 
@@ -282,8 +284,6 @@ def _class_schema(cls: type) -> dict[str, Any]:
 
 
 def _plain_json_check(schema: Any) -> bool:
-    from .inputs import json_copy
-
     return isinstance(schema, dict) and json_copy(schema, "schema") == schema
 
 
@@ -303,9 +303,6 @@ def to_json_schema(schema: Any) -> dict[str, Any] | None:
     if schema is None:
         return None
     if isinstance(schema, Mapping):
-        from .inputs import json_copy
-        from .validation import compiled_validator
-
         # as it is when plain JSON (checked once per schema object), else a copy; json_copy names a field
         # JSON cannot carry
         if isinstance(schema, dict) and _is_plain_json(schema):

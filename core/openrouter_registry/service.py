@@ -13,12 +13,13 @@ or a re-ask / mode fallback that loops back to the request step.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import attrs
 
@@ -31,6 +32,7 @@ from .offload import off_loop
 from .registry import Registry, Resolution, get_registry
 from .result import CostSource, GenerationResult, Reply, Usage, add_cost_sources, add_costs, cost_from_api
 from .settings import Settings, is_model_id
+from .validation import validate
 
 if TYPE_CHECKING:
     from .batch import BatchRun
@@ -41,6 +43,8 @@ if TYPE_CHECKING:
 __all__ = ["OpenRouterService", "NLPServices", "EmbeddingResult", "TextStream"]
 
 log = logging.getLogger("openrouter_registry")
+
+T = TypeVar("T")
 
 _ROLES = frozenset({"system", "user", "assistant", "developer", "tool"})
 _KNOWN_DIMENSIONS = {
@@ -111,6 +115,41 @@ def _is_parts(content: Any) -> bool:
     return isinstance(content, (list, tuple)) and all(
         isinstance(part, Mapping) and isinstance(part.get("type"), str) for part in content
     )
+
+
+class _Late(NamedTuple):
+    """The steps of `generate` that live in modules ``import openrouter_registry`` does not load."""
+
+    to_json_schema: Callable[[Any], dict[str, Any] | None]
+    decode_chat: Callable[[Mapping[str, Any]], Reply]
+    priced: Callable[[Reply, Generator], Reply]
+    parse_unclosed: Callable[[str, Mapping[str, Any] | None], Any | None]
+    structure: Callable[[Any, Any], Any]
+
+
+@functools.cache
+def _late() -> _Late:
+    """`_Late`, imported on the first call (an import statement in a hot function costs microseconds
+    on every call; this costs a cached function call)."""
+    from .decode import decode_chat
+    from .pricing import priced
+    from .schema import structure, to_json_schema
+    from .structured import parse_unclosed
+
+    return _Late(to_json_schema, decode_chat, priced, parse_unclosed, structure)
+
+
+def _kept(decode: Callable[[Any], T]) -> tuple[Callable[[Any], T], list[T]]:
+    """``decode`` as a `Transport.post_json` check that keeps what it returns, so the accepted answer
+    is decoded once (the list holds the accepted answer's value once ``post_json`` returns)."""
+    kept: list[T] = []
+
+    def check(data: Any) -> T:
+        value = decode(data)
+        kept.append(value)
+        return value
+
+    return check, kept
 
 
 def _extra_body(extra_body: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -238,8 +277,6 @@ class OpenRouterService:
         re-asks (default: the settings' ``max_reasks``), `TruncatedOutputError` for a reply cut off at
         ``max_tokens``.
         """
-        from .schema import structure
-
         call = await self._prepare(
             prompt, messages, schema, model,
             temperature=temperature, max_tokens=max_tokens, extra_body=extra_body, max_reasks=max_reasks,
@@ -254,7 +291,7 @@ class OpenRouterService:
                 call.generator, call.model, reply.text, call.mode or "prompt", call.json_schema, reply.finish_reason,
             )
             if isinstance(checked, _Parsed):
-                return self._result(call, reply, structure(checked.data, schema))
+                return self._result(call, reply, _late().structure(checked.data, schema))
             self._reask(call, reply, checked)
 
     # The steps of `generate`, in order. ``_Call`` carries one generation's state between them.
@@ -273,13 +310,11 @@ class OpenRouterService:
     ) -> _Call:
         """Step 1: check every input (nothing is sent for bad input), resolve the generator, build the
         headers and pick the first structured mode (the one learned for this model and routing, if any)."""
-        from .schema import to_json_schema
-
         self.settings.require_api_key()
         _check_call_options(temperature, max_tokens, model, max_reasks)
         conversation = normalize_messages(prompt, messages)
         extra_body = _extra_body(extra_body)
-        json_schema = to_json_schema(schema)
+        json_schema = _late().to_json_schema(schema)
         await self.load_catalog()  # once per TTL; resolution then reads the model's catalog facts
         resolution = self.resolve(model)
         model_id = resolution.model
@@ -305,9 +340,7 @@ class OpenRouterService:
     async def _send(self, call: _Call) -> Reply:
         """Step 2: send the conversation in the current mode, falling back to the next structured mode
         (and remembering it) when the model refuses this one; decode the answer and add its usage and cost."""
-        from .decode import decode_chat
-        from .pricing import priced
-
+        late = _late()
         while True:
             body = call.generator.build_body(
                 call.conversation,
@@ -317,10 +350,11 @@ class OpenRouterService:
                 temperature=call.temperature,
                 extra_body=call.extra_body,
             )
+            check, decoded = _kept(late.decode_chat)
             try:
                 # check=decode_chat: an unusable answer is retried like any other invalid response
-                data, used = await self.transport.post_json(
-                    "/chat/completions", body, call.headers, model=call.model, check=decode_chat
+                _, used = await self.transport.post_json(
+                    "/chat/completions", body, call.headers, model=call.model, check=check
                 )
             except APIError as error:
                 call.attempts += error.attempts
@@ -329,7 +363,7 @@ class OpenRouterService:
                 error.attempts = call.attempts
                 raise
             call.attempts += used
-            reply = priced(decode_chat(data), call.generator)  # no usage.cost: priced from the catalog
+            reply = late.priced(decoded[-1], call.generator)  # no usage.cost: priced from the catalog
             call.usage, call.cost = call.usage + reply.usage, add_costs(call.cost, reply.cost)
             call.cost_source = add_cost_sources(call.cost_source, reply.cost_source)
             return reply
@@ -384,14 +418,11 @@ class OpenRouterService:
     ) -> _Parsed | list[str]:
         """Step 4: parse (hook chain) and validate one reply: the data, or the errors to re-ask with.
         Awaited through `off_loop`: a large reply is parsed on a worker thread."""
-        from .structured import parse_unclosed
-        from .validation import validate
-
         finished = generator.finish_text(text, mode, schema)
         data = self.registry.parse_structured(model, finished, schema)
         errors = ["the reply holds no JSON value"] if data is None else validate(data, schema)
         if errors and finish_reason == "stop":  # the model said it was done: its missing closers may be a habit
-            closed = parse_unclosed(finished, schema)  # a value only when it validates
+            closed = _late().parse_unclosed(finished, schema)  # a value only when it validates
             return errors if closed is None else _Parsed(closed)
         return errors if errors else _Parsed(data)
 
@@ -519,10 +550,11 @@ class OpenRouterService:
                 )
             return reply
 
-        data, attempts = await self.transport.post_json(
-            "/embeddings", body, self._headers(model_id), model=model_id, check=decode
+        check, decoded = _kept(decode)
+        _, attempts = await self.transport.post_json(
+            "/embeddings", body, self._headers(model_id), model=model_id, check=check
         )
-        reply = decode(data)
+        reply = decoded[-1]
         return EmbeddingResult(
             vectors=reply.vectors,
             model=reply.model or model_id,

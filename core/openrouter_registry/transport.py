@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import json
 import logging
 import random
 import threading
@@ -44,7 +45,7 @@ import attrs
 import backoff
 import httpx
 
-from .backends import make_client
+from .backends import AiohttpTransport, make_client, raw_pieces
 from .decode import (
     InvalidResponseError,
     SSEDecoder,
@@ -65,6 +66,11 @@ __all__ = ["Transport", "StreamHandle", "retry_delay"]
 log = logging.getLogger("openrouter_registry")
 
 T = TypeVar("T")
+R = TypeVar("R")
+
+#: How httpx encodes ``json=`` (``json.dumps(..., ensure_ascii=False, separators=(",", ":"), allow_nan=False)``),
+#: built once (``json.dumps`` with options builds an encoder per call).
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 #: Lines read after ``[DONE]`` to reach the end of the body (so its connection can be reused).
 DRAIN_LINES = 16
@@ -127,6 +133,18 @@ class _Pool:
     owned: bool
     direct: httpx.AsyncBaseTransport | None = None  # sends a built request straight to the client's transport
     closer: AsyncGenerator[None, None] | None = None
+    #: The aiohttp stack without a proxy: `Transport.post_json` sends through it with no httpx objects.
+    lean: AiohttpTransport | None = None
+    #: The client's default headers plus ``Content-Type: application/json`` (lower-case name -> header),
+    #: what httpx would add to a JSON request; the lean path starts from them.
+    defaults: dict[str, tuple[str, str]] = attrs.Factory(dict)
+
+    def lean_headers(self, headers: Mapping[str, str]) -> list[tuple[str, str]]:
+        """The headers the lean path sends: the defaults, ``headers`` on top (names compare case-insensitively)."""
+        merged = self.defaults.copy()
+        for name, value in headers.items():
+            merged[name.lower()] = (name, value)
+        return list(merged.values())
 
     async def send(self, request: httpx.Request) -> httpx.Response:
         """Send ``request``, the response's body still to be read."""
@@ -225,6 +243,10 @@ class Transport:
                 del self._pools[other]
             client, direct = (self._given, None) if self._given is not None else make_client(self.settings)
             pool = _Pool(loop, client, asyncio.Semaphore(self.settings.max_connections), self._given is None, direct)
+            if isinstance(direct, AiohttpTransport):
+                pool.lean = direct
+                pool.defaults = {name.lower(): (name, value) for name, value in client.headers.multi_items()}
+                pool.defaults.setdefault("content-type", ("Content-Type", "application/json"))
             if pool.owned:
                 pool.closer = _closing(client)
                 _start(pool.closer)
@@ -294,14 +316,14 @@ class Transport:
         within ``settings.timeout`` seconds.
         """
         url = self.url(path)
+        encoded: list[bytes] = []  # the body as JSON, encoded once for every attempt (lean path only)
 
         async def once(call: _Call) -> Any:
-            response, content, _ = await self._attempt(call, url, body, headers, stream=False)
-            assert content is not None
-            if not response.is_success:
-                raise self._http_error(response, content, call)
+            status, received, content = await self._exchange(call, url, body, headers, encoded)
+            if not 200 <= status < 300:
+                raise self._http_error(status, received, content, call)
             data = loads_body(content)
-            error = body_error(data, model=model, headers=response.headers, attempts=call.attempts)
+            error = body_error(data, model=model, headers=received, attempts=call.attempts)
             if error is not None:
                 raise error
             if check is not None:
@@ -370,15 +392,67 @@ class Transport:
         )
         notify_retry(error.status, details["wait"], model=call.model, attempt=details["tries"], error=type(error).__name__)
 
+    async def _exchange(
+        self, call: _Call, url: str, body: Mapping[str, Any], headers: Mapping[str, str], encoded: list[bytes]
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """One non-streaming attempt (see `_slotted`): (status, response headers, whole body). On the
+        aiohttp stack (no proxy) straight through the aiohttp session, with no httpx Request or Response
+        (a third of our CPU per request); otherwise through the httpx client (`_attempt`)."""
+        pool = self._pool()
+        lean = pool.lean
+        if lean is None:
+            response, content, _ = await self._attempt(call, url, body, headers, stream=False)
+            assert content is not None
+            return response.status_code, response.headers, content
+        if not encoded:  # as httpx encodes ``json=``, so the bytes (and cassettes) are the same on both stacks
+            encoded.append(_JSON.encode(body).encode())
+        sent = pool.lean_headers(headers)
+        settings = self.settings
+        # no read timeout of aiohttp's own: the attempt's deadline (``settings.timeout``, started earlier)
+        # always ends a silent read first, and re-arming a timer on every received piece costs CPU
+
+        async def work() -> tuple[tuple[int, Mapping[str, str], bytes], bool]:
+            response = await self._send(
+                lambda: lean.exchange(
+                    "POST", url, sent, encoded[0], connect=settings.connect_timeout, read=None
+                ),
+                call,
+            )
+            try:
+                received = response.headers
+                encoding = received.get("content-encoding", "")
+                pieces = decoded(raw_pieces(response), encoding) if encoding else raw_pieces(response)
+                return (response.status, received, await self._read_body(received, pieces, call)), False
+            finally:
+                response.release()
+
+        return await self._slotted(call, pool, work)
+
     async def _attempt(
         self, call: _Call, url: str, body: Mapping[str, Any], headers: Mapping[str, str], *, stream: bool
     ) -> tuple[httpx.Response, bytes | None, _Pool]:
-        """One attempt, all within ``settings.timeout``: a slot of the loop's pool, the request, then the
-        whole body (response, body, pool). With ``stream``, a 2xx event stream comes back open instead
-        (body None) and keeps its slot: the caller releases it (``pool.gate.release()``) once closed.
-        Out of time while waiting for the slot: `PoolTimeoutError`; after: `TimeoutError`."""
+        """One attempt through the httpx client (see `_slotted`): (response, whole body, pool). With
+        ``stream``, a 2xx event stream comes back open instead (body None) and keeps its slot: the
+        caller releases it (``pool.gate.release()``) once closed."""
         pool = self._pool()
         request = pool.client.build_request("POST", self._parsed(url), json=dict(body), headers=headers)
+
+        async def work() -> tuple[tuple[httpx.Response, bytes | None, _Pool], bool]:
+            response = await self._send(lambda: pool.send(request), call)
+            if stream and response.is_success and response.headers.get("content-type", "").startswith("text/event-stream"):
+                return (response, None, pool), True  # the slot goes with the open stream
+            try:
+                content = await self._read_body(response.headers, _body_pieces(response), call)
+            finally:
+                await response.aclose()
+            return (response, content, pool), False
+
+        return await self._slotted(call, pool, work)
+
+    async def _slotted(self, call: _Call, pool: _Pool, work: Callable[[], Awaitable[tuple[R, bool]]]) -> R:
+        """Run ``work()`` holding one of ``pool``'s slots, all within ``settings.timeout`` (waiting for the
+        slot included); ``work`` returns (result, keep): with keep the slot stays taken, for the caller
+        to release. Out of time while waiting for the slot: `PoolTimeoutError`; after: `TimeoutError`."""
         phase = _Phase()
         failure: APIError | None = None
         held = False
@@ -386,14 +460,9 @@ class Transport:
             async with asyncio.timeout(self.settings.timeout) as deadline:
                 await pool.gate.acquire()
                 held, phase.waiting = True, False
-                response = await self._send(lambda: pool.send(request), call)
-                if stream and response.is_success and response.headers.get("content-type", "").startswith("text/event-stream"):
-                    held = False  # the slot goes with the open stream
-                    return response, None, pool
-                try:
-                    content = await self._read_body(response, call)
-                finally:
-                    await response.aclose()
+                result, keep = await work()
+                held = not keep
+                return result
         except builtins.TimeoutError:
             if not deadline.expired():
                 raise
@@ -401,11 +470,9 @@ class Transport:
         finally:
             if held:
                 pool.gate.release()
-        if failure is not None:
-            raise failure
-        return response, content, pool
+        raise failure
 
-    async def _send(self, send: Callable[[], Awaitable[httpx.Response]], call: _Call) -> httpx.Response:
+    async def _send(self, send: Callable[[], Awaitable[R]], call: _Call) -> R:
         """Await ``send()``, turning httpx failures into our typed errors (never chained: the httpx
         exception holds the request, and the request holds the key)."""
         failure: APIError
@@ -415,18 +482,18 @@ class Transport:
             failure = self._transport_error(exc, call)
         raise failure
 
-    async def _read_body(self, response: httpx.Response, call: _Call) -> bytes:
-        """The whole (decompressed) body, at most ``settings.max_response_bytes``: past that,
-        `InvalidResponseError` and the rest is never read (closing the response drops the connection)."""
+    async def _read_body(self, headers: Mapping[str, str], pieces: AsyncIterator[bytes], call: _Call) -> bytes:
+        """The whole body (``pieces``: decompressed, in bounded steps), at most ``settings.max_response_bytes``:
+        past that, `InvalidResponseError` and the rest is never read (closing the response drops the connection)."""
         limit = self.settings.max_response_bytes
-        declared = response.headers.get("content-length", "")
+        declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
             raise self._too_large(call)
         parts: list[bytes] = []
         size = 0
         failure: APIError | None = None
         try:
-            async for piece in _body_pieces(response):
+            async for piece in pieces:
                 size += len(piece)
                 if size > limit:
                     failure = self._too_large(call)
@@ -486,14 +553,14 @@ class Transport:
             )
         return APIError(f"Could not send the request to OpenRouter at {host} ({name})", model=call.model, attempts=call.attempts)
 
-    def _http_error(self, response: httpx.Response, content: bytes, call: _Call) -> APIError:
+    def _http_error(self, status: int, headers: Mapping[str, str], content: bytes, call: _Call) -> APIError:
         """The typed error for a non-2xx response, remembering any Retry-After it asked for."""
         try:
             data: Any = loads_body(content)
         except InvalidResponseError:
             data = None
-        error = error_for(response.status_code, data, model=call.model, headers=response.headers, attempts=call.attempts)
-        wait = retry_after_seconds(response.headers)
+        error = error_for(status, data, model=call.model, headers=headers, attempts=call.attempts)
+        wait = retry_after_seconds(headers)
         if wait is not None:
             _RETRY_AFTER[error] = wait
         return error
@@ -512,7 +579,7 @@ class Transport:
             if content is None:
                 return response, pool
             if not response.is_success:
-                raise self._http_error(response, content, call)
+                raise self._http_error(response.status_code, response.headers, content, call)
             # An HTTP 200 that is not an event stream: an error body, or nothing usable.
             data = loads_body(content)
             error = body_error(data, model=model, headers=response.headers, attempts=call.attempts)
