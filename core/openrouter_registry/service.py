@@ -222,7 +222,7 @@ class OpenRouterService:
 
     @property
     def transport(self) -> Transport:
-        """The shared transport (one pooled httpx.AsyncClient), created on first use."""
+        """The shared transport (one connection pool per event loop, aiohttp or httpx), created on first use."""
         if self._transport is None:
             from .transport import Transport
 
@@ -253,6 +253,30 @@ class OpenRouterService:
         from .catalog import load_catalog
 
         return await load_catalog(self.settings, refresh=refresh)
+
+    async def estimate_cost(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        schema: Any = None,
+        model: str | None = None,
+        max_tokens: int | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        max_reasks: int | None = None,
+    ) -> CostEstimate | None:
+        """The lowest and highest price in USD (`decimal.Decimal`) of the `generate` call with these
+        arguments, from the model catalog's prices, without sending it (see `openrouter_registry.pricing`).
+        None when the catalog does not price the model. Raises `ContextLengthError` for a prompt that
+        clearly cannot fit, and what `generate` raises for bad arguments."""
+        from .pricing import estimate_call
+
+        _check_call_options(None, max_tokens, model, max_reasks)
+        conversation = normalize_messages(prompt, messages)
+        extra_body = _extra_body(extra_body)
+        await self.load_catalog()
+        reasks = self.settings.max_reasks if max_reasks is None else max_reasks
+        return estimate_call(self.resolve(model).generator, conversation, schema, max_tokens, extra_body, reasks)
 
     def _headers(self, model: str) -> dict[str, str]:
         return with_authorization(self.registry.build_headers(model, self.settings), self.settings)
@@ -377,30 +401,6 @@ class OpenRouterService:
         call.index += 1
         MODE_MEMORY.fall_back(call.model, mode, call.modes[call.index], call.route, settings)  # type: ignore[arg-type]
         return True
-
-    async def estimate_cost(
-        self,
-        prompt: str | None = None,
-        *,
-        messages: Sequence[Mapping[str, Any]] | None = None,
-        schema: Any = None,
-        model: str | None = None,
-        max_tokens: int | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        max_reasks: int | None = None,
-    ) -> CostEstimate | None:
-        """The lowest and highest price in USD (`decimal.Decimal`) of the `generate` call with these
-        arguments, from the model catalog's prices, without sending it (see `openrouter_registry.pricing`).
-        None when the catalog does not price the model. Raises `ContextLengthError` for a prompt that
-        clearly cannot fit, and what `generate` raises for bad arguments."""
-        from .pricing import estimate_call
-
-        _check_call_options(None, max_tokens, model, max_reasks)
-        conversation = normalize_messages(prompt, messages)
-        extra_body = _extra_body(extra_body)
-        await self.load_catalog()
-        reasks = self.settings.max_reasks if max_reasks is None else max_reasks
-        return estimate_call(self.resolve(model).generator, conversation, schema, max_tokens, extra_body, reasks)
 
     @staticmethod
     def _refuse_truncated(call: _Call, reply: Reply) -> None:
