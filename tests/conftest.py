@@ -45,6 +45,9 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     yield path
 
     catalog.reset()
+    from openrouter_registry.modes import MODE_MEMORY
+
+    MODE_MEMORY.clear()  # also the modes-file paths it worked out under this test's cache dir
 
 from openrouter_registry.settings import TRANSPORTS, Settings  # noqa: E402
 

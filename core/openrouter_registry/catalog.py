@@ -50,6 +50,7 @@ __all__ = [
     "Pricing",
     "Catalog",
     "load_catalog",
+    "settled",
     "loaded_catalog",
     "lookup",
     "parse_models",
@@ -424,6 +425,21 @@ def _fresh(catalog: Catalog | None, settings: Settings) -> bool:
     return catalog is not None and catalog.age() < settings.catalog_ttl
 
 
+def settled(settings: Settings) -> bool:
+    """True when `load_catalog` (without ``refresh``) would return at once without I/O: the catalog is
+    off, held and fresh, or a fetch failed less than `RETRY_AFTER_FAILURE` seconds ago (the disk cache
+    was read then). The generation path asks this first, so a call costs no coroutine, lock or file
+    check in the steady state, and none either while OpenRouter's ``/models`` is unreachable."""
+    if not settings.catalog:
+        return True
+    key = (settings.base_url, settings.cache_dir or "")
+    held = _STORE.catalogs.get(key)
+    if held is not None and time.time() - held.fetched_at < settings.catalog_ttl:
+        return True
+    failed = _STORE.failed_at.get(key)
+    return failed is not None and time.monotonic() - failed < RETRY_AFTER_FAILURE
+
+
 async def load_catalog(settings: Settings, *, refresh: bool = False, network: bool = True) -> Catalog | None:
     """The catalog for ``settings``: from memory, the disk cache or the network (see the module
     docstring); ``refresh`` fetches now whatever the cache's age; ``network=False`` reads what is held or
@@ -432,7 +448,7 @@ async def load_catalog(settings: Settings, *, refresh: bool = False, network: bo
         return None
     key = _key(settings)
     held = _STORE.catalogs.get(key)
-    if (_fresh(held, settings) and not refresh) or (held is not None and not network):
+    if (not refresh and settled(settings)) or (held is not None and not network):
         return held
     try:
         async with _STORE.load_lock(key):

@@ -58,6 +58,7 @@ __all__ = [
     "loads_body",
     "error_for",
     "body_error",
+    "decode_chat_checked",
     "is_transient",
     "retry_after_seconds",
     "decode_chat",
@@ -164,6 +165,11 @@ def _message_in(value: Any, depth: int = 0) -> str | None:
 
 # --- bodies ----------------------------------------------------------------------------------------
 
+try:
+    from orjson import loads as _fast_loads  # a declared dependency; the fallback keeps a broken install working
+except ImportError:  # pragma: no cover
+    _fast_loads = json.loads
+
 
 def loads_body(raw: bytes | str) -> Any:
     """Decode a JSON body, skipping keep-alive whitespace (and a BOM) before it.
@@ -171,6 +177,11 @@ def loads_body(raw: bytes | str) -> Any:
     Raises `InvalidResponseError` (a transient `ProviderError`) for an empty or non-JSON body, a body
     that is not UTF-8, nested too deep for the parser, or too large to hold in memory.
     """
+    if type(raw) is bytes:
+        try:
+            return _fast_loads(raw)  # the common case; the json module below explains what orjson refuses
+        except ValueError:
+            pass
     failure: str
     try:
         text = bytes(raw).decode("utf-8") if isinstance(raw, (bytes, bytearray, memoryview)) else raw
@@ -463,6 +474,13 @@ def decode_chat(body: Mapping[str, Any]) -> Reply:
     error = body_error(data, model=None)
     if error is not None:
         raise error
+    return decode_chat_checked(data)
+
+
+def decode_chat_checked(body: Mapping[str, Any]) -> Reply:
+    """`decode_chat` for a body that `body_error` has passed already (`Transport.post_json` checks every
+    HTTP 200 body before its ``check``)."""
+    data = _require_mapping(body, "a chat completion")
     choice = _first_choice(data)
     if choice is None:
         raise InvalidResponseError(
@@ -481,6 +499,7 @@ def decode_chat(body: Mapping[str, Any]) -> Reply:
     else:
         raise InvalidResponseError(f"Invalid upstream response: the message is a {_json_type(message)}, not an object")
     usage = data.get("usage")
+    cost = cost_from_api(usage)
     return Reply(
         text=text,
         finish_reason=_finish_reason(choice),
@@ -488,8 +507,9 @@ def decode_chat(body: Mapping[str, Any]) -> Reply:
         provider=_str_or_none(data.get("provider")),
         generation_id=_str_or_none(data.get("id")),
         usage=Usage.from_api(usage),
-        cost=cost_from_api(usage),
+        cost=cost,
         raw=data,
+        cost_source=None if cost is None else "api",
     )
 
 

@@ -163,8 +163,17 @@ class Generator:
         return lookup(self.model, self.settings)
 
     def facts(self) -> Facts:
-        """The class's facts merged with the catalog's (the class wins where it states a value)."""
+        """The class's facts merged with the catalog's (the class wins where it states a value).
+        Merged once per catalog entry: the generation path asks several times per call."""
         info = self.model_info
+        cached: tuple[ModelInfo | None, Facts] | None = self.__dict__.get("_merged")
+        if cached is not None and cached[0] is info:
+            return cached[1]
+        facts = self._merge(info)
+        object.__setattr__(self, "_merged", (info, facts))  # a cache beside the frozen fields
+        return facts
+
+    def _merge(self, info: ModelInfo | None) -> Facts:
         sources: dict[str, FactSource | None] = {}
 
         def pick(fact: str, stated: int | None, listed: int | None) -> int | None:

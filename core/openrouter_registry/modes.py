@@ -112,6 +112,7 @@ class ModeMemory:
         self._lock = threading.Lock()
         self._files: dict[Path, dict[_Key, LearnedMode]] = {}
         self._unwritable: set[Path] = set()
+        self._paths: dict[tuple[str, str | None], Path | None] = {}
 
     def get(self, model: str, route: str = "", settings: Settings | None = None) -> Mode | None:
         """The learned mode for ``model`` under ``route`` (see `route_of`), or None; with ``settings``,
@@ -141,8 +142,19 @@ class ModeMemory:
         if settings is not None and settings.catalog:
             self._persist(settings, LearnedMode(model, route, next_mode, time.time()))
 
+    def _path(self, settings: Settings) -> Path | None:
+        """The modes file for ``settings``, worked out once per (base URL, cache dir): `get` asks on
+        every structured call, and platformdirs plus a SHA-256 cost more than the rest of the call's
+        preparation."""
+        key = (settings.base_url, settings.cache_dir)
+        try:
+            return self._paths[key]
+        except KeyError:
+            path = self._paths[key] = cache_file(settings, "modes")
+            return path
+
     def _file(self, settings: Settings) -> dict[_Key, LearnedMode]:
-        path = cache_file(settings, "modes")
+        path = self._path(settings)
         if path is None:
             return {}
         with self._lock:
@@ -154,7 +166,7 @@ class ModeMemory:
         return held
 
     def _persist(self, settings: Settings, learned: LearnedMode) -> None:
-        path = cache_file(settings, "modes")
+        path = self._path(settings)
         if path is None:
             return
         with self._lock:  # merge with what other processes wrote since
@@ -175,6 +187,7 @@ class ModeMemory:
             self._warned.clear()
             self._files.clear()
             self._unwritable.clear()
+            self._paths.clear()
 
 
 MODE_MEMORY = ModeMemory()

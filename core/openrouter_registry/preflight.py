@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import ContextLengthError
+from .memo import SchemaMemo
 
 if TYPE_CHECKING:
     from .generator import Generator
@@ -47,14 +48,26 @@ def _text_of(content: Any) -> int:
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
+def _json_characters(value: Any) -> int:
+    return len(_COMPACT.encode(value))
+
+
+#: A schema's length as compact JSON, computed once per schema object (see memo.py).
+_SCHEMA_CHARACTERS: SchemaMemo[int] = SchemaMemo(_json_characters)
+
+
 def body_characters(body: Mapping[str, Any]) -> int:
     """Characters of a chat request body that count as prompt: every message's text and the
-    ``response_format`` (its schema is billed as input)."""
+    ``response_format``'s JSON Schema (billed as input; the few characters around it are not counted)."""
     messages = body.get("messages")
     count = sum(_text_of(m.get("content")) for m in messages if isinstance(m, Mapping)) if isinstance(messages, list) else 0
     response_format = body.get("response_format")
-    if response_format is not None:
-        count += len(_COMPACT.encode(response_format))
+    if isinstance(response_format, Mapping):
+        inner = response_format.get("json_schema")
+        if isinstance(inner, Mapping) and "schema" in inner:
+            count += _SCHEMA_CHARACTERS(inner["schema"])
+    elif response_format is not None:
+        count += _json_characters(response_format)
     return count
 
 

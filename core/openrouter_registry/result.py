@@ -26,6 +26,8 @@ _MAX_COUNT = 2**63 - 1
 def _int(value: Any) -> int:
     """A token count from the API: a non-negative integer (an integral float counts too); anything
     else (missing, null, text, negative, fractional, absurdly large) is 0, i.e. "not reported"."""
+    if type(value) is int:  # the usual case, first
+        return value if 0 <= value <= _MAX_COUNT else 0
     count: int
     if isinstance(value, float) and value.is_integer():
         count = int(value)

@@ -121,22 +121,24 @@ class _Late(NamedTuple):
     """The steps of `generate` that live in modules ``import openrouter_registry`` does not load."""
 
     to_json_schema: Callable[[Any], dict[str, Any] | None]
-    decode_chat: Callable[[Mapping[str, Any]], Reply]
+    decode_chat_checked: Callable[[Mapping[str, Any]], Reply]
     priced: Callable[[Reply, Generator], Reply]
     parse_unclosed: Callable[[str, Mapping[str, Any] | None], Any | None]
     structure: Callable[[Any, Any], Any]
+    catalog_settled: Callable[[Settings], bool]
 
 
 @functools.cache
 def _late() -> _Late:
     """`_Late`, imported on the first call (an import statement in a hot function costs microseconds
     on every call; this costs a cached function call)."""
-    from .decode import decode_chat
+    from .catalog import settled
+    from .decode import decode_chat_checked
     from .pricing import priced
     from .schema import structure, to_json_schema
     from .structured import parse_unclosed
 
-    return _Late(to_json_schema, decode_chat, priced, parse_unclosed, structure)
+    return _Late(to_json_schema, decode_chat_checked, priced, parse_unclosed, structure, settled)
 
 
 def _kept(decode: Callable[[Any], T]) -> tuple[Callable[[Any], T], list[T]]:
@@ -338,8 +340,10 @@ class OpenRouterService:
         _check_call_options(temperature, max_tokens, model, max_reasks)
         conversation = normalize_messages(prompt, messages)
         extra_body = _extra_body(extra_body)
-        json_schema = _late().to_json_schema(schema)
-        await self.load_catalog()  # once per TTL; resolution then reads the model's catalog facts
+        late = _late()
+        json_schema = late.to_json_schema(schema)
+        if not late.catalog_settled(self.settings):
+            await self.load_catalog()  # once per TTL; resolution then reads the model's catalog facts
         resolution = self.resolve(model)
         model_id = resolution.model
         modes: tuple[Mode | None, ...] = (
@@ -374,9 +378,9 @@ class OpenRouterService:
                 temperature=call.temperature,
                 extra_body=call.extra_body,
             )
-            check, decoded = _kept(late.decode_chat)
+            check, decoded = _kept(late.decode_chat_checked)  # post_json has checked for an error body
             try:
-                # check=decode_chat: an unusable answer is retried like any other invalid response
+                # the check: an unusable answer is retried like any other invalid response
                 _, used = await self.transport.post_json(
                     "/chat/completions", body, call.headers, model=call.model, check=check
                 )
