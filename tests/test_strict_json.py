@@ -142,3 +142,54 @@ def test_cli_json_never_prints_nan(server: FakeOpenRouter, capsys: pytest.Captur
     assert (status, out) == (4, "")
     assert "NaN" not in out
     one_error_line(err, "StructuredOutputError: ")
+
+
+# --- the fast decoder (orjson) reads what the json module reads, value for value -------------------
+
+SAME_AS_JSON_MODULE = [
+    '{"id": 123456789012345678901234567890}',  # beyond 64 bits: exact, never a float
+    '{"id": -9223372036854775809}',  # one below the 64-bit minimum
+    '{"id": 18446744073709551615, "n": -0, "f": 1.0, "e": 1E2}',
+    '{"a": 1, "a": 2}',  # the last duplicate wins
+    '{"s": "\\ud83d\\ude00 caf\\u00e9"}',  # a surrogate pair
+    '  {"s": "\\u2028"}\n',
+]
+
+
+@pytest.mark.parametrize("text", SAME_AS_JSON_MODULE)
+def test_clean_json_reads_like_the_json_module(text: str) -> None:
+    value = parse_clean_json(text, None)
+    assert value == json.loads(text)
+    assert [type(v) for v in value.values()] == [type(v) for v in json.loads(text).values()]
+
+
+def test_a_lone_surrogate_is_read_as_the_json_module_reads_it() -> None:
+    assert parse_clean_json('{"s": "a\\ud800b"}', None) == {"s": "a\ud800b"}
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        (b'{"id": 123456789012345678901234567890}', {"id": 123456789012345678901234567890}),
+        (b'{"model": "m", "text": "\\ud800"}', {"model": "m", "text": "\ud800"}),  # cleaned later, by decode
+        (b'\xef\xbb\xbf{"a": 1}', {"a": 1}),  # a BOM: orjson refuses it, the fallback skips it
+        (b'\n\n   {"a": [1.5, null, true]}', {"a": [1.5, None, True]}),  # keep-alive whitespace first
+    ],
+)
+def test_reply_bodies_decode_like_the_json_module(raw: bytes, expected: Any) -> None:
+    from openrouter_registry.decode import loads_body
+
+    assert loads_body(raw) == expected
+
+
+@pytest.mark.parametrize("raw", [b'{"usage": {"cost": NaN}}', b'{"a": 1e999}', b"", b"   ", b'{"a": 1} trailing'])
+def test_reply_bodies_the_json_module_refuses_stay_refused_or_read_as_before(raw: bytes) -> None:
+    from openrouter_registry.decode import InvalidResponseError, loads_body
+
+    try:
+        expected: Any = json.loads(raw.decode().lstrip("\ufeff \t\r\n"))
+    except ValueError:
+        with pytest.raises(InvalidResponseError):
+            loads_body(raw)
+        return
+    assert repr(loads_body(raw)) == repr(expected)  # NaN and inf as the json module reads them (then refused by decode)

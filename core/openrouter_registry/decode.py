@@ -34,6 +34,7 @@ from typing import Any
 
 import attrs
 
+from .fastjson import MAPPING, MISS, fast_loads
 from .errors import (
     APIError,
     AuthenticationError,
@@ -153,7 +154,7 @@ def _message_in(value: Any, depth: int = 0) -> str | None:
             except (ValueError, RecursionError):
                 return text
         return text
-    if isinstance(value, Mapping):
+    if isinstance(value, MAPPING):
         for key in ("error", "message", "detail", "error_message", "msg"):
             found = _message_in(value.get(key), depth + 1)
             if found:
@@ -165,10 +166,6 @@ def _message_in(value: Any, depth: int = 0) -> str | None:
 
 # --- bodies ----------------------------------------------------------------------------------------
 
-try:
-    from orjson import loads as _fast_loads  # a declared dependency; the fallback keeps a broken install working
-except ImportError:  # pragma: no cover
-    _fast_loads = json.loads
 
 
 def loads_body(raw: bytes | str) -> Any:
@@ -178,10 +175,9 @@ def loads_body(raw: bytes | str) -> Any:
     that is not UTF-8, nested too deep for the parser, or too large to hold in memory.
     """
     if type(raw) is bytes:
-        try:
-            return _fast_loads(raw)  # the common case; the json module below explains what orjson refuses
-        except ValueError:
-            pass
+        value = fast_loads(raw)  # the usual body (see fastjson); the json module below decides the rest
+        if value is not MISS:
+            return value
     failure: str
     try:
         text = bytes(raw).decode("utf-8") if isinstance(raw, (bytes, bytearray, memoryview)) else raw
@@ -225,10 +221,10 @@ def _class_for(status: int) -> type[APIError]:
 def _error_object(body: Any) -> Mapping[str, Any] | None:
     """``body["error"]`` as a mapping (a bare string becomes ``{"message": ...}``), or the body itself
     when it looks like an error object; None when there is nothing error-like."""
-    if not isinstance(body, Mapping):
+    if not isinstance(body, MAPPING):
         return None
     error = body.get("error")
-    if isinstance(error, Mapping):
+    if isinstance(error, MAPPING):
         return error
     if isinstance(error, str) and error:
         return {"message": error}
@@ -245,7 +241,7 @@ def _bounded(value: Any, budget: list[int], depth: int = 0) -> Any:
         return "…"
     if isinstance(value, str):
         return clean_text(value if len(value) <= _METADATA_STRING else value[:_METADATA_STRING] + "…")
-    if isinstance(value, Mapping):
+    if isinstance(value, MAPPING):
         return {clean_text(str(k)): _bounded(v, budget, depth + 1) for k, v in list(value.items())[: budget[0]]}
     if isinstance(value, list):
         return [_bounded(v, budget, depth + 1) for v in value[: budget[0]]]
@@ -259,7 +255,7 @@ def _bounded(value: Any, budget: list[int], depth: int = 0) -> Any:
 def _metadata(value: Any) -> dict[str, Any]:
     """``error.metadata`` as a bounded copy; ``reasons`` (a list of strings) and ``flagged_input`` (a
     string) are dropped when they have another type, since `ModerationError` reads them."""
-    if not isinstance(value, Mapping):
+    if not isinstance(value, MAPPING):
         return {}
     metadata: dict[str, Any] = _bounded(value, [_METADATA_ITEMS])
     reasons = metadata.get("reasons")
@@ -310,9 +306,9 @@ def error_for(
     provider = (
         _str_or_none(metadata.get("provider_name"))
         or _str_or_none(_header(headers, "X-Provider-Name"))
-        or (_str_or_none(body.get("provider")) if isinstance(body, Mapping) else None)  # a stream chunk names it
+        or (_str_or_none(body.get("provider")) if isinstance(body, MAPPING) else None)  # a stream chunk names it
     )
-    body_id = body.get("id") if isinstance(body, Mapping) else None
+    body_id = body.get("id") if isinstance(body, MAPPING) else None
     generation_id = _str_or_none(body_id) or _str_or_none(_header(headers, "X-Generation-Id"))
     return _class_for(effective)(
         message,
@@ -352,7 +348,7 @@ def body_error(
     ``choices[0].error``. The status is ``error.code``; without a usable code it is 502 (a provider
     failure). The model named in the body wins over ``model``.
     """
-    if not isinstance(body, Mapping):
+    if not isinstance(body, MAPPING):
         return None
     named_model = _str_or_none(body.get("model")) or model
     top = body.get("error")
@@ -364,7 +360,7 @@ def body_error(
     if choice is None or choice.get("finish_reason") != "error":
         return None
     inner = choice.get("error")
-    if not isinstance(inner, Mapping):
+    if not isinstance(inner, MAPPING):
         inner = {"message": _str_or_none(inner) or 'The provider reported an error (finish_reason "error")'}
     status = _as_status(inner.get("code")) or UNSPECIFIED_PROVIDER_STATUS
     wrapped = {"error": inner, "id": body.get("id"), "provider": body.get("provider")}
@@ -416,7 +412,7 @@ def _seconds(value: str) -> float | None:
 
 def _first_choice(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
     choices = body.get("choices")
-    if isinstance(choices, list) and choices and isinstance(choices[0], Mapping):
+    if isinstance(choices, list) and choices and isinstance(choices[0], MAPPING):
         return choices[0]
     return None
 
@@ -433,7 +429,7 @@ def _content_text(content: Any, what: str = "message content") -> str:
         for part in content:
             if isinstance(part, str):
                 texts.append(part)
-            elif isinstance(part, Mapping) and isinstance(part.get("text"), str):
+            elif isinstance(part, MAPPING) and isinstance(part.get("text"), str):
                 if part.get("type", "text") in ("text", "output_text"):
                     texts.append(part["text"])
         return clean_text("".join(texts))
@@ -462,7 +458,7 @@ def _finish_reason(choice: Mapping[str, Any]) -> str | None:
 
 
 def _require_mapping(body: Any, what: str) -> Mapping[str, Any]:
-    if not isinstance(body, Mapping):
+    if not isinstance(body, MAPPING):
         raise InvalidResponseError(f"Invalid upstream response: expected a JSON object for {what}")
     return body
 
@@ -490,7 +486,7 @@ def decode_chat_checked(body: Mapping[str, Any]) -> Reply:
             provider=_str_or_none(data.get("provider")),
         )
     message = choice.get("message")
-    if isinstance(message, Mapping):
+    if isinstance(message, MAPPING):
         text = _content_text(message.get("content"))
     elif message is None and "text" in choice:  # the legacy completions shape
         text = _content_text(choice.get("text"), "choice text")
@@ -540,19 +536,19 @@ def decode_chunk(chunk: Mapping[str, Any], *, model: str | None = None, attempts
     if error is not None:
         raise error
     choices = data.get("choices")
-    if choices is not None and not (isinstance(choices, list) and all(isinstance(c, Mapping) for c in choices[:1])):
+    if choices is not None and not (isinstance(choices, list) and all(isinstance(c, MAPPING) for c in choices[:1])):
         raise InvalidResponseError("Invalid upstream response: a stream chunk's choices are not a list of objects")
     choice = _first_choice(data)
     text, finish_reason = "", None
     if choice is not None:
         delta = choice.get("delta")
-        if isinstance(delta, Mapping):
+        if isinstance(delta, MAPPING):
             text = _content_text(delta.get("content"), "delta content")
         elif delta is not None:
             raise InvalidResponseError(f"Invalid upstream response: a delta is a {_json_type(delta)}, not an object")
         finish_reason = _finish_reason(choice)
     usage_value = data.get("usage")
-    usage = Usage.from_api(usage_value) if isinstance(usage_value, Mapping) else None
+    usage = Usage.from_api(usage_value) if isinstance(usage_value, MAPPING) else None
     return StreamChunk(
         text=text,
         finish_reason=finish_reason,
@@ -640,7 +636,7 @@ def iter_sse_data(lines: Iterable[str]) -> Iterator[str]:
 def loads_chunk(payload: str) -> Mapping[str, Any]:
     """One SSE ``data`` payload as a JSON object; `InvalidResponseError` when it is not one."""
     value = loads_body(payload)
-    if not isinstance(value, Mapping):
+    if not isinstance(value, MAPPING):
         raise InvalidResponseError("Invalid upstream response: a stream chunk is not a JSON object")
     return value
 
@@ -704,7 +700,7 @@ def decode_embeddings(body: Any) -> EmbeddingReply:
         )
     indexed: list[tuple[int, list[float]]] = []
     for position, item in enumerate(items):
-        if not isinstance(item, Mapping):
+        if not isinstance(item, MAPPING):
             raise InvalidResponseError("Invalid upstream response: an embeddings item is not an object")
         index = item.get("index")
         index = position if index is None else index

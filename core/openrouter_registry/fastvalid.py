@@ -27,7 +27,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["surely_valid"]
+__all__ = ["surely_valid", "plain_json"]
 
 _SCALARS = (str, int, float, bool, type(None))
 
@@ -51,7 +51,7 @@ def _checker(key: str) -> Callable[[Any], bool] | None:
     return is_valid
 
 
-def _plain_json(data: Any) -> bool:
+def plain_json(data: Any) -> bool:
     """True when ``data`` holds only the types a JSON parser produces (exact types, no subclasses)."""
     stack = [data]
     while stack:
@@ -69,11 +69,12 @@ def _plain_json(data: Any) -> bool:
     return True
 
 
-def surely_valid(data: Any, key: str) -> bool:
+def surely_valid(data: Any, key: str, *, plain: bool = False) -> bool:
     """True when jsonschema-rs says ``data`` is valid against the schema with canonical JSON ``key``;
-    False means "ask jsonschema" (invalid, or no fast answer)."""
+    False means "ask jsonschema" (invalid, or no fast answer). ``plain``: the caller has checked
+    `plain_json` already."""
     check = _checker(key)
-    if check is None or not _plain_json(data):
+    if check is None or not (plain or plain_json(data)):
         return False
     try:
         return bool(check(data))

@@ -15,6 +15,7 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from .fastjson import MAPPING
 from .errors import ContextLengthError
 from .memo import SchemaMemo
 
@@ -39,7 +40,7 @@ def _text_of(content: Any) -> int:
     if isinstance(content, str):
         return len(content)
     if isinstance(content, list):
-        return sum(len(p["text"]) for p in content if isinstance(p, Mapping) and isinstance(p.get("text"), str))
+        return sum(len(p["text"]) for p in content if isinstance(p, MAPPING) and isinstance(p.get("text"), str))
     return 0
 
 
@@ -60,11 +61,11 @@ def body_characters(body: Mapping[str, Any]) -> int:
     """Characters of a chat request body that count as prompt: every message's text and the
     ``response_format``'s JSON Schema (billed as input; the few characters around it are not counted)."""
     messages = body.get("messages")
-    count = sum(_text_of(m.get("content")) for m in messages if isinstance(m, Mapping)) if isinstance(messages, list) else 0
+    count = sum(_text_of(m.get("content")) for m in messages if isinstance(m, MAPPING)) if isinstance(messages, list) else 0
     response_format = body.get("response_format")
-    if isinstance(response_format, Mapping):
+    if isinstance(response_format, MAPPING):
         inner = response_format.get("json_schema")
-        if isinstance(inner, Mapping) and "schema" in inner:
+        if isinstance(inner, MAPPING) and "schema" in inner:
             count += _SCHEMA_CHARACTERS(inner["schema"])
     elif response_format is not None:
         count += _json_characters(response_format)

@@ -646,11 +646,11 @@ class Registry:
     def _call_one(self, impl: pluggy.HookImpl, hook_name: str, kwargs: Mapping[str, Any]) -> Any:
         function: Callable[..., Any] = impl.function
         try:
-            result = function(**{arg: kwargs[arg] for arg in impl.argnames})
+            result = function(*[kwargs[arg] for arg in impl.argnames])  # positionally, as pluggy calls them
         except Exception as exc:
             self._hook_failed(impl.plugin_name, impl, hook_name, kwargs, exc)
             return _FAILED
-        problem = result_problem(hook_name, result)
+        problem = None if result is None else result_problem(hook_name, result)
         if problem is not None:
             self._hook_failed(impl.plugin_name, impl, hook_name, kwargs, PluginError(impl.plugin_name, problem))
             return _FAILED

@@ -8,6 +8,8 @@ from typing import Any, Generic, Literal, TypeVar
 
 import attrs
 
+from .fastjson import MAPPING
+
 __all__ = ["Usage", "Reply", "GenerationResult", "CostSource", "add_costs", "add_cost_sources", "check_json"]
 
 T = TypeVar("T")
@@ -60,19 +62,18 @@ class Usage:
     @classmethod
     def from_api(cls, usage: Mapping[str, Any] | None) -> Usage:
         """Read OpenRouter's ``usage`` object; missing or null parts count as 0."""
-        if not isinstance(usage, Mapping):
+        if not isinstance(usage, MAPPING):
             return cls()
-        prompt_details = usage.get("prompt_tokens_details")
-        completion_details = usage.get("completion_tokens_details")
-        prompt_details = prompt_details if isinstance(prompt_details, Mapping) else {}
-        completion_details = completion_details if isinstance(completion_details, Mapping) else {}
-        prompt, completion = _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))
+        get = usage.get
+        prompt_details = get("prompt_tokens_details")
+        completion_details = get("completion_tokens_details")
+        prompt, completion = _int(get("prompt_tokens")), _int(get("completion_tokens"))
         return cls(
-            prompt_tokens=prompt,
-            completion_tokens=completion,
-            total_tokens=_int(usage.get("total_tokens")) or prompt + completion,
-            cached_tokens=_int(prompt_details.get("cached_tokens")),
-            reasoning_tokens=_int(completion_details.get("reasoning_tokens")),
+            prompt,
+            completion,
+            _int(get("total_tokens")) or prompt + completion,
+            _int(prompt_details.get("cached_tokens")) if isinstance(prompt_details, MAPPING) else 0,
+            _int(completion_details.get("reasoning_tokens")) if isinstance(completion_details, MAPPING) else 0,
         )
 
     def to_dict(self) -> dict[str, int]:
@@ -82,7 +83,7 @@ class Usage:
 def cost_from_api(usage: Mapping[str, Any] | None) -> float | None:
     """``usage.cost`` in USD (a number or a numeric string), or None when OpenRouter gave none or
     gave something that is not a cost (negative, not finite, not a number)."""
-    if not isinstance(usage, Mapping):
+    if not isinstance(usage, MAPPING):
         return None
     cost = usage.get("cost")
     if isinstance(cost, bool) or not isinstance(cost, (int, float, str)) or isinstance(cost, str) and len(cost) > 64:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import attrs
 
+from .fastjson import MAPPING
 from .errors import APIError, ConfigurationError, StructuredOutputError, TruncatedOutputError
 from .generator import Generator, Mode
 from .headers import with_authorization
@@ -97,7 +98,7 @@ def normalize_messages(prompt: str | None, messages: Sequence[Mapping[str, Any]]
         raise ConfigurationError("messages must be a non-empty list of {'role': ..., 'content': ...} dicts")
     out = []
     for i, message in enumerate(messages):
-        if not isinstance(message, Mapping) or message.get("role") not in _ROLES or "content" not in message:
+        if not isinstance(message, MAPPING) or message.get("role") not in _ROLES or "content" not in message:
             raise ConfigurationError(
                 f"messages[{i}] must be a dict with 'role' (one of {', '.join(sorted(_ROLES))}) and 'content'"
             )
@@ -113,7 +114,7 @@ def normalize_messages(prompt: str | None, messages: Sequence[Mapping[str, Any]]
 
 def _is_parts(content: Any) -> bool:
     return isinstance(content, (list, tuple)) and all(
-        isinstance(part, Mapping) and isinstance(part.get("type"), str) for part in content
+        isinstance(part, MAPPING) and isinstance(part.get("type"), str) for part in content
     )
 
 
@@ -157,7 +158,7 @@ def _kept(decode: Callable[[Any], T]) -> tuple[Callable[[Any], T], list[T]]:
 def _extra_body(extra_body: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if extra_body is None:
         return None
-    if not isinstance(extra_body, Mapping):
+    if not isinstance(extra_body, MAPPING):
         raise ConfigurationError(f"extra_body must be a dict of request fields, got {type(extra_body).__name__}")
     copied: dict[str, Any] = json_copy(extra_body, "extra_body")
     return copied
@@ -677,7 +678,7 @@ class TextStream:
                 if handle.status is not None:  # the stream was open: the provider failed mid-reply
                     self.finish_reason = "error"
                 usage = handle.error_chunk.get("usage") if handle.error_chunk is not None else None
-                if isinstance(usage, Mapping):  # what the failed reply was billed
+                if isinstance(usage, MAPPING):  # what the failed reply was billed
                     self.usage, self.cost = Usage.from_api(usage), cost_from_api(usage)
                 raise
 

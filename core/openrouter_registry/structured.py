@@ -41,6 +41,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from .fastjson import MAPPING, MISS, fast_loads
 from .candidates import (
     CLOSER_OF,
     MAX_SCAN_CHARS,
@@ -136,10 +137,12 @@ def _shallow(text: str, limit: int = MAX_DEPTH) -> bool:
 
 def _loads(text: str) -> Any:
     """``json.loads`` that refuses NaN, Infinity, numbers too large for a float, and values nested
-    deeper than `MAX_DEPTH` (refused before decoding: the C decoder recurses once per level)."""
+    deeper than `MAX_DEPTH` (refused before decoding: the C decoder recurses once per level).
+    orjson reads the usual reply (see `fastjson`); the json module decides the rest."""
     if not _shallow(text):
         raise _NotJSON("too deeply nested")
-    return _DECODER.decode(text)
+    value = fast_loads(text)
+    return _DECODER.decode(text) if value is MISS else value
 
 
 # --- decoders --------------------------------------------------------------------------------------
@@ -368,7 +371,7 @@ def _kind(value: Any) -> str:
 
 def _schema_kinds(schema: Any, root: Any, depth: int = 0) -> set[str]:
     """The JSON types a schema admits at its top, as far as can be told (empty: unknown)."""
-    if not isinstance(schema, Mapping) or depth > 8:
+    if not isinstance(schema, MAPPING) or depth > 8:
         return set()
     declared = schema.get("type")
     if isinstance(declared, str):
@@ -387,7 +390,7 @@ def _schema_kinds(schema: Any, root: Any, depth: int = 0) -> set[str]:
     if isinstance(ref, str) and ref.startswith("#"):
         target: Any = root
         for part in ref[1:].split("/")[1:]:
-            target = target.get(part.replace("~1", "/").replace("~0", "~")) if isinstance(target, Mapping) else None
+            target = target.get(part.replace("~1", "/").replace("~0", "~")) if isinstance(target, MAPPING) else None
         return _schema_kinds(target, root, depth + 1)
     kinds: set[str] = set()
     for key in ("anyOf", "oneOf", "allOf"):
@@ -436,7 +439,7 @@ def _safely(
     if not isinstance(text, str):
         return None
     try:
-        return _choose(search(text), schema if isinstance(schema, Mapping) else None, valid_only=valid_only)
+        return _choose(search(text), schema if isinstance(schema, MAPPING) else None, valid_only=valid_only)
     except Exception:
         log.debug("reply parsing failed", exc_info=True)
         return None
@@ -516,7 +519,7 @@ def parse_clean_json(text: str, schema: Mapping[str, Any] | None = None) -> Any 
         value = _loads(text)
     except (ValueError, RecursionError, MemoryError):
         return None
-    kinds = _schema_kinds(schema, schema) & _KINDS if isinstance(schema, Mapping) else set()
+    kinds = _schema_kinds(schema, schema) & _KINDS if isinstance(schema, MAPPING) else set()
     return value if not kinds or _accepts(kinds, value) else None  # a JSON string holding the object: the core unwraps it
 
 
@@ -556,7 +559,7 @@ def parse_unclosed(text: str, schema: Mapping[str, Any] | None) -> Any | None:
     had finished (``finish_reason`` ``"stop"``): the value with them added, only when it validates
     against ``schema``; else None. The generation path calls it only for ``"stop"`` (never for
     ``"length"``: a cut-off reply is incomplete data, not a habit). Never raises."""
-    if not isinstance(text, str) or not isinstance(schema, Mapping) or len(text) > MAX_SCAN_CHARS:
+    if not isinstance(text, str) or not isinstance(schema, MAPPING) or len(text) > MAX_SCAN_CHARS:
         return None
     try:
         closed = _closing(_CLOSING_FENCE.sub("", trim(strip_control_tokens(without_reasoning(text)))))

@@ -18,7 +18,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError
-from .fastvalid import surely_valid
+from .fastvalid import plain_json, surely_valid
 from .memo import SchemaMemo
 
 if TYPE_CHECKING:
@@ -177,6 +177,20 @@ def _errors(validator: Validator, data: Any) -> list[ValidationError]:
         raise
 
 
+#: The exact types of a JSON parser's scalars.
+_FLAT = frozenset({str, int, float, bool, type(None)})
+
+
+def _shape(data: Any) -> tuple[int, bool]:
+    """(`depth_of` ``data``, whether it is `plain_json`): one look at a small flat object (the usual
+    reply), else the two walks."""
+    if type(data) is dict and len(data) <= 64:  # the usual reply: a small flat object
+        values = data.values()
+        if all(type(value) in _FLAT for value in values):
+            return 1, all(type(key) is str for key in data)
+    return depth_of(data), plain_json(data)
+
+
 def validate(data: Any, schema: Mapping[str, Any] | bool) -> list[str]:
     """The ways ``data`` breaks ``schema``, as readable messages with their JSON path
     (``"$.country: 'country' is a required property"``), sorted; an empty list when ``data`` is valid.
@@ -186,9 +200,10 @@ def validate(data: Any, schema: Mapping[str, Any] | bool) -> list[str]:
     """
     key = _KEYS(schema)
     validator = _compile(key)
-    if depth_of(data) > MAX_DEPTH:
+    depth, plain = _shape(data)
+    if depth > MAX_DEPTH:
         return [_TOO_DEEP]
-    if surely_valid(data, key):  # the common case, answered in Rust (see fastvalid.py)
+    if plain and surely_valid(data, key, plain=True):  # the common case, answered in Rust (see fastvalid.py)
         return []
     try:
         errors = _errors(validator, data)
@@ -206,9 +221,10 @@ def is_valid(data: Any, schema: Mapping[str, Any] | bool) -> bool:
     """True when ``data`` validates against ``schema``. Raises `ConfigurationError` for an invalid schema."""
     key = _KEYS(schema)
     validator = _compile(key)
-    if depth_of(data) > MAX_DEPTH:
+    depth, plain = _shape(data)
+    if depth > MAX_DEPTH:
         return False
-    if surely_valid(data, key):
+    if plain and surely_valid(data, key, plain=True):
         return True
     try:
         return bool(validator.is_valid(data))
