@@ -119,7 +119,7 @@ class BatchRow:
         """The output JSON object: ``id``, ``ok``, ``content`` or ``error``, then the facts of the call."""
         data: dict[str, Any] = {"id": self.id, "ok": self.ok}
         if self.ok:
-            data["content"] = self._result.to_dict()["content"] if self._result is not None else self.content
+            data["content"] = self._result.content_json() if self._result is not None else self.content
         else:
             assert self.error is not None
             data["error"] = {"type": self.error.type, "message": self.error.message}
@@ -208,6 +208,8 @@ def _valid_id(value: Any) -> bool:
 
 def id_key(value: Any) -> str:
     """The text an id is compared by: 1 and "1" are different ids."""
+    if type(value) is int:
+        return str(value)  # what json.dumps writes, sooner
     return json.dumps(value, ensure_ascii=False)
 
 

@@ -21,6 +21,7 @@ import attrs
 
 from .batch import BatchRow, InputLine, id_key
 from .errors import ConfigurationError
+from .fastjson import MISS, fast_loads
 
 __all__ = ["MAX_LINE_BYTES", "read_input", "scan_input", "InputScan", "OutputLock", "resume_done", "RowWriter"]
 
@@ -37,8 +38,9 @@ def _reject_constant(name: str) -> Any:
 
 
 def _loads(text: bytes) -> Any:
-    """Strict JSON (NaN and Infinity refused)."""
-    return json.loads(text, parse_constant=_reject_constant)
+    """Strict JSON (NaN and Infinity refused); orjson for the usual line (see fastjson)."""
+    value = fast_loads(text)
+    return json.loads(text, parse_constant=_reject_constant) if value is MISS else value
 
 
 def read_input(path: Path) -> Iterator[InputLine]:

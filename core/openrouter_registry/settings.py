@@ -198,7 +198,7 @@ def _positive(value: float) -> bool:
     return value > 0 and math.isfinite(value)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, cache_hash=True)  # hashed on every call (resolution cache key)
 class Settings:
     """What a generation needs to know from its environment. Build it with `Settings.from_env()`."""
 
