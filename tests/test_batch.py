@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from openrouter_registry import ConfigurationError
-from openrouter_registry.batch import BatchRow, BatchRun, _in_flight_bound, _Limiter, _Request
+from openrouter_registry.batch import BatchRow, BatchRun, _in_flight_bound, _Limiter, _Request, render
 from openrouter_registry.events import RetryEvent, observe_retries
 from openrouter_registry.testing import FakeOpenRouter, Scripted
 
@@ -283,3 +283,27 @@ async def test_input_is_read_lazily_as_rows_finish(server: FakeOpenRouter) -> No
         async for _ in run:
             break  # the consumer stops after the first row: the rest is never read, never sent
     assert pulled <= 5 and len(chats(server)) <= 5
+
+
+@pytest.mark.parametrize(
+    "template, entry, expected",
+    [
+        ("From: {text}", {"text": "Paris", "id": 1}, "From: Paris"),
+        ("{n:>4}|{text!r}", {"n": 7, "text": "x"}, "   7|'x'"),
+        ("Data: {data}", {"data": {"city": "Café", "n": [1, 2]}}, 'Data: {"city": "Café", "n": [1, 2]}'),
+        ("Items: {items} of {text}", {"items": ["a"], "text": "t"}, 'Items: ["a"] of t'),
+        ("First: {row[name]}", {"row": {"name": "Ada"}}, "First: Ada"),
+        ("Nothing: {text}", {"text": None}, "Nothing: None"),
+    ],
+)
+def test_templates_render_dicts_and_lists_as_json_and_the_rest_as_str_format(
+    template: str, entry: dict[str, Any], expected: str
+) -> None:
+    assert render(template, entry) == expected
+
+
+def test_a_missing_template_field_is_a_key_error_on_either_path() -> None:
+    with pytest.raises(KeyError):
+        render("From: {text}", {"id": 1})
+    with pytest.raises(KeyError):
+        render("From: {row[name]}", {"id": 1})

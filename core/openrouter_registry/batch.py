@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import json
 import logging
 import math
@@ -188,6 +189,27 @@ class _JSONFormatter(string.Formatter):
 _FORMATTER = _JSONFormatter()
 
 
+@functools.lru_cache(maxsize=64)
+def _plain_fields(template: str) -> tuple[str, ...] | None:
+    """The field names of ``template`` when every one is a plain input key (``{text}``, ``{n:>4}``),
+    else None (``{a.b}``, ``{a[0]}``: only `_JSONFormatter` renders those)."""
+    try:
+        names = [name for _, name, _, _ in _FORMATTER.parse(template) if name is not None]
+    except ValueError:
+        return None
+    return tuple(names) if all(name.isidentifier() for name in names) else None
+
+
+def render(template: str, entry: Mapping[str, Any]) -> str:
+    """``template`` filled from ``entry``, dicts and lists as JSON. A template of plain keys whose values
+    are not dicts or lists is rendered by ``str.format_map`` (in C; the Python ``string.Formatter``
+    costs a tenth of a row's CPU)."""
+    fields = _plain_fields(template)
+    if fields is not None and not any(isinstance(entry.get(name), (dict, list)) for name in fields):
+        return template.format_map(entry)
+    return _FORMATTER.vformat(template, (), entry)
+
+
 def check_template(template: str | None) -> None:
     """Raise `ConfigurationError` for a template that cannot render anything (checked before any request)."""
     if template is None:
@@ -231,7 +253,7 @@ def _request(entry: Any, position: int, template: str | None) -> _Request | Batc
                        f"line {line}: {shown}; every row needs an 'id' that is a non-empty string or an integer")
     if template is not None:
         try:
-            return _Request(id, line, _FORMATTER.vformat(template, (), entry), None)
+            return _Request(id, line, render(template, entry), None)
         except KeyError as exc:
             return _failed(id, line, INPUT_ERROR, f"line {line}: the template needs {exc.args[0]!r}, which this row lacks")
         except (IndexError, AttributeError, ValueError, TypeError) as exc:
