@@ -116,6 +116,11 @@ class BatchRow:
     line: int | None = None
     _result: GenerationResult[Any] | None = attrs.field(default=None, repr=False, eq=False, alias="result")
 
+    @property
+    def result(self) -> GenerationResult[Any] | None:
+        """The `GenerationResult` of an ok row that a generation produced (None otherwise)."""
+        return self._result
+
     def to_dict(self) -> dict[str, Any]:
         """The output JSON object: ``id``, ``ok``, ``content`` or ``error``, then the facts of the call."""
         data: dict[str, Any] = {"id": self.id, "ok": self.ok}

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import attrs
+import orjson
 
 from .batch import BatchRow, InputLine, id_key
 from .errors import ConfigurationError
@@ -182,6 +183,26 @@ class OutputLock:
             self._fd = None
 
 
+def _row_line(data: dict[str, Any], *, checked: bool) -> bytes:
+    """One output line. When the row's ``content`` is ``checked`` strict JSON (`GenerationResult.content_json`)
+    orjson writes it: the other fields are finite numbers, strings and None (orjson would write NaN as null,
+    but there is none). What orjson cannot write (an integer beyond 64 bits, a lone surrogate) and unchecked
+    content go through the json module; content holding NaN or Infinity makes the row say so instead."""
+    if checked:
+        try:
+            return orjson.dumps(data, option=orjson.OPT_APPEND_NEWLINE)
+        except TypeError:
+            pass
+    try:
+        line = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except ValueError:  # content holding NaN or Infinity: not JSON; the row says so instead
+        data.pop("content", None)
+        data["ok"] = False
+        data["error"] = {"type": "StructuredOutputError", "message": "the content holds NaN or Infinity, not JSON"}
+        line = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return (line + "\n").encode("utf-8")
+
+
 def resume_done(out: Path) -> set[int]:
     """For ``--resume``: rewrite OUT keeping only its ``ok`` rows, once each (failed rows are run
     again; a line cut short by a kill is dropped), and return the hashes of their ids. The rewrite goes
@@ -215,18 +236,12 @@ class RowWriter:
     """Appends one JSON line per row to OUT and flushes it at once (strict JSON, UTF-8)."""
 
     def __init__(self, out: Path) -> None:
-        self._file: IO[str] = open(out, "a", encoding="utf-8", newline="\n")
+        self._file: IO[bytes] = open(out, "ab")
 
     def write(self, row: BatchRow) -> None:
-        data = row.to_dict()
-        try:
-            line = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        except ValueError:  # content holding NaN or Infinity: not JSON; the row says so instead
-            data.pop("content", None)
-            data["ok"] = False
-            data["error"] = {"type": "StructuredOutputError", "message": "the content holds NaN or Infinity, not JSON"}
-            line = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        self._file.write(line + "\n")
+        # content from a generation is strict JSON already (content_json checks it); other content is not
+        checked = not row.ok or row.result is not None
+        self._file.write(_row_line(row.to_dict(), checked=checked))
         self._file.flush()
 
     def close(self) -> None:
