@@ -284,3 +284,26 @@ def test_unusable_paths_are_one_line_errors(server: FakeOpenRouter, tmp_path: Pa
     assert main([*batch(tmp_path), "--resume"]) == 2
     assert "Is a directory" in one_error_line(capsys.readouterr().err, "ConfigurationError: cannot read or write")
     assert server.requests == []
+
+
+def test_the_command_collects_garbage_for_throughput_and_puts_the_collector_back(
+    server: FakeOpenRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    from openrouter_registry import batch_files
+
+    seen: list[tuple[tuple[int, int, int], int]] = []
+
+    original = batch_files.RowWriter.write
+
+    def write(self: Any, row: Any) -> None:  # what the collector looks like while rows are written
+        seen.append((gc.get_threshold(), gc.get_freeze_count()))
+        original(self, row)
+
+    monkeypatch.setattr(batch_files.RowWriter, "write", write)
+    before = gc.get_threshold()
+    assert main(batch(tmp_path, n=3)) == 0
+    assert len(seen) == 3
+    assert all(threshold[0] == cli_batch.GC_THRESHOLD and frozen > 0 for threshold, frozen in seen)
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
