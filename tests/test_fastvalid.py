@@ -86,3 +86,50 @@ def test_remote_refs_are_never_fetched_and_still_reported() -> None:
     assert surely_valid({}, _schema_key(schema)) is False
     with pytest.raises(ConfigurationError, match="remote schemas are never fetched"):
         validate({}, schema)
+
+
+class _Str(str):
+    pass
+
+
+class _Dict(dict):  # type: ignore[type-arg]
+    pass
+
+
+def _values() -> Any:
+    from hypothesis import strategies as st
+
+    scalars = st.one_of(
+        st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=3),
+        st.builds(_Str, st.text(max_size=3)), st.builds(tuple, st.lists(st.integers(), max_size=2)),
+    )
+    return st.recursive(
+        scalars,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3),
+            st.dictionaries(st.one_of(st.text(max_size=2), st.integers()), inner, max_size=3),
+            st.builds(_Dict, st.dictionaries(st.text(max_size=2), inner, max_size=2)),
+        ),
+        max_leaves=30,
+    )
+
+
+def test_one_walk_answers_what_the_two_walks_answer() -> None:
+    from hypothesis import given, settings
+
+    from openrouter_registry.fastvalid import plain_json
+    from openrouter_registry.validation import _shape, depth_of
+
+    @settings(max_examples=300, deadline=None)
+    @given(_values())
+    def check(value: Any) -> None:
+        assert _shape(value) == (depth_of(value), plain_json(value))
+        assert _shape(value, 2)[0] == depth_of(value, 2)
+
+    check()
+    deep: list[Any] = []
+    node = deep
+    for _ in range(150):
+        node.append([])
+        node = node[0]
+    assert _shape(deep)[0] == depth_of(deep) == 101  # stops one past the limit

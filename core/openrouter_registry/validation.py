@@ -18,7 +18,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError
-from .fastvalid import plain_json, surely_valid
+from .fastvalid import surely_valid
 from .memo import SchemaMemo
 
 if TYPE_CHECKING:
@@ -181,14 +181,40 @@ def _errors(validator: Validator, data: Any) -> list[ValidationError]:
 _FLAT = frozenset({str, int, float, bool, type(None)})
 
 
-def _shape(data: Any) -> tuple[int, bool]:
-    """(`depth_of` ``data``, whether it is `plain_json`): one look at a small flat object (the usual
-    reply), else the two walks."""
-    if type(data) is dict and len(data) <= 64:  # the usual reply: a small flat object
-        values = data.values()
-        if all(type(value) in _FLAT for value in values):
-            return 1, all(type(key) is str for key in data)
-    return depth_of(data), plain_json(data)
+def _shape(data: Any, limit: int = MAX_DEPTH) -> tuple[int, bool]:
+    """(`depth_of` ``data``, whether it is `fastvalid.plain_json`) in one walk, level by level, without
+    recursion (a third of the two walks' time on a nested reply). The depth stops at ``limit + 1``."""
+    kind = type(data)
+    if kind in _FLAT:
+        return 0, True
+    if not isinstance(data, (dict, list)):
+        return 0, False
+    plain = True
+    level = [data]
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
+            return depth, plain
+        below = []
+        for node in level:
+            if isinstance(node, dict):
+                if plain and (type(node) is not dict or not all(type(key) is str for key in node)):
+                    plain = False
+                values: Iterable[Any] = node.values()
+            else:
+                plain = plain and type(node) is list
+                values = node
+            for value in values:
+                kind = type(value)
+                if kind is dict or kind is list:
+                    below.append(value)
+                elif kind not in _FLAT:
+                    plain = False
+                    if isinstance(value, (dict, list)):
+                        below.append(value)
+        level = below
+    return depth, plain
 
 
 def validate(data: Any, schema: Mapping[str, Any] | bool) -> list[str]:
