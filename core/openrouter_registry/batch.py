@@ -210,9 +210,12 @@ def render(template: str, entry: Mapping[str, Any]) -> str:
     are not dicts or lists is rendered by ``str.format_map`` (in C; the Python ``string.Formatter``
     costs a tenth of a row's CPU)."""
     fields = _plain_fields(template)
-    if fields is not None and not any(isinstance(entry.get(name), (dict, list)) for name in fields):
-        return template.format_map(entry)
-    return _FORMATTER.vformat(template, (), entry)
+    if fields is None:
+        return _FORMATTER.vformat(template, (), entry)
+    for name in fields:
+        if isinstance(entry.get(name), (dict, list)):
+            return _FORMATTER.vformat(template, (), entry)
+    return template.format_map(entry)
 
 
 def check_template(template: str | None) -> None:
