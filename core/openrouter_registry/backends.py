@@ -36,7 +36,7 @@ from .settings import Settings
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["make_client", "AiohttpTransport", "raw_pieces", "KEEPALIVE_EXPIRY", "ACCEPT_ENCODING"]
+__all__ = ["make_client", "AiohttpTransport", "raw_pieces", "read_declared", "KEEPALIVE_EXPIRY", "ACCEPT_ENCODING"]
 
 #: Seconds an idle kept-alive connection stays in the pool.
 KEEPALIVE_EXPIRY = 30.0
@@ -123,6 +123,15 @@ async def raw_pieces(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
     try:
         while chunk := await response.content.read(READ_CHUNK):
             yield chunk
+    except Exception as exc:
+        raise _mapped(exc) from None
+
+
+async def read_declared(response: aiohttp.ClientResponse) -> bytes:
+    """The whole body (as sent) of a response that declared its ``Content-Length``: aiohttp's parser
+    stops at that length, and a body cut short raises (as an httpx exception), as in `raw_pieces`."""
+    try:
+        return await response.content.read()
     except Exception as exc:
         raise _mapped(exc) from None
 
