@@ -6,6 +6,7 @@ local `FakeOpenRouter` (127.0.0.1 only). Delays are kept tiny with ``base_delay`
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -364,6 +365,32 @@ async def test_client_timeout(server: FakeOpenRouter) -> None:
         assert time.monotonic() - start < 1.5
     assert info.value.attempts == 2 and len(server.requests) == 2
     assert info.value.__context__ is None
+
+
+async def test_every_attempt_in_flight_has_its_own_deadline(server: FakeOpenRouter) -> None:
+    async with Transport(make_settings(server, timeout=0.5, max_attempts=1), base_delay=FAST) as transport:
+        server.enqueue(Scripted(status=200, json={"late": True}, delay=3.0),  # first: times out at 0.5s
+                       Scripted(status=200, json={"ok": True}, delay=0.3),  # starts at 0.3s, answers at 0.6s
+                       Scripted(status=200, json={"late": True}, delay=3.0))  # starts at 0.35s, times out at 0.85s
+
+        async def timed(pause: float) -> tuple[Any, float]:
+            await asyncio.sleep(pause)
+            start = time.monotonic()
+            try:
+                outcome: Any = (await post(transport, server))[0]
+            except TimeoutError as error:
+                outcome = error
+            return outcome, time.monotonic() - start
+
+        first = asyncio.ensure_future(timed(0.0))
+        await asyncio.sleep(0.3)
+        second = asyncio.ensure_future(timed(0.0))
+        await asyncio.sleep(0.05)  # the server answers in arrival order
+        third, (late, waited_first), (answer, _) = await timed(0.0), await first, await second
+        assert isinstance(late, TimeoutError) and 0.45 <= waited_first < 1.5
+        assert answer == {"ok": True}  # not cut short when the first attempt's deadline passed
+        assert isinstance(third[0], TimeoutError) and 0.45 <= third[1] < 1.5
+    assert len(server.requests) == 3
 
 
 async def test_timeout_then_success(server: FakeOpenRouter) -> None:

@@ -157,6 +157,46 @@ _RETRY_AFTER: weakref.WeakKeyDictionary[APIError, float] = weakref.WeakKeyDictio
 
 
 @attrs.define(eq=False)
+class _Deadlines:
+    """The whole-attempt deadlines (``seconds`` after each attempt starts) of one event loop's attempts.
+
+    Every attempt gets the same ``seconds``, so they expire in the order they started, and one timer,
+    set for the oldest, serves them all: an ``asyncio.timeout(seconds)`` per attempt pushed a timer into
+    the loop's heap and cancelled it again, a twentieth of the transport's CPU per request. Each attempt
+    runs in an ``asyncio.timeout(None)``; when its time has come it is rescheduled to now, and asyncio
+    cancels the attempt and raises `TimeoutError` exactly as for a timeout of its own."""
+
+    loop: asyncio.AbstractEventLoop
+    seconds: float
+    #: Attempts in flight, in start order, with the loop time each must end by.
+    pending: dict[asyncio.Timeout, float] = attrs.Factory(dict)
+    timer: asyncio.TimerHandle | None = None
+
+    def watch(self, timeout: asyncio.Timeout) -> None:
+        """Expire ``timeout`` (entered, with no deadline of its own) ``seconds`` from now, unless `forget` comes first."""
+        end = self.loop.time() + self.seconds
+        self.pending[timeout] = end
+        if self.timer is None:
+            self.timer = self.loop.call_at(end, self._expire)
+
+    def forget(self, timeout: asyncio.Timeout) -> None:
+        """``timeout``'s block is ending: no deadline for it any more."""
+        self.pending.pop(timeout, None)
+
+    def _expire(self) -> None:
+        self.timer = None
+        now = self.loop.time()
+        pending = self.pending
+        while pending:
+            timeout, end = next(iter(pending.items()))
+            if end > now:  # the oldest attempt still in flight: its turn comes later
+                self.timer = self.loop.call_at(end, self._expire)
+                return
+            del pending[timeout]
+            timeout.reschedule(now)  # asyncio cancels its task now, as at the end of its own timeout
+
+
+@attrs.define(eq=False)
 class _Pool:
     """What belongs to one event loop: its client (connections are bound to the loop that opened them)
     and the gate that admits at most ``max_connections`` requests at once."""
@@ -165,6 +205,7 @@ class _Pool:
     client: httpx.AsyncClient
     gate: asyncio.Semaphore
     owned: bool
+    deadlines: _Deadlines
     direct: httpx.AsyncBaseTransport | None = None  # sends a built request straight to the client's transport
     closer: AsyncGenerator[None, None] | None = None
     #: The aiohttp stack without a proxy: `Transport.post_json` sends through it with no httpx objects.
@@ -276,7 +317,8 @@ class Transport:
             for other in [key for key in self._pools if key.is_closed()]:
                 del self._pools[other]
             client, direct = (self._given, None) if self._given is not None else make_client(self.settings)
-            pool = _Pool(loop, client, asyncio.Semaphore(self.settings.max_connections), self._given is None, direct)
+            gate = asyncio.Semaphore(self.settings.max_connections)
+            pool = _Pool(loop, client, gate, self._given is None, _Deadlines(loop, self.settings.timeout), direct)
             if isinstance(direct, AiohttpTransport):
                 pool.lean = direct
                 pool.defaults = {name.lower(): (name, value) for name, value in client.headers.multi_items()}
@@ -510,12 +552,16 @@ class Transport:
         failure: APIError | None = None
         held = False
         try:
-            async with asyncio.timeout(self.settings.timeout) as deadline:
-                await pool.gate.acquire()
-                held, phase.waiting = True, False
-                result, keep = await work()
-                held = not keep
-                return result
+            async with asyncio.timeout(None) as deadline:
+                pool.deadlines.watch(deadline)  # ``settings.timeout`` from now
+                try:
+                    await pool.gate.acquire()
+                    held, phase.waiting = True, False
+                    result, keep = await work()
+                    held = not keep
+                    return result
+                finally:
+                    pool.deadlines.forget(deadline)
         except builtins.TimeoutError:
             if not deadline.expired():
                 raise
