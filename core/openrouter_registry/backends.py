@@ -13,8 +13,9 @@ request cancelled after the pool gave it that connection (httpcore issue #1093, 
 dropped and closed instead of holding a pool slot for ever.
 
 `Transport.post_json` (no stream) skips httpx's Request/Response objects on the aiohttp stack:
-`AiohttpTransport.exchange` sends bytes and headers straight to the session and `raw_pieces` reads
-the body (the same bounded decoding and size cap follow), a third less CPU per request.
+`AiohttpTransport.exchange` sends bytes and headers straight to the session; `read_declared` reads
+a body that declared its length within the cap in one step, `raw_pieces` any other (the same bounded
+decoding and size cap follow), a third less CPU per request.
 
 Both raise only httpx exceptions, built without the underlying exception's text (it may quote
 request headers, and so the key); `Transport` maps them to our typed errors by class.
