@@ -6,8 +6,10 @@ local `FakeOpenRouter` (127.0.0.1 only). Delays are kept tiny with ``base_delay`
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import math
 import random
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -17,6 +19,7 @@ import httpx
 import pytest
 
 from openrouter_registry.decode import InvalidResponseError, decode_chunk, decode_embeddings
+from openrouter_registry.events import RetryEvent, observe_retries
 from openrouter_registry.errors import (
     APIError,
     AuthenticationError,
@@ -364,6 +367,32 @@ async def test_client_timeout(server: FakeOpenRouter) -> None:
     assert info.value.__context__ is None
 
 
+async def test_every_attempt_in_flight_has_its_own_deadline(server: FakeOpenRouter) -> None:
+    async with Transport(make_settings(server, timeout=0.5, max_attempts=1), base_delay=FAST) as transport:
+        server.enqueue(Scripted(status=200, json={"late": True}, delay=3.0),  # first: times out at 0.5s
+                       Scripted(status=200, json={"ok": True}, delay=0.3),  # starts at 0.3s, answers at 0.6s
+                       Scripted(status=200, json={"late": True}, delay=3.0))  # starts at 0.35s, times out at 0.85s
+
+        async def timed(pause: float) -> tuple[Any, float]:
+            await asyncio.sleep(pause)
+            start = time.monotonic()
+            try:
+                outcome: Any = (await post(transport, server))[0]
+            except TimeoutError as error:
+                outcome = error
+            return outcome, time.monotonic() - start
+
+        first = asyncio.ensure_future(timed(0.0))
+        await asyncio.sleep(0.3)
+        second = asyncio.ensure_future(timed(0.0))
+        await asyncio.sleep(0.05)  # the server answers in arrival order
+        third, (late, waited_first), (answer, _) = await timed(0.0), await first, await second
+        assert isinstance(late, TimeoutError) and 0.45 <= waited_first < 1.5
+        assert answer == {"ok": True}  # not cut short when the first attempt's deadline passed
+        assert isinstance(third[0], TimeoutError) and 0.45 <= third[1] < 1.5
+    assert len(server.requests) == 3
+
+
 async def test_timeout_then_success(server: FakeOpenRouter) -> None:
     async with Transport(make_settings(server, timeout=0.2), base_delay=FAST) as transport:
         server.enqueue(Scripted(status=200, json={"late": True}, delay=0.6))
@@ -415,6 +444,59 @@ async def test_embeddings_with_check(server: FakeOpenRouter, transport: Transpor
     reply = decode_embeddings(data)
     assert attempts == 2 and len(reply.vectors) == 2 and len(reply.vectors[0]) == 1536
     assert server.requests[-1].path == "/api/v1/embeddings"
+
+
+async def test_the_body_goes_out_as_the_same_compact_utf8_json_on_every_stack(
+    server: FakeOpenRouter, transport: Transport
+) -> None:
+    body = {"model": MODEL, "messages": [{"role": "user", "content": 'Grüße\u2028"hi"'}], "top_p": 1e-7}
+    await post(transport, server, body=body)
+    async with transport.stream_data(CHAT, body, auth(server), model=MODEL) as stream:
+        assert [c async for c in stream]
+    plain, streamed = server.requests
+    assert plain.raw == '{"model":"openai/gpt-4o","messages":[{"role":"user","content":"Grüße\u2028\\"hi\\""}],"top_p":1e-7}'.encode()
+    assert streamed.raw == plain.raw[:-1] + b',"stream":true}'
+    assert plain.headers["content-type"] == streamed.headers["content-type"] == "application/json"
+
+    # what orjson does not encode as Python's json would (an int beyond 64 bits), and a null (which could
+    # have been a NaN): Python's encoder, same options
+    odd = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "seed": 2**70, "stop": None, "temperature": 1e-7}
+    await post(transport, server, body=odd)
+    assert server.requests[-1].raw == json.dumps(odd, ensure_ascii=False, separators=(",", ":")).encode()
+    assert server.requests[-1].raw.endswith(b'"temperature":1e-07}') and server.requests[-1].body == odd
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, [1.0, -math.inf]])
+async def test_nan_and_infinity_are_refused_before_anything_is_sent(
+    server: FakeOpenRouter, transport: Transport, value: Any
+) -> None:
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        await post(transport, server, body={"model": MODEL, "messages": [], "top_p": value})
+    assert not server.requests
+
+
+async def test_every_retry_is_announced_with_its_wait_and_attempt(server: FakeOpenRouter, transport: Transport) -> None:
+    server.enqueue(Scripted(status=429, json=err(429), headers={"Retry-After": "0"}),
+                   Scripted(status=503, json=err(503, "Upstream unavailable")))
+    seen: list[RetryEvent] = []
+    with observe_retries(seen.append):
+        data, attempts = await post(transport, server)
+    assert attempts == 3 and len(server.requests) == 3 and data["choices"]
+    assert [(e.status, e.attempt, e.model, e.error) for e in seen] == [
+        (429, 1, MODEL, "RateLimitError"), (503, 2, MODEL, "ProviderError")
+    ]
+    assert seen[0].wait == 0.0  # Retry-After: 0
+    assert 0.75 * 2 * FAST <= seen[1].wait <= 2 * FAST  # backoff's second step (base_delay * 2), jittered
+
+    server.enqueue(*[Scripted(status=503, json=err(503))] * 3)
+    with observe_retries(seen.append), pytest.raises(ProviderError) as info:
+        await post(transport, server)
+    assert info.value.attempts == 3 and [e.attempt for e in seen[2:]] == [1, 2] and len(server.requests) == 6
+
+    server.enqueue(Scripted(status=400, json=err(400, "Invalid request")))
+    with observe_retries(seen.append), pytest.raises(BadRequestError) as refused:
+        await post(transport, server)
+    assert refused.value.attempts == 1 and len(seen) == 4 and len(server.requests) == 7
 
 
 # --- real socket: streaming ------------------------------------------------------------------------

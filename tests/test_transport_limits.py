@@ -416,19 +416,20 @@ def test_one_service_from_several_threads_keeps_one_client_per_loop(server: Fake
 # --- import cost ----------------------------------------------------------------------------------------------
 
 
-def test_aiohttp_loads_on_first_request_not_on_import(server: FakeOpenRouter, http_stack: str) -> None:
+def test_aiohttp_and_orjson_load_on_first_request_not_on_import(server: FakeOpenRouter, http_stack: str) -> None:
     code = (
         "import asyncio, sys\n"
         "import openrouter_registry\n"
         "from openrouter_registry.transport import Transport\n"
         "from openrouter_registry.settings import Settings\n"
-        "assert 'aiohttp' not in sys.modules, 'imported too early'\n"
+        "assert 'aiohttp' not in sys.modules and 'orjson' not in sys.modules, 'imported too early'\n"
         f"settings = Settings.from_env({{}}, api_key={server.api_key!r}, base_url={server.base_url!r}, transport={http_stack!r})\n"
         "async def main():\n"
         "    async with Transport(settings) as t:\n"
         "        await t.post_json('/chat/completions', {'model': 'openai/gpt-4o', 'messages': [{'role': 'user', 'content': 'hi'}]},\n"
         f"                          {{'Authorization': 'Bearer {server.api_key}'}}, model='openai/gpt-4o')\n"
         "asyncio.run(main())\n"
+        "assert 'orjson' in sys.modules  # the request body's encoder, on every stack\n"
         "print('aiohttp' in sys.modules)\n"
     )
     import subprocess

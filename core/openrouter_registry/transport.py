@@ -45,7 +45,7 @@ import attrs
 import backoff
 import httpx
 
-from .backends import AiohttpTransport, make_client, raw_pieces
+from .backends import AiohttpTransport, make_client, raw_pieces, read_declared
 from .decode import (
     InvalidResponseError,
     SSEDecoder,
@@ -61,7 +61,7 @@ from .events import notify_retry
 from .settings import Settings
 from .sselines import LineSplitter, decoded
 
-__all__ = ["Transport", "StreamHandle", "retry_delay"]
+__all__ = ["Transport", "StreamHandle", "retry_delay", "encode_body"]
 
 log = logging.getLogger("openrouter_registry")
 
@@ -69,8 +69,40 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 #: How httpx encodes ``json=`` (``json.dumps(..., ensure_ascii=False, separators=(",", ":"), allow_nan=False)``),
-#: built once (``json.dumps`` with options builds an encoder per call).
+#: built once (``json.dumps`` with options builds an encoder per call); `encode_body`'s fallback.
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+#: orjson's ``dumps``, imported on first request (never by ``import openrouter_registry``).
+_dumps: Callable[..., bytes] | None = None
+_DUMPS_OPTIONS = 0
+
+
+def encode_body(body: Mapping[str, Any]) -> bytes:
+    """``body`` as compact UTF-8 JSON, the bytes every stack sends (so cassettes match on both).
+
+    orjson encodes (about 2 µs for a structured-generation body; Python's encoder about 15); what it
+    cannot encode as Python's ``json`` would (integers beyond 64 bits, non-str keys, datetimes,
+    dataclasses, subclasses of str/int/dict/list, nesting past 254 levels) goes to Python's encoder,
+    which also raises what it always raised. orjson writes NaN and infinity as ``null``: a body with
+    a ``null`` value is encoded again by Python's encoder, which refuses NaN and infinity
+    (``ValueError``). Floats may be spelled differently (orjson ``1e-7``, Python ``1e-07``): the same
+    number, valid JSON either way."""
+    global _dumps, _DUMPS_OPTIONS
+    data = body if type(body) is dict else dict(body)
+    if _dumps is None:
+        import orjson
+
+        # types Python's json refuses (or encodes as their base type) go to it, so the result is the same
+        _DUMPS_OPTIONS = (
+            orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS
+        )
+        _dumps = orjson.dumps
+    try:
+        encoded = _dumps(data, option=_DUMPS_OPTIONS)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return _JSON.encode(data).encode()
+    if b":null" in encoded or b",null" in encoded or b"[null" in encoded:  # maybe a NaN or an infinity
+        return _JSON.encode(data).encode()
+    return encoded
 
 #: Lines read after ``[DONE]`` to reach the end of the body (so its connection can be reused).
 DRAIN_LINES = 16
@@ -116,10 +148,52 @@ class _Call:
 
     model: str
     attempts: int = 0
+    #: The first attempt's failure (made outside backoff, see `Transport._retrying`), for backoff to judge.
+    replay: APIError | None = None
 
 
 #: The wait (seconds) that the response behind an error asked for with ``Retry-After``.
 _RETRY_AFTER: weakref.WeakKeyDictionary[APIError, float] = weakref.WeakKeyDictionary()
+
+
+@attrs.define(eq=False)
+class _Deadlines:
+    """The whole-attempt deadlines (``seconds`` after each attempt starts) of one event loop's attempts.
+
+    Every attempt gets the same ``seconds``, so they expire in the order they started, and one timer,
+    set for the oldest, serves them all: an ``asyncio.timeout(seconds)`` per attempt pushed a timer into
+    the loop's heap and cancelled it again, a twentieth of the transport's CPU per request. Each attempt
+    runs in an ``asyncio.timeout(None)``; when its time has come it is rescheduled to now, and asyncio
+    cancels the attempt and raises `TimeoutError` exactly as for a timeout of its own."""
+
+    loop: asyncio.AbstractEventLoop
+    seconds: float
+    #: Attempts in flight, in start order, with the loop time each must end by.
+    pending: dict[asyncio.Timeout, float] = attrs.Factory(dict)
+    timer: asyncio.TimerHandle | None = None
+
+    def watch(self, timeout: asyncio.Timeout) -> None:
+        """Expire ``timeout`` (entered, with no deadline of its own) ``seconds`` from now, unless `forget` comes first."""
+        end = self.loop.time() + self.seconds
+        self.pending[timeout] = end
+        if self.timer is None:
+            self.timer = self.loop.call_at(end, self._expire)
+
+    def forget(self, timeout: asyncio.Timeout) -> None:
+        """``timeout``'s block is ending: no deadline for it any more."""
+        self.pending.pop(timeout, None)
+
+    def _expire(self) -> None:
+        self.timer = None
+        now = self.loop.time()
+        pending = self.pending
+        while pending:
+            timeout, end = next(iter(pending.items()))
+            if end > now:  # the oldest attempt still in flight: its turn comes later
+                self.timer = self.loop.call_at(end, self._expire)
+                return
+            del pending[timeout]
+            timeout.reschedule(now)  # asyncio cancels its task now, as at the end of its own timeout
 
 
 @attrs.define(eq=False)
@@ -131,6 +205,7 @@ class _Pool:
     client: httpx.AsyncClient
     gate: asyncio.Semaphore
     owned: bool
+    deadlines: _Deadlines
     direct: httpx.AsyncBaseTransport | None = None  # sends a built request straight to the client's transport
     closer: AsyncGenerator[None, None] | None = None
     #: The aiohttp stack without a proxy: `Transport.post_json` sends through it with no httpx objects.
@@ -242,7 +317,8 @@ class Transport:
             for other in [key for key in self._pools if key.is_closed()]:
                 del self._pools[other]
             client, direct = (self._given, None) if self._given is not None else make_client(self.settings)
-            pool = _Pool(loop, client, asyncio.Semaphore(self.settings.max_connections), self._given is None, direct)
+            gate = asyncio.Semaphore(self.settings.max_connections)
+            pool = _Pool(loop, client, gate, self._given is None, _Deadlines(loop, self.settings.timeout), direct)
             if isinstance(direct, AiohttpTransport):
                 pool.lean = direct
                 pool.defaults = {name.lower(): (name, value) for name, value in client.headers.multi_items()}
@@ -350,15 +426,27 @@ class Transport:
     # --- machinery ---------------------------------------------------------------------------------
 
     async def _retrying(self, operation: Callable[[_Call], Awaitable[T]], model: str) -> tuple[T, int]:
-        """Run ``operation`` under the retry policy; return (its result, attempts used)."""
-        call = _Call(model)
+        """Run ``operation`` under the retry policy; return (its result, attempts used).
+
+        The first attempt runs outside backoff's loop (entering it cost about as much CPU as the
+        attempt's own bookkeeping); when it fails, backoff gets its error as its own first try's
+        (`_one_attempt` raises it again) and decides as always: give up, or log, wait and retry."""
+        call = _Call(model, attempts=1)
         try:
+            try:
+                return await operation(call), 1
+            except APIError as error:
+                call.replay = error
             result: T = await self._retry(operation, call)
         except APIError as error:
             raise _with_attempts(error, call.attempts)
         return result, call.attempts
 
     async def _one_attempt(self, operation: Callable[[_Call], Awaitable[T]], call: _Call) -> T:
+        replay = call.replay
+        if replay is not None:  # backoff's first try: the first attempt, already made
+            call.replay = None
+            raise replay
         call.attempts += 1
         return await operation(call)
 
@@ -404,8 +492,8 @@ class Transport:
             response, content, _ = await self._attempt(call, url, body, headers, stream=False)
             assert content is not None
             return response.status_code, response.headers, content
-        if not encoded:  # as httpx encodes ``json=``, so the bytes (and cassettes) are the same on both stacks
-            encoded.append(_JSON.encode(body).encode())
+        if not encoded:
+            encoded.append(encode_body(body))
         sent = pool.lean_headers(headers)
         settings = self.settings
         # no read timeout of aiohttp's own: the attempt's deadline (``settings.timeout``, started earlier)
@@ -421,8 +509,14 @@ class Transport:
             try:
                 received = response.headers
                 encoding = received.get("content-encoding", "")
-                pieces = decoded(raw_pieces(response), encoding) if encoding else raw_pieces(response)
-                return (response.status, received, await self._read_body(received, pieces, call)), False
+                declared = received.get("content-length", "")
+                if not encoding and declared.isdigit() and int(declared) <= settings.max_response_bytes:
+                    # aiohttp reads no further than the declared length: within the cap, one read
+                    content = await self._send(lambda: read_declared(response), call)
+                else:
+                    pieces = decoded(raw_pieces(response), encoding) if encoding else raw_pieces(response)
+                    content = await self._read_body(received, pieces, call)
+                return (response.status, received, content), False
             finally:
                 response.release()
 
@@ -435,7 +529,8 @@ class Transport:
         ``stream``, a 2xx event stream comes back open instead (body None) and keeps its slot: the
         caller releases it (``pool.gate.release()``) once closed."""
         pool = self._pool()
-        request = pool.client.build_request("POST", self._parsed(url), json=dict(body), headers=headers)
+        request = pool.client.build_request("POST", self._parsed(url), content=encode_body(body), headers=headers)
+        request.headers.setdefault("Content-Type", "application/json")  # as httpx's ``json=`` would
 
         async def work() -> tuple[tuple[httpx.Response, bytes | None, _Pool], bool]:
             response = await self._send(lambda: pool.send(request), call)
@@ -457,12 +552,16 @@ class Transport:
         failure: APIError | None = None
         held = False
         try:
-            async with asyncio.timeout(self.settings.timeout) as deadline:
-                await pool.gate.acquire()
-                held, phase.waiting = True, False
-                result, keep = await work()
-                held = not keep
-                return result
+            async with asyncio.timeout(None) as deadline:
+                pool.deadlines.watch(deadline)  # ``settings.timeout`` from now
+                try:
+                    await pool.gate.acquire()
+                    held, phase.waiting = True, False
+                    result, keep = await work()
+                    held = not keep
+                    return result
+                finally:
+                    pool.deadlines.forget(deadline)
         except builtins.TimeoutError:
             if not deadline.expired():
                 raise
