@@ -420,9 +420,10 @@ def test_aiohttp_and_orjson_load_on_first_request_not_on_import(server: FakeOpen
     code = (
         "import asyncio, sys\n"
         "import openrouter_registry\n"
+        "assert 'aiohttp' not in sys.modules and 'orjson' not in sys.modules, 'imported by the package'\n"
         "from openrouter_registry.transport import Transport\n"
         "from openrouter_registry.settings import Settings\n"
-        "assert 'aiohttp' not in sys.modules and 'orjson' not in sys.modules, 'imported too early'\n"
+        "assert 'aiohttp' not in sys.modules, 'imported by the transport module'\n"
         f"settings = Settings.from_env({{}}, api_key={server.api_key!r}, base_url={server.base_url!r}, transport={http_stack!r})\n"
         "async def main():\n"
         "    async with Transport(settings) as t:\n"
