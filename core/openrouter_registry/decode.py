@@ -350,15 +350,16 @@ def body_error(
     """
     if not isinstance(body, MAPPING):
         return None
-    named_model = _str_or_none(body.get("model")) or model
     top = body.get("error")
-    if isinstance(top, (Mapping, str)) and top:
+    if isinstance(top, (dict, str, Mapping)) and top:
         error = _error_object(body) or {}
         status = _as_status(error.get("code")) or UNSPECIFIED_PROVIDER_STATUS
+        named_model = _str_or_none(body.get("model")) or model
         return error_for(status, body, model=named_model, headers=headers, attempts=attempts)
     choice = _first_choice(body)
     if choice is None or choice.get("finish_reason") != "error":
         return None
+    named_model = _str_or_none(body.get("model")) or model
     inner = choice.get("error")
     if not isinstance(inner, MAPPING):
         inner = {"message": _str_or_none(inner) or 'The provider reported an error (finish_reason "error")'}

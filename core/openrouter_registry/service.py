@@ -393,7 +393,8 @@ class OpenRouterService:
                 raise
             call.attempts += used
             reply = late.priced(decoded[-1], call.generator)  # no usage.cost: priced from the catalog
-            call.usage, call.cost = call.usage + reply.usage, add_costs(call.cost, reply.cost)
+            call.usage = reply.usage if call.usage is _NO_USAGE else call.usage + reply.usage
+            call.cost = add_costs(call.cost, reply.cost)
             call.cost_source = add_cost_sources(call.cost_source, reply.cost_source)
             return reply
 
@@ -584,6 +585,10 @@ class _Parsed:
     data: Any
 
 
+#: A call's usage before its first reply (Usage is frozen: one shared zero).
+_NO_USAGE = Usage()
+
+
 @attrs.define
 class _Call:
     """One generation's state between the steps of `OpenRouterService.generate`."""
@@ -600,7 +605,7 @@ class _Call:
     max_tokens: int | None
     extra_body: Mapping[str, Any] | None
     attempts: int = 0
-    usage: Usage = attrs.field(factory=Usage)
+    usage: Usage = _NO_USAGE
     cost: float | None = None
     cost_source: CostSource | None = None
 
