@@ -456,3 +456,33 @@ async def test_requests_go_straight_to_the_stack_unless_a_proxy_is_configured(
     client, direct = make_client(settings)
     assert direct is None  # the client routes through the proxy (and honours NO_PROXY)
     await client.aclose()
+
+
+async def test_certificates_are_loaded_once_per_process_and_never_for_plain_http(
+    server: FakeOpenRouter, http_stack: str
+) -> None:
+    from openrouter_registry import backends
+    from openrouter_registry.transport import Transport
+
+    backends.ssl_context.cache_clear()
+    settings = Settings.from_env({}, api_key=server.api_key, base_url=server.base_url, transport=http_stack)
+    async with Transport(settings) as transport:
+        await transport.post_json("/chat/completions", {"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "hi"}]},
+                                  {"Authorization": f"Bearer {server.api_key}"}, model="openai/gpt-4o")
+    # the default stack loads no CA bundle for a local http server; plain httpx makes its pool with the shared one
+    assert backends.ssl_context.cache_info().currsize == (1 if http_stack == "httpx" else 0)
+    secure = Settings.from_env({}, api_key=server.api_key, base_url="https://openrouter.ai/api/v1", transport=http_stack)
+    first, _ = backends.make_client(secure)
+    second, _ = backends.make_client(secure)
+    try:
+        if http_stack == "aiohttp":
+            sessions = [client._transport._open() for client in (first, second)]  # type: ignore[attr-defined]
+            try:
+                assert sessions[0].connector._ssl is sessions[1].connector._ssl is backends.ssl_context()
+            finally:
+                for session in sessions:
+                    await session.close()
+        assert backends.ssl_context.cache_info().currsize == 1  # one context, whatever the number of pools
+    finally:
+        await first.aclose()
+        await second.aclose()

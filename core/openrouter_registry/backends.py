@@ -24,6 +24,7 @@ aiohttp is imported on first request, never by ``import openrouter_registry``.
 
 from __future__ import annotations
 
+import functools
 import ssl
 import urllib.request
 from collections.abc import AsyncIterator, Sequence
@@ -47,6 +48,14 @@ ACCEPT_ENCODING = "gzip, deflate"
 READ_CHUNK = 64 * 1024
 
 
+@functools.cache
+def ssl_context() -> ssl.SSLContext:
+    """httpx's certificate-verifying context (certifi's CA bundle, or ``SSL_CERT_FILE``/``SSL_CERT_DIR`` as
+    set at the first https request), made once per process and shared by every pool and the catalog
+    fetch: making one costs about 50 ms (the CA bundle is parsed each time)."""
+    return httpx.create_ssl_context()
+
+
 def make_client(settings: Settings) -> tuple[httpx.AsyncClient, httpx.AsyncBaseTransport | None]:
     """A new client for ``settings.transport``: pool of ``settings.max_connections``, every one of them
     kept alive (so concurrency reuses connections), no redirects. Per-read timeouts are the settings';
@@ -59,9 +68,9 @@ def make_client(settings: Settings) -> tuple[httpx.AsyncClient, httpx.AsyncBaseT
     limits = httpx.Limits(max_connections=size, max_keepalive_connections=size, keepalive_expiry=KEEPALIVE_EXPIRY)
     transport: httpx.AsyncBaseTransport
     if settings.transport == "aiohttp":
-        transport = AiohttpTransport(limits)
+        transport = AiohttpTransport(limits, secure=settings.base_url.startswith("https:"))
     else:
-        transport = httpx.AsyncHTTPTransport(limits=limits)
+        transport = httpx.AsyncHTTPTransport(limits=limits, verify=ssl_context())
         pool = getattr(transport, "_pool", None)
         if type(pool) is httpcore.AsyncConnectionPool:
             pool.__class__ = _ReclaimingPool  # same state, one more cleanup rule
@@ -154,25 +163,26 @@ class _Body(httpx.AsyncByteStream):
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """An httpx transport over one aiohttp session: ``limits.max_connections`` connections, each
-    kept alive ``limits.keepalive_expiry`` seconds. The session is made on first request."""
+    kept alive ``limits.keepalive_expiry`` seconds. The session is made on first request. ``secure``
+    (the base URL is https): verify certificates against httpx's CA bundle (`ssl_context`)."""
 
-    def __init__(self, limits: httpx.Limits) -> None:
+    def __init__(self, limits: httpx.Limits, *, secure: bool = True) -> None:
         self._limit = limits.max_connections or 0
         self._keepalive = limits.keepalive_expiry
         self._session: aiohttp.ClientSession | None = None
-        self._ssl: ssl.SSLContext | None = None
+        self._secure = secure
         self._timeouts: dict[tuple[float | None, float | None], aiohttp.ClientTimeout] = {}
 
     def _open(self) -> aiohttp.ClientSession:
         import aiohttp
 
-        if self._ssl is None:
-            self._ssl = httpx.create_ssl_context()
         connector = aiohttp.TCPConnector(
             limit=self._limit,
             limit_per_host=0,
             keepalive_timeout=self._keepalive if self._keepalive is not None else 0,
-            ssl=self._ssl,
+            # httpx's CA bundle for an https base URL; a plain-http one (a local server) needs no
+            # certificates loaded: aiohttp's own verifying default stays for anything else
+            ssl=ssl_context() if self._secure else True,
         )
         return aiohttp.ClientSession(
             connector=connector,

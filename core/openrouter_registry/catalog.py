@@ -349,13 +349,16 @@ def _write_cache(settings: Settings, catalog: Catalog) -> None:
 async def _fetch(settings: Settings) -> Catalog:
     """One GET of ``{base_url}/models`` within `FETCH_TIMEOUT` (no key, no retry). Raises on failure."""
     import asyncio
+    import ssl
 
     import httpx
 
     url = settings.base_url + "/models"
     async with asyncio.timeout(FETCH_TIMEOUT):
-        # no certificates to load for a plain-http URL (a local server): that costs more than the fetch
-        verify = not url.startswith("http://")
+        # the process's shared CA context (making one costs more than the fetch); none for plain http
+        from .backends import ssl_context
+
+        verify: ssl.SSLContext | bool = False if url.startswith("http://") else ssl_context()
         async with httpx.AsyncClient(timeout=FETCH_TIMEOUT, follow_redirects=False, verify=verify) as client:
             async with client.stream("GET", url, headers={"Accept": "application/json"}) as response:
                 if not response.is_success:
