@@ -1,7 +1,8 @@
-"""`structured.nesting_depth` works in short C steps (so a worker thread parsing a big reply hands
-the GIL back to the event loop often) and still gives exactly what the one-call expression it
-replaced gave: brackets outside double-quoted strings (an escaped quote opens none), then the
-highest running level minus the lowest."""
+"""The reply parsers' text passes that run in short C steps on long texts (so a worker thread
+parsing a big reply hands the GIL back to the event loop often) give exactly what the one-call
+expressions they replaced gave: `structured.nesting_depth` (brackets outside double-quoted strings,
+an escaped quote opening none; the highest running level minus the lowest) and
+`candidates.strip_control_tokens` (cut where no control token can lie across the cut)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from openrouter_registry import structured
+from openrouter_registry import candidates, structured
 from openrouter_registry.structured import nesting_depth
 from openrouter_registry.testing.hostile_replies import HOSTILE_REPLIES
 
@@ -65,3 +66,38 @@ def test_examples() -> None:
     assert nesting_depth('[\\"[[", 1]', 0) == 3  # an escaped quote opens no string
     assert nesting_depth("]]][[", 0) == 3  # stray closers lower the floor: -3, back to -1
     assert nesting_depth("]]][[[[[", 0) == 3 + 2
+
+
+def _old_strip(text: str) -> str:
+    return candidates._CONTROL_TOKENS.sub("", candidates._INVISIBLE_CHARS.sub("", text))
+
+
+_TOKEN_PARTS = st.sampled_from(
+    [
+        "<|eot_id|>", "<|start_header_id|>user<|end_header_id|>", "<|start_header_id|>", "<|end_header_id|>",
+        "<|im_start|>", "<|im_start|>assistant", "</s>", "<s>", "[INST]", "[/INST]", "<<SYS>>", "<eos>",
+        "<", "|", ">", "[", "/", "a", "_", " ", "\n", "\u200b", "\ufeff", "x" * 37, "y" * 500,
+    ]
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_TOKEN_PARTS, min_size=1, max_size=4_000))
+def test_strip_control_tokens_in_pieces_is_one_sub(parts: list[str]) -> None:
+    """Texts longer than a piece, tokens and near-tokens lying across the piece boundaries."""
+    text = "".join(parts)
+    assert candidates.strip_control_tokens(text) == _old_strip(text)
+
+
+def test_strip_control_tokens_on_hostile_shapes() -> None:
+    for name, make in HOSTILE_REPLIES.items():
+        text = make(100_000)
+        assert candidates.strip_control_tokens(text) == _old_strip(text), name
+
+
+def test_a_token_across_the_piece_boundary_is_removed() -> None:
+    piece = candidates._STEP_CHARS
+    for token in ("<|start_header_id|>" + "u" * 40 + "<|end_header_id|>", "<|" + "w" * 40 + "|>", "[/INST]"):
+        for before in range(piece - len(token), piece + 1):
+            text = "a" * before + token + "b" * piece
+            assert candidates.strip_control_tokens(text) == "a" * before + "b" * piece, (token, before)
