@@ -101,3 +101,28 @@ def test_a_token_across_the_piece_boundary_is_removed() -> None:
         for before in range(piece - len(token), piece + 1):
             text = "a" * before + token + "b" * piece
             assert candidates.strip_control_tokens(text) == "a" * before + "b" * piece, (token, before)
+
+
+_STRING_PARTS = st.sampled_from(["\\", '"', "'", "\n", "a", "\\\\", '\\"', "\\'", "b" * 40])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_STRING_PARTS, max_size=60), st.integers(min_value=0, max_value=3))
+def test_string_end_is_the_regex_match(parts: list[str], pad_step: int) -> None:
+    """Across step boundaries (short steps here), for both quote kinds, wherever the text starts."""
+    body = "".join(parts)
+    for quote, string in (('"', candidates._DQ_STRING), ("'", candidates._SQ_STRING)):
+        text = quote + body
+        for index in (0, *(i for i, char in enumerate(text) if char == quote)):
+            match = string.match(text, index)
+            for step in (2 + pad_step, 7, candidates._STEP_CHARS):  # a step reads 2 characters at least
+                assert candidates._string_end(text, index, string, step) == (match.end() if match else None)
+
+
+def test_long_strings_end_where_the_regex_ends() -> None:
+    texts = ['["' + '\\"' * 50_000 + '"]', '["' + '\\"' * 50_000, "['" + "\\'" * 50_000, "['" + "\\'" * 50_000 + "\n'"]
+    texts.append('["' + "\\\\" * 30_000 + '"]')
+    for text in texts:
+        string = candidates._DQ_STRING if text[1] == '"' else candidates._SQ_STRING
+        match = string.match(text, 1)
+        assert candidates._string_end(text, 1, string) == (match.end() if match else None), text[:8]
