@@ -45,6 +45,10 @@ _TOKEN = (
     r"|</?s>|\[/?INST\]|<</?SYS>>|<(?:start|end)_of_turn>|<eos>|<bos>|<pad>"
 )
 _CONTROL_TOKENS = re.compile(_TOKEN)
+#: No control token is longer (the header one: 19 + 40 + 17 characters).
+_LONGEST_TOKEN = 76
+#: Long texts are cleaned in pieces of about this many characters (each a short C call).
+_STEP_CHARS = 16_384
 _LEADING_JUNK = re.compile(rf"(?:\s|[{_INVISIBLE}]|{_TOKEN})+")
 _TRAILING_TOKEN = re.compile(rf"(?:{_TOKEN})\Z")
 _TAIL = 128
@@ -67,6 +71,8 @@ _SPECIAL = {
 }
 _DQ_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _SQ_STRING = re.compile(r"'[^'\\\n]*(?:\\.[^'\\\n]*)*'")
+#: What may follow the opening quote of a string: the bodies of `_DQ_STRING` and `_SQ_STRING`.
+_BODY = {'"': re.compile(r'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL), "'": re.compile(r"[^'\\\n]*(?:\\.[^'\\\n]*)*")}
 CLOSER_OF = {"{": "}", "[": "]"}
 
 
@@ -76,7 +82,42 @@ CLOSER_OF = {"{": "}", "[": "]"}
 def strip_control_tokens(text: str) -> str:
     """``text`` without model control tokens (``<|eot_id|>``, ``<|im_end|>``, ``</s>``, ``[/INST]``...)
     and invisible characters (BOM, zero-width spaces and joiners, direction marks)."""
-    return _CONTROL_TOKENS.sub("", _INVISIBLE_CHARS.sub("", text))
+    if len(text) <= _STEP_CHARS:
+        return _CONTROL_TOKENS.sub("", _INVISIBLE_CHARS.sub("", text))
+    visible = "".join(_INVISIBLE_CHARS.sub("", text[i : i + _STEP_CHARS]) for i in range(0, len(text), _STEP_CHARS))
+    return "".join(_CONTROL_TOKENS.sub("", piece) for piece in _token_safe_pieces(visible))
+
+
+def _crossed(text: str, cut: int) -> int | None:
+    """The end of a control token that starts before ``cut`` and ends after it, or None."""
+    start = max(0, cut - _LONGEST_TOKEN + 1)
+    while True:
+        token = _CONTROL_TOKENS.search(text, start, cut + _LONGEST_TOKEN)
+        if token is None or token.start() >= cut:
+            return None
+        if token.end() > cut:
+            return token.end()
+        start = token.start() + 1
+
+
+def _token_safe_pieces(text: str) -> Iterator[str]:
+    """``text`` in pieces of about `_STEP_CHARS` cut where no control token could lie across the
+    cut (tokens hold no regex look-around and are at most `_LONGEST_TOKEN` long), so removing the
+    tokens piece by piece gives what one ``sub`` over the whole text gives, in short C calls
+    (one ``sub`` over a 1 MB reply holds the GIL ~20-60 ms)."""
+    start = 0
+    while len(text) - start > _STEP_CHARS:
+        cut = start + _STEP_CHARS
+        for _ in range(_STEP_CHARS):
+            crossing = _crossed(text, cut)
+            if crossing is None:
+                break
+            cut = crossing
+        else:
+            break  # no safe cut found (never seen): the rest in one piece, still exact
+        yield text[start:cut]
+        start = cut
+    yield text[start:]
 
 
 def strip_preamble(text: str) -> str:
@@ -122,6 +163,26 @@ def _after_structural(text: str, index: int) -> bool:
     return i < 0 or text[i] in "{[,:("
 
 
+def _string_end(text: str, index: int, string: re.Pattern[str], step: int = _STEP_CHARS) -> int | None:
+    """Where ``string.match(text, index)`` ends (None: no match), in C calls that each read at most
+    ``step`` (at least 2) characters: a 1 MB unterminated string of escapes is one ~60 ms call.
+    Exact: a string's body is read one way only (a backslash always takes the next character), so
+    the match, when there is one, ends at the first quote that body reading stops at."""
+    whole = string.match(text, index, index + step)
+    if whole is not None or index + step >= len(text):
+        return whole.end() if whole is not None else None
+    quote, body, pos = text[index], _BODY[text[index]], index + 1
+    while True:
+        step_end = min(len(text), pos + step)
+        walked = body.match(text, pos, step_end)  # always matches (a body may be empty)
+        stop = walked.end() if walked is not None else pos
+        if stop < len(text) and text[stop] == quote:
+            return stop + 1
+        if step_end == len(text) or stop < step_end - 1:
+            return None  # the body stopped at the end, at a line break (single quotes) or a lone backslash
+        pos = stop  # the step ended inside the body (perhaps between a backslash and what it escapes)
+
+
 def _spans(text: str) -> Iterator[tuple[int, int]]:
     """``(start, end)`` of the balanced top-level ``{...}``/``[...]`` blocks of ``text``, in order.
 
@@ -144,13 +205,13 @@ def _spans(text: str) -> Iterator[tuple[int, int]]:
         if char == '"':
             if index and text[index - 1] == "\\":
                 continue  # an escaped quote outside any string: JSON inside a JSON string
-            string = _DQ_STRING.match(text, index)
-            if string is not None:  # an unterminated quote is prose (no later quote can close it)
-                pos = string.end()
+            end = _string_end(text, index, _DQ_STRING)
+            if end is not None:  # an unterminated quote is prose (no later quote can close it)
+                pos = end
         elif char == "'":
-            string = _SQ_STRING.match(text, index) if _after_structural(text, index) else None
-            if string is not None:
-                pos = string.end()
+            end = _string_end(text, index, _SQ_STRING) if _after_structural(text, index) else None
+            if end is not None:
+                pos = end
         elif char in CLOSER_OF:
             if len(stack) >= MAX_SCAN_DEPTH:
                 break
