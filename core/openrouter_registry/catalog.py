@@ -437,9 +437,8 @@ def settled(settings: Settings) -> bool:
     check in the steady state, and none either while OpenRouter's ``/models`` is unreachable."""
     if not settings.catalog:
         return True
-    key = (settings.base_url, settings.cache_dir or "")
-    held = _STORE.catalogs.get(key)
-    if held is not None and time.time() - held.fetched_at < settings.catalog_ttl:
+    key = _key(settings)
+    if _fresh(_STORE.catalogs.get(key), settings):
         return True
     failed = _STORE.failed_at.get(key)
     return failed is not None and time.monotonic() - failed < RETRY_AFTER_FAILURE

@@ -596,11 +596,10 @@ class Registry:
         """Run the ``parse_structured`` chain: the first non-None result wins; None when nobody parsed it.
 
         A parser that raises is skipped for this reply; the next one (at last the core's) goes on."""
-        kwargs = {"model": model, "text": text, "schema": schema}
-        for impl in self._hook_order("parse_structured"):  # `_call_each` with first_result, minus its list
-            result = self._call_one(impl, "parse_structured", kwargs)
-            if result is not None and result is not _FAILED:
-                return result
+        for _plugin, result in self._call_each(
+            "parse_structured", {"model": model, "text": text, "schema": schema}, first_result=True
+        ):
+            return result
         return None
 
     # --- calling hooks in isolation ---------------------------------------------------------------
