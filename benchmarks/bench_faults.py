@@ -34,7 +34,7 @@ import attrs
 from openrouter_registry import OpenRouterService, Registry, Settings
 from openrouter_registry.testing.faultserver import DEFAULT_MIX, KINDS, FaultServer
 from openrouter_registry.testing.soak import CALLS, SoakReport, soak
-from openrouter_registry.transport import Transport
+from openrouter_registry.http.transport import Transport
 
 BACKOFF = (0.01, 0.05)  # base and maximum delay between attempts, seconds
 

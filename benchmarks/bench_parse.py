@@ -31,9 +31,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from openrouter_registry import Registry
-from openrouter_registry.offload import off_loop
+from openrouter_registry.replies.offload import off_loop
 from openrouter_registry.testing.hostile_replies import HOSTILE_REPLIES
-from openrouter_registry.structured import (
+from openrouter_registry.replies.structured import (
     MAX_REPAIR_CHARS,
     parse_clean_json,
     parse_embedded_json,

@@ -56,8 +56,8 @@ import jsonschema
 import openai
 
 from openrouter_registry import OpenRouterService, Registry, Settings
-from openrouter_registry.generator import SCHEMA_MARKER
-from openrouter_registry.modes import MODE_MEMORY
+from openrouter_registry.models.generator import SCHEMA_MARKER
+from openrouter_registry.models.modes import MODE_MEMORY
 from openrouter_registry.testing import FakeOpenRouter
 from openrouter_registry.testing.schemas import CITY, PARIS
 

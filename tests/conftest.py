@@ -32,7 +32,7 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     monkeypatch.setenv("OPENROUTER_CACHE_DIR", str(path))
     monkeypatch.setenv("XDG_CACHE_HOME", str(path / "xdg"))
     monkeypatch.setattr(platformdirs, "user_cache_dir", lambda *args, **kwargs: str(path / "default"))
-    from openrouter_registry import catalog
+    from openrouter_registry.models import catalog
 
     fetch = catalog._fetch
 
@@ -45,7 +45,7 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     yield path
 
     catalog.reset()
-    from openrouter_registry.modes import MODE_MEMORY
+    from openrouter_registry.models.modes import MODE_MEMORY
 
     MODE_MEMORY.clear()  # also the modes-file paths it worked out under this test's cache dir
 

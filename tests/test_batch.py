@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from openrouter_registry import ConfigurationError
-from openrouter_registry.batch import BatchRow, BatchRun, _in_flight_bound, _Limiter, _Request, render
-from openrouter_registry.events import RetryEvent, observe_retries
+from openrouter_registry.batch.run import BatchRow, BatchRun, _in_flight_bound, _Limiter, _Request, render
+from openrouter_registry.http.events import RetryEvent, observe_retries
 from openrouter_registry.testing import FakeOpenRouter, Scripted
 
 from city import CITY, PARIS

@@ -19,7 +19,7 @@ import pytest
 import vcr
 
 from openrouter_registry import OpenRouterService, Registry, Settings
-from openrouter_registry.modes import MODE_MEMORY
+from openrouter_registry.models.modes import MODE_MEMORY
 
 from city import CITY
 

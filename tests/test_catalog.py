@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from openrouter_registry import catalog as catalog_module
-from openrouter_registry.catalog import Catalog, ModelInfo, Pricing, cache_file, load_catalog, parse_models, write_atomic
+from openrouter_registry.models import catalog as catalog_module
+from openrouter_registry.models.catalog import Catalog, ModelInfo, Pricing, cache_file, load_catalog, parse_models, write_atomic
 from openrouter_registry.settings import Settings
 from openrouter_registry.testing import FakeOpenRouter, Scripted, price_of
 
@@ -261,7 +261,7 @@ def test_atomic_writes_are_never_seen_half_written(tmp_path: Path) -> None:
 
 def test_import_does_no_network_or_disk_work() -> None:
     code = (
-        "import sys, openrouter_registry.catalog as c; "
+        "import sys, openrouter_registry.models.catalog as c; "
         "assert not c._STORE.catalogs; "
         "print(sorted(m for m in ('httpx', 'platformdirs') if m in sys.modules))"
     )

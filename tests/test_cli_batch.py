@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 
-from openrouter_registry import OpenRouterService, Settings, cli_batch
-from openrouter_registry.batch_files import OutputLock
+from openrouter_registry import OpenRouterService, Settings
+from openrouter_registry.cli import batch as cli_batch
+from openrouter_registry.batch.files import OutputLock
 from openrouter_registry.cli import main
 from openrouter_registry.testing import FakeOpenRouter, Scripted
 
@@ -291,7 +292,7 @@ def test_the_command_collects_garbage_for_throughput_and_puts_the_collector_back
 ) -> None:
     import gc
 
-    from openrouter_registry import batch_files
+    from openrouter_registry.batch import files as batch_files
 
     seen: list[tuple[tuple[int, int, int], int]] = []
 

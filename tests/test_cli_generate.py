@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from openrouter_registry.cli import main
-from openrouter_registry.modes import MODE_MEMORY
+from openrouter_registry.models.modes import MODE_MEMORY
 from openrouter_registry.testing import FakeOpenRouter, Scripted
 
 from city import CITY, PARIS

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from openrouter_registry.cli import main
-from openrouter_registry.modes import MODE_MEMORY
+from openrouter_registry.models.modes import MODE_MEMORY
 from openrouter_registry.settings import Settings
 from openrouter_registry.testing import FakeOpenRouter
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from test_plugin_loading import install_fake_distribution
 
 CAFE = """
-    from openrouter_registry import hookimpl
+    from openrouter_registry.plugin import hookimpl
 
     @hookimpl
     def build_headers(model, settings):
@@ -20,7 +20,7 @@ CAFE = """
 """
 
 TEAM = """
-    from openrouter_registry import hookimpl
+    from openrouter_registry.plugin import hookimpl
 
     @hookimpl
     def build_headers(model):

@@ -1,4 +1,4 @@
-"""`openrouter_registry.decode`: bodies, typed errors, chat replies, SSE and embeddings.
+"""`openrouter_registry.replies.decode`: bodies, typed errors, chat replies, SSE and embeddings.
 
 The bodies below are copied byte for byte from the real recordings in
 /work/shared/reference/recordings (file named beside each); `test_every_recording_decodes` also
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from openrouter_registry.decode import (
+from openrouter_registry.replies.decode import (
     EmbeddingReply,
     InvalidResponseError,
     SSEDecoder,

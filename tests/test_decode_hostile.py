@@ -1,4 +1,4 @@
-"""Hostile and broken answers through `openrouter_registry.decode` and through the public calls.
+"""Hostile and broken answers through `openrouter_registry.replies.decode` and through the public calls.
 
 Each row is one shape a broken or hostile upstream can send. The decode functions must turn every one
 into our typed `InvalidResponseError` (or the typed error an error body names), or read it in a
@@ -28,7 +28,7 @@ from openrouter_registry import (
     RateLimitError,
     Settings,
 )
-from openrouter_registry.decode import (
+from openrouter_registry.replies.decode import (
     SSEDecoder,
     body_error,
     decode_chat,
@@ -38,11 +38,11 @@ from openrouter_registry.decode import (
     loads_body,
     loads_chunk,
 )
-from openrouter_registry.modes import is_mode_refusal
-from openrouter_registry.registry import Registry
+from openrouter_registry.models.modes import is_mode_refusal
+from openrouter_registry.plugins.registry import Registry
 from openrouter_registry.result import Usage, cost_from_api
 from openrouter_registry.testing import FakeOpenRouter, Scripted
-from openrouter_registry.transport import Transport
+from openrouter_registry.http.transport import Transport
 
 DEEP = 100_000  # far beyond any recursion limit
 NEAR = 900  # just below CPython's default recursion limit: json.loads reads it
@@ -403,7 +403,7 @@ ANY_JSON = st.recursive(
        headers=st.dictionaries(st.sampled_from(["Retry-After", "retry-after-ms", "X-Provider-Name", "X-Generation-Id"]),
                                st.text(max_size=40), max_size=3))
 def test_decoders_raise_only_api_errors_on_any_json(body: Any, status: int, headers: dict[str, str]) -> None:
-    from openrouter_registry.decode import retry_after_seconds
+    from openrouter_registry.replies.decode import retry_after_seconds
 
     for decode in (decode_chat, decode_chunk, decode_embeddings):
         try:

@@ -12,8 +12,9 @@ import openrouter_gpt
 import openrouter_llama
 import pytest
 
-from openrouter_registry import Generator, Match, ModelTable, Registry, Settings
-from openrouter_registry.family import family_hooks
+from openrouter_registry import Registry, Settings
+from openrouter_registry.plugin import Generator, Match, ModelTable
+from openrouter_registry.plugins.family import family_hooks
 
 
 class Acme(Generator):

@@ -11,8 +11,8 @@ import jsonschema
 import pytest
 
 from openrouter_registry.errors import ConfigurationError
-from openrouter_registry.fastvalid import _checker, surely_valid
-from openrouter_registry.validation import _schema_key, is_valid, validate
+from openrouter_registry.schemas.fastvalid import _checker, surely_valid
+from openrouter_registry.schemas.validation import _schema_key, is_valid, validate
 
 from city import CITY
 
@@ -117,8 +117,8 @@ def _values() -> Any:
 def test_one_walk_answers_what_the_two_walks_answer() -> None:
     from hypothesis import given, settings
 
-    from openrouter_registry.fastvalid import plain_json
-    from openrouter_registry.validation import _shape, depth_of
+    from openrouter_registry.schemas.fastvalid import plain_json
+    from openrouter_registry.schemas.validation import _shape, depth_of
 
     @settings(max_examples=300, deadline=None)
     @given(_values())

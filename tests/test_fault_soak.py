@@ -17,7 +17,7 @@ import openrouter_registry
 from openrouter_registry import OpenRouterService, Registry, Settings
 from openrouter_registry.testing.faultserver import DEFAULT_MIX, KINDS, FaultServer
 from openrouter_registry.testing.soak import SoakReport, call_bound, soak
-from openrouter_registry.transport import Transport
+from openrouter_registry.http.transport import Transport
 
 ROOT = Path(__file__).resolve().parents[1]
 

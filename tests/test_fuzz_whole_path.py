@@ -35,7 +35,7 @@ from hypothesis import strategies as st
 import openrouter_registry
 from openrouter_registry import NLPServices, OpenRouterService, Registry, Settings
 from openrouter_registry.testing import FakeOpenRouter, Scripted
-from openrouter_registry.transport import Transport
+from openrouter_registry.http.transport import Transport
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "openai/gpt-4o"

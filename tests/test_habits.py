@@ -2,7 +2,7 @@
 data), read through the hook chain of every family (the family parsers pass, the core's generic
 parser recovers), plus the closing repair that only a finished (``finish_reason: "stop"``) reply gets.
 
-Where each habit was seen: README "Reply parsing" and the docstring of openrouter_registry.habits.
+Where each habit was seen: README "Reply parsing" and the docstring of openrouter_registry.replies.habits.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from openrouter_registry import Registry
-from openrouter_registry.habits import after_unopened_reasoning, invalid_escapes, typographic_quotes
-from openrouter_registry.structured import parse_json_reply, parse_unclosed
+from openrouter_registry.replies.habits import after_unopened_reasoning, invalid_escapes, typographic_quotes
+from openrouter_registry.replies.structured import parse_json_reply, parse_unclosed
 
 CITY: dict[str, Any] = {
     "type": "object",

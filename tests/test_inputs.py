@@ -16,11 +16,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from openrouter_registry import ConfigurationError, OpenRouterService, Settings, StructuredOutputError
-from openrouter_registry.inputs import json_copy
-from openrouter_registry.registry import Registry
-from openrouter_registry.service import REASK_EXCERPT_CHARS
+from openrouter_registry.schemas.inputs import json_copy
+from openrouter_registry.plugins.registry import Registry
+from openrouter_registry.engine.calls import REASK_EXCERPT_CHARS
 from openrouter_registry.testing import FakeOpenRouter, Scripted
-from openrouter_registry.validation import MAX_DEPTH, validate
+from openrouter_registry.schemas.validation import MAX_DEPTH, validate
 
 LLAMA = "meta-llama/llama-3.1-8b-instruct"  # prompt mode: the reply text is what the test scripts
 

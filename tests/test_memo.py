@@ -10,11 +10,11 @@ from typing import Any
 
 import attrs
 
-from openrouter_registry.generator import Generator
-from openrouter_registry.memo import SIZE, SchemaMemo
+from openrouter_registry.models.generator import Generator
+from openrouter_registry.schemas.memo import SIZE, SchemaMemo
 from openrouter_registry.result import Usage
 from openrouter_registry.settings import Settings
-from openrouter_registry.validation import compiled_validator, validate
+from openrouter_registry.schemas.validation import compiled_validator, validate
 
 from city import CITY
 
@@ -119,7 +119,7 @@ def test_to_json_schema_rechecks_a_schema_edited_in_place() -> None:
     import pytest
 
     from openrouter_registry.errors import ConfigurationError
-    from openrouter_registry.schema import to_json_schema
+    from openrouter_registry.schemas.schema import to_json_schema
 
     schema = copy.deepcopy(CITY)
     assert to_json_schema(schema) is schema  # plain JSON: used as it is

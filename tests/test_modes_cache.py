@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from openrouter_registry import OpenRouterService, Registry, Settings
-from openrouter_registry.catalog import cache_file
-from openrouter_registry.modes import MODE_MEMORY
+from openrouter_registry.models.catalog import cache_file
+from openrouter_registry.models.modes import MODE_MEMORY
 from openrouter_registry.testing import FakeOpenRouter
 
 from city import CITY

@@ -16,8 +16,8 @@ from pydantic import BaseModel
 
 from openrouter_registry import NLPServices, OpenRouterService, ProviderError, Registry, Settings
 from openrouter_registry.errors import InvalidResponseError
-from openrouter_registry.modes import MODE_MEMORY
-from openrouter_registry.parlant import (
+from openrouter_registry.models.modes import MODE_MEMORY
+from openrouter_registry.adapters.parlant import (
     OpenRouterSchematicGenerator,
     ParlantNLPService,
     estimate_tokens,

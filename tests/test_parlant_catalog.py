@@ -9,8 +9,8 @@ from parlant.core.engines.alpha.prompt_builder import PromptBuilder
 from pydantic import BaseModel
 
 from openrouter_registry import OpenRouterService, Registry, Settings
-from openrouter_registry.parlant import DEFAULT_CONTEXT_WINDOW, ParlantNLPService
-from openrouter_registry.preflight import estimate_tokens
+from openrouter_registry.adapters.parlant import DEFAULT_CONTEXT_WINDOW, ParlantNLPService
+from openrouter_registry.models.preflight import estimate_tokens
 from openrouter_registry.testing import FakeOpenRouter, Scripted
 
 from test_service import server  # noqa: F401  (the fixture: a local server, modes forgotten)

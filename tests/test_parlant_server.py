@@ -22,8 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
-from openrouter_registry.generator import SCHEMA_MARKER
-from openrouter_registry.modes import MODE_MEMORY
+from openrouter_registry.models.generator import SCHEMA_MARKER
+from openrouter_registry.models.modes import MODE_MEMORY
 from openrouter_registry.testing import FakeOpenRouter
 
 APP = Path(__file__).resolve().parent / "parlant_app.py"
@@ -203,7 +203,7 @@ def test_configured_form_claude_reply_comes_from_the_local_server(tmp_path: Path
             OPENROUTER_MAX_TOKENS="100",
         ) as parlant:
             facts = parlant.wait_ready()
-            assert facts["service"] == "openrouter_registry.parlant.ParlantNLPService"
+            assert facts["service"] == "openrouter_registry.adapters.parlant.ParlantNLPService"
             assert (facts["model"], facts["generator"], facts["plugin"]) == (
                 "anthropic/claude-3.5-sonnet", "OpenRouterClaude35Sonnet", "openrouter_claude"
             )

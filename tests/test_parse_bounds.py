@@ -25,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from openrouter_registry.structured import (
+from openrouter_registry.replies.structured import (
     MAX_DEPTH,
     parse_clean_json,
     parse_embedded_json,

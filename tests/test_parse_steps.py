@@ -11,8 +11,8 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from openrouter_registry import candidates, structured
-from openrouter_registry.structured import nesting_depth
+from openrouter_registry.replies import candidates, structured
+from openrouter_registry.replies.structured import nesting_depth
 from openrouter_registry.testing.hostile_replies import HOSTILE_REPLIES
 
 #: The expression nesting_depth used before (one ``sub`` per regex over the whole text).

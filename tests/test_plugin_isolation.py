@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from openrouter_registry import Candidate, Generator, Match, ModelTable, PluginError, Registry, Settings, hookimpl
-from openrouter_registry.registry import DISABLE_AFTER, PROBE_MODEL
+from openrouter_registry import PluginError, Registry, Settings
+from openrouter_registry.plugin import Candidate, Generator, Match, ModelTable, hookimpl
+from openrouter_registry.plugins.registry import DISABLE_AFTER, PROBE_MODEL
 
 SETTINGS = Settings.from_env({}, api_key="sk-or-v1-isolation-test-key")
 HOSTILE = "[" * 100_000  # json.loads raises RecursionError on it

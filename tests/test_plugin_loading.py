@@ -27,7 +27,7 @@ def install_fake_distribution(root: Path, dist: str, version: str, module: str, 
 
 
 GOOD = """
-    from openrouter_registry import Generator, ModelTable, hookimpl
+    from openrouter_registry.plugin import Generator, ModelTable, hookimpl
 
     class AcmeWriter(Generator):
         context_window = 64_000
@@ -109,7 +109,7 @@ def test_a_plugin_that_exits_at_import_does_not_take_the_process_down(site: Path
 
 def test_a_plugin_with_an_invalid_hookimpl_signature_is_skipped(site: Path) -> None:
     source = """
-        from openrouter_registry import hookimpl
+        from openrouter_registry.plugin import hookimpl
 
         @hookimpl
         def resolve_generator(model_name, settings):
@@ -124,7 +124,7 @@ def test_a_plugin_with_an_invalid_hookimpl_signature_is_skipped(site: Path) -> N
 
 def test_a_plugin_whose_hook_raises_is_skipped_for_that_call(site: Path, caplog: pytest.LogCaptureFixture) -> None:
     source = """
-        from openrouter_registry import hookimpl
+        from openrouter_registry.plugin import hookimpl
 
         @hookimpl
         def resolve_generator(model, settings):

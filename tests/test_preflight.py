@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from openrouter_registry import BadRequestError, ContextLengthError
-from openrouter_registry.preflight import estimate_tokens
+from openrouter_registry.models.preflight import estimate_tokens
 from openrouter_registry.testing import FakeOpenRouter
 
 from test_service import make_service

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from openrouter_registry import ContextLengthError, Usage
-from openrouter_registry.catalog import Pricing
-from openrouter_registry.pricing import CostEstimate, price_usage
+from openrouter_registry.models.catalog import Pricing
+from openrouter_registry.models.pricing import CostEstimate, price_usage
 from openrouter_registry.testing import FakeOpenRouter, Scripted
 
 from city import CITY

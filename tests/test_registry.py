@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from openrouter_registry import Candidate, Generator, Match, ModelTable, PluginError, Registry, Settings, hookimpl
-from openrouter_registry.headers import with_authorization
+from openrouter_registry import PluginError, Registry, Settings
+from openrouter_registry.plugin import Candidate, Generator, Match, ModelTable, hookimpl
+from openrouter_registry.http.headers import with_authorization
 
 SETTINGS = Settings.from_env({}, api_key="sk-or-v1-registry-test-key")
 

@@ -15,9 +15,9 @@ import pydantic
 import pytest
 
 from openrouter_registry.errors import ConfigurationError, StructuredOutputError
-from openrouter_registry.schema import _class_schema, schema_title, structure, to_json_schema, unstructure
+from openrouter_registry.schemas.schema import _class_schema, schema_title, structure, to_json_schema, unstructure
 from openrouter_registry.testing.instances import instance_for
-from openrouter_registry.validation import validate
+from openrouter_registry.schemas.validation import validate
 
 
 class Color(enum.Enum):

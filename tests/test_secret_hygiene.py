@@ -15,7 +15,7 @@ import pytest
 
 from openrouter_registry import OpenRouterError, OpenRouterService, Settings, SettingsError
 from openrouter_registry.errors import APIError, AuthenticationError, StructuredOutputError, scrub
-from openrouter_registry.registry import Registry
+from openrouter_registry.plugins.registry import Registry
 from openrouter_registry.testing import FakeOpenRouter, Scripted
 
 KEY = "sk-or-v1-" + "5e" * 32

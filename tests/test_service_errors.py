@@ -16,7 +16,7 @@ from openrouter_registry import (
     ProviderError,
     RateLimitError,
 )
-from openrouter_registry.modes import MODE_MEMORY
+from openrouter_registry.models.modes import MODE_MEMORY
 from openrouter_registry.testing import FakeOpenRouter, Scripted
 
 from city import CITY, PARIS

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from openrouter_registry import StructuredOutputError, TruncatedOutputError
-from openrouter_registry.offload import OFF_LOOP_CHARS
+from openrouter_registry.replies.offload import OFF_LOOP_CHARS
 from openrouter_registry.service import OpenRouterService
 from openrouter_registry.testing import FakeOpenRouter, Scripted
 

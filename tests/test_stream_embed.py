@@ -23,9 +23,9 @@ from openrouter_registry import (
     Registry,
     Settings,
 )
-from openrouter_registry.decode import InvalidResponseError
+from openrouter_registry.replies.decode import InvalidResponseError
 from openrouter_registry.testing import FakeOpenRouter, Scripted
-from openrouter_registry.transport import Transport
+from openrouter_registry.http.transport import Transport
 
 PROCESSING = ": OPENROUTER PROCESSING\n\n"
 DONE = "data: [DONE]\n\n"

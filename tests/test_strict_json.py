@@ -19,7 +19,7 @@ import pytest
 from openrouter_registry import ConfigurationError, GenerationResult, Registry, Usage
 from openrouter_registry.cli import main
 from openrouter_registry.result import MAX_JSON_DEPTH, cost_from_api
-from openrouter_registry.structured import (
+from openrouter_registry.replies.structured import (
     parse_clean_json,
     parse_embedded_json,
     parse_json_reply,
@@ -177,14 +177,14 @@ def test_a_lone_surrogate_is_read_as_the_json_module_reads_it() -> None:
     ],
 )
 def test_reply_bodies_decode_like_the_json_module(raw: bytes, expected: Any) -> None:
-    from openrouter_registry.decode import loads_body
+    from openrouter_registry.replies.decode import loads_body
 
     assert loads_body(raw) == expected
 
 
 @pytest.mark.parametrize("raw", [b'{"usage": {"cost": NaN}}', b'{"a": 1e999}', b"", b"   ", b'{"a": 1} trailing'])
 def test_reply_bodies_the_json_module_refuses_stay_refused_or_read_as_before(raw: bytes) -> None:
-    from openrouter_registry.decode import InvalidResponseError, loads_body
+    from openrouter_registry.replies.decode import InvalidResponseError, loads_body
 
     try:
         expected: Any = json.loads(raw.decode().lstrip("\ufeff \t\r\n"))

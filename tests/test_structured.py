@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from openrouter_registry.structured import (
+from openrouter_registry.replies.structured import (
     json_candidates,
     parse_embedded_json,
     parse_json_reply,
@@ -320,7 +320,7 @@ def test_json_in_prose_round_trips(
 
 def test_importing_does_not_load_parsing_libraries() -> None:
     code = (
-        "import sys, openrouter_registry.structured, openrouter_registry.validation, openrouter_registry.schema;"
+        "import sys, openrouter_registry.replies.structured, openrouter_registry.schemas.validation, openrouter_registry.schemas.schema;"
         "print(sorted(m for m in ('json_repair', 'jsonschema', 'pydantic') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -353,7 +353,7 @@ def test_preamble_after_control_tokens() -> None:
 
 
 def test_the_candidate_scan_stops_after_max_blocks_repeated_ones_included() -> None:
-    from openrouter_registry.candidates import MAX_BLOCKS
+    from openrouter_registry.replies.candidates import MAX_BLOCKS
 
     found = '{"city": "Lyon", "country": "France"}'
     assert parse_json_reply("[1] " * (MAX_BLOCKS - 1) + found, CITY) == LYON

@@ -1,4 +1,4 @@
-"""`openrouter_registry.transport`: retries, backoff, typed errors, streaming and pooling.
+"""`openrouter_registry.http.transport`: retries, backoff, typed errors, streaming and pooling.
 
 Unit tests of the delay policy and client lifecycle first, then real-socket tests against the
 local `FakeOpenRouter` (127.0.0.1 only). Delays are kept tiny with ``base_delay``.
@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from openrouter_registry.decode import InvalidResponseError, decode_chunk, decode_embeddings
-from openrouter_registry.events import RetryEvent, observe_retries
+from openrouter_registry.replies.decode import InvalidResponseError, decode_chunk, decode_embeddings
+from openrouter_registry.http.events import RetryEvent, observe_retries
 from openrouter_registry.errors import (
     APIError,
     AuthenticationError,
@@ -34,7 +34,7 @@ from openrouter_registry.errors import (
 )
 from openrouter_registry.settings import Settings
 from openrouter_registry.testing import FakeOpenRouter, Scripted
-from openrouter_registry.transport import StreamHandle, Transport, retry_delay
+from openrouter_registry.http.transport import StreamHandle, Transport, retry_delay
 
 KEY = "sk-or-v1-TEST-ONLY-0123456789abcdef0123456789abcdef"
 MODEL = "openai/gpt-4o"

@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 
 from openrouter_registry import OpenRouterService, Registry
-from openrouter_registry.decode import InvalidResponseError, decode_chunk
+from openrouter_registry.replies.decode import InvalidResponseError, decode_chunk
 from openrouter_registry.errors import PoolTimeoutError, TimeoutError
 from openrouter_registry.settings import Settings
-from openrouter_registry.sselines import LineSplitter
+from openrouter_registry.http.sselines import LineSplitter
 from openrouter_registry.testing import FakeOpenRouter, Scripted
-from openrouter_registry.transport import Transport
+from openrouter_registry.http.transport import Transport
 
 MODEL = "openai/gpt-4o"
 CHAT = "/chat/completions"
@@ -421,7 +421,7 @@ def test_aiohttp_and_orjson_load_on_first_request_not_on_import(server: FakeOpen
         "import asyncio, sys\n"
         "import openrouter_registry\n"
         "assert 'aiohttp' not in sys.modules and 'orjson' not in sys.modules, 'imported by the package'\n"
-        "from openrouter_registry.transport import Transport\n"
+        "from openrouter_registry.http.transport import Transport\n"
         "from openrouter_registry.settings import Settings\n"
         "assert 'aiohttp' not in sys.modules, 'imported by the transport module'\n"
         f"settings = Settings.from_env({{}}, api_key={server.api_key!r}, base_url={server.base_url!r}, transport={http_stack!r})\n"
@@ -444,7 +444,7 @@ def test_aiohttp_and_orjson_load_on_first_request_not_on_import(server: FakeOpen
 async def test_requests_go_straight_to_the_stack_unless_a_proxy_is_configured(
     server: FakeOpenRouter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from openrouter_registry.backends import make_client
+    from openrouter_registry.http.backends import make_client
 
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
@@ -461,8 +461,8 @@ async def test_requests_go_straight_to_the_stack_unless_a_proxy_is_configured(
 async def test_certificates_are_loaded_once_per_process_and_never_for_plain_http(
     server: FakeOpenRouter, http_stack: str
 ) -> None:
-    from openrouter_registry import backends
-    from openrouter_registry.transport import Transport
+    from openrouter_registry.http import backends
+    from openrouter_registry.http.transport import Transport
 
     backends.ssl_context.cache_clear()
     settings = Settings.from_env({}, api_key=server.api_key, base_url=server.base_url, transport=http_stack)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from openrouter_registry.errors import ConfigurationError
-from openrouter_registry.validation import (
+from openrouter_registry.schemas.validation import (
     CACHE_SIZE,
     MAX_ERRORS,
     _compile,

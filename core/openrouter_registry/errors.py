@@ -113,7 +113,7 @@ class _ScrubFilter(logging.Filter):
 #: (a filter applies only to records logged on its own logger, so each one is named).
 _SCRUBBED_LOGGERS = (
     "openrouter_registry",
-    "openrouter_registry.structured",
+    "openrouter_registry.replies.structured",
     "httpx",
     "httpcore.connection",
     "httpcore.http11",

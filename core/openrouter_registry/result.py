@@ -8,9 +8,11 @@ from typing import Any, Generic, Literal, TypeVar
 
 import attrs
 
-from .fastjson import MAPPING
+from .schemas.fastjson import MAPPING
 
-__all__ = ["Usage", "Reply", "GenerationResult", "CostSource", "add_costs", "add_cost_sources", "check_json"]
+__all__ = [
+    "Usage", "Reply", "GenerationResult", "EmbeddingResult", "CostSource", "add_costs", "add_cost_sources", "check_json",
+]
 
 T = TypeVar("T")
 
@@ -188,13 +190,13 @@ class GenerationResult(Generic[T]):
         `ConfigurationError` for content JSON cannot hold, as `to_dict` does."""
         content: Any = self.content
         if attrs.has(type(content)):
-            from .schema import unstructure
+            from .schemas.schema import unstructure
 
             content = unstructure(content)
         elif hasattr(content, "model_dump"):
             content = content.model_dump(mode="json")
         elif not isinstance(content, (dict, list, str, int, float, bool, type(None))):
-            from .schema import unstructure
+            from .schemas.schema import unstructure
 
             content = unstructure(content)
         check_json(content, "content")
@@ -229,3 +231,20 @@ def check_json(value: Any, where: str = "value") -> None:
                 f"{path} is a {type(item).__name__}, which JSON cannot hold; give the schema's field a JSON type "
                 "(str, int, float, bool, list, dict) or convert it before serializing"
             )
+
+
+@attrs.frozen
+class EmbeddingResult:
+    """Vectors in input order, with the model that ran, usage and cost."""
+
+    vectors: list[list[float]]
+    model: str | None
+    provider: str | None
+    generation_id: str | None
+    usage: Usage
+    cost: float | None
+    attempts: int
+
+    @property
+    def dimensions(self) -> int:
+        return len(self.vectors[0]) if self.vectors else 0

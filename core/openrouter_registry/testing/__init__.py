@@ -1,4 +1,6 @@
-"""Test helpers shipped with openrouter-registry: a local OpenRouter-compatible HTTP server.
+"""The test kit shipped with openrouter-registry: a local OpenRouter-compatible HTTP server.
+
+Plugin authors get its names from ``openrouter_registry.plugin``; this package is where they live.
 
     from openrouter_registry.testing import FakeOpenRouter, Scripted, RecordedRequest
 
@@ -13,7 +15,9 @@
         server.requests        # every RecordedRequest, in arrival order
 
 Used by the test suite, by ``openrouter-registry demo`` when no API key is set, and by plugin
-authors' tests. Importing it costs only the standard library and attrs; the JSON-Schema instance
+authors' tests. It sits above the service (``soak`` drives one): it may import the facade and
+every stage; only the command line imports it. The names below are its interface; its modules
+(``server``, ``loadserver``, ``faultserver``, ...) are internal. Importing it costs only the standard library and attrs; the JSON-Schema instance
 generator (`instance_for`) imports jsonschema on first use.
 """
 

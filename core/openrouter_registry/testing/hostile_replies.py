@@ -1,5 +1,5 @@
 """Reply texts built to be slow or dangerous for a reply parser, each a function of a size in
-characters (roughly): the worst shapes found for `openrouter_registry.structured`. Used by the
+characters (roughly): the worst shapes found for `openrouter_registry.replies.structured`. Used by the
 linear-work tests (tests/test_parse_bounds.py) and by benchmarks/bench_parse.py; a plugin author can
 run a parser of their own over them.
 

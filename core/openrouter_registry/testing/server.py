@@ -39,7 +39,7 @@ from urllib.parse import parse_qs, urlsplit
 import attrs
 
 from .styles import family_of, provider_of, style_json
-from ..generator import SCHEMA_MARKER
+from ..models.generator import SCHEMA_MARKER
 
 __all__ = [
     "FakeOpenRouter",

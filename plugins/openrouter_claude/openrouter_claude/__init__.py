@@ -10,10 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from openrouter_registry import Generator, ModelTable
-from openrouter_registry.family import family_hooks
-from openrouter_registry.generator import Mode
-from openrouter_registry.structured import parse_embedded_json
+from openrouter_registry.plugin import Generator, Mode, ModelTable, family_hooks, parse_embedded_json
 
 __all__ = ["OpenRouterClaude", "OpenRouterClaude35Sonnet", "TABLE"]
 

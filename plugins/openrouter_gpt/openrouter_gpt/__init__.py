@@ -7,9 +7,7 @@ passing anything else to the core. The plugin is its generators, its table and t
 
 from __future__ import annotations
 
-from openrouter_registry import Generator, ModelTable
-from openrouter_registry.family import family_hooks
-from openrouter_registry.structured import parse_clean_json
+from openrouter_registry.plugin import Generator, ModelTable, family_hooks, parse_clean_json
 
 __all__ = ["OpenRouterGPT", "OpenRouterGPT4O", "OpenRouterGPT4OMini", "TABLE"]
 

@@ -7,9 +7,7 @@ preamble as a Python literal when it is not JSON, and passes anything else on to
 
 from __future__ import annotations
 
-from openrouter_registry import Generator, ModelTable
-from openrouter_registry.family import family_hooks
-from openrouter_registry.structured import parse_python_literal
+from openrouter_registry.plugin import Generator, ModelTable, family_hooks, parse_python_literal
 
 __all__ = ["OpenRouterLlama", "OpenRouterLlama33_70B", "TABLE"]
 
