@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import importlib
 import sys
-import warnings
 from typing import TYPE_CHECKING, Any, cast
 
 __version__ = "0.1.0"
@@ -100,12 +99,9 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         if name in _MOVED_TO_PLUGIN:
-            warnings.warn(
-                f"'from openrouter_registry import {name}' is deprecated and goes away in 0.2: "
-                f"use 'from openrouter_registry.plugin import {name}'",
-                DeprecationWarning,
-                stacklevel=2,
-            )
+            from .errors import warn_moved
+
+            warn_moved(f"'from openrouter_registry import {name}'", f"use 'from openrouter_registry.plugin import {name}'")
             return getattr(importlib.import_module(".plugin", __name__), name)
         raise AttributeError(f"module 'openrouter_registry' has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{module}", __name__), name)
@@ -138,11 +134,9 @@ class _OldModule:
     def exec_module(module: Any) -> None:
         name = module.__name__.rpartition(".")[2]
         new, instead = _OLD_MODULES[name]
-        warnings.warn(
-            f"the module openrouter_registry.{name} is deprecated and goes away in 0.2: import from {instead}",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+        from .errors import warn_moved
+
+        warn_moved(f"the module openrouter_registry.{name}", f"import from {instead}")
         source = importlib.import_module(f".{new}", __name__)
         module.__dict__.update({k: v for k, v in vars(source).items() if not k.startswith("__")})
         module.__doc__ = f"Deprecated alias of the internal module openrouter_registry.{new}; import from {instead}."

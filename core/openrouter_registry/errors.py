@@ -11,6 +11,7 @@ from __future__ import annotations
 import builtins
 import logging
 import re
+import warnings
 from typing import Any
 
 __all__ = [
@@ -373,3 +374,9 @@ class StructuredOutputError(OpenRouterError):
 
 class TruncatedOutputError(StructuredOutputError):
     """The reply was cut off (`finish_reason: "length"`) before the structure was complete."""
+
+
+def warn_moved(old: str, new: str, *, stacklevel: int = 3) -> None:
+    """The DeprecationWarning for a pre-0.2 import path: ``old`` still works in 0.1, ``new`` is the one to use.
+    ``stacklevel`` 3 points at the caller of the module ``__getattr__`` or loader that calls this."""
+    warnings.warn(f"{old} is deprecated and goes away in 0.2: {new}", DeprecationWarning, stacklevel=stacklevel)

@@ -12,8 +12,9 @@ May import: the engine and every stage below it. Every module here is internal: 
 from __future__ import annotations
 
 import importlib
-import warnings
 from typing import Any
+
+from ..errors import warn_moved
 
 _MOVED = frozenset({"BatchRun", "BatchRow", "BatchSummary", "BatchError", "ConcurrencyReport"})
 
@@ -23,10 +24,5 @@ def __getattr__(name: str) -> Any:
     release with a DeprecationWarning."""
     if name not in _MOVED:
         raise AttributeError(f"module 'openrouter_registry.batch' has no attribute {name!r}")
-    warnings.warn(
-        f"'from openrouter_registry.batch import {name}' is deprecated and goes away in 0.2: "
-        f"use 'from openrouter_registry import {name}'",
-        DeprecationWarning,
-        stacklevel=2,
-    )
+    warn_moved(f"'from openrouter_registry.batch import {name}'", f"use 'from openrouter_registry import {name}'")
     return getattr(importlib.import_module(".run", __name__), name)
