@@ -258,3 +258,24 @@ def test_a_missing_family_plugin_is_warned_once(caplog: pytest.LogCaptureFixture
     with caplog.at_level(logging.WARNING, logger="openrouter_registry"):
         assert Registry().resolve("openai/gpt-4o-mini").plugin == "openrouter_gpt"
     assert "generic generator" not in caplog.text
+
+
+# --- the README's recipe --------------------------------------------------------------------------------
+
+
+def test_readme_multiprocessing_recipe_runs_as_written(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("<!-- scaling-multiprocessing", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    script = tmp_path / "recipe.py"
+    script.write_text(block)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENROUTER_")}
+    env["OPENROUTER_CATALOG"] = "off"
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    summary = done.stdout.strip().splitlines()[-1]
+    assert summary.startswith("{'rows': 40, 'ok': 40, 'failed': {}, 'not_started': 0,")
+    expected = block.split("print(BatchUDF.summarize(parts))  # ", 1)[1].splitlines()[0]
+    assert summary.endswith(expected.split("...,", 1)[1].strip())  # the cost the comment shows
