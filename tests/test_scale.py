@@ -219,10 +219,10 @@ def test_job_dir_budget_holds_across_workers(worker_env: FakeOpenRouter, tmp_pat
 def test_a_planted_ledger_file_is_ignored_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     job = tmp_path / "job"
     job.mkdir()
-    (job / "evil.spent").write_text("1e999999999")
+    (job / "evil.spent").write_text('"1e999999999"')
     os.mkfifo(job / "fifo.spent")
-    (job / "big.spent").write_text("1" * 10_000)
-    (job / "ok.spent").write_text("0.25")
+    (job / "big.spent").write_text('"' + "1" * 10_000 + '"')
+    (job / "ok.spent").write_text('"0.25"')
     with caplog.at_level(logging.WARNING, logger="openrouter_registry"):
         ledger = JobLedger(job, worker="me")
         assert ledger.others() == Decimal("0.25")

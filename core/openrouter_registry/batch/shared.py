@@ -12,18 +12,19 @@ local (several processes, multiprocessing or Ray on one machine) or a shared fil
 
 What it guarantees: a worker sees the others' commitments at most ``stale_after`` seconds late, so the
 job can overshoot by at most the rows that other workers launched in that window, each at its bound
-(one round of rows in flight). Files are written atomically (a temporary file in the same directory,
-then a rename); a file that cannot be read counts as nothing committed, with one warning.
+(one round of rows in flight). Files are written atomically (`models.catalog.write_atomic`: a
+temporary file in the same directory, then a rename); a file that cannot be read counts as nothing
+committed, with one warning.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 import socket
 import stat
-import tempfile
 import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -127,8 +128,9 @@ class JobLedger:
         finally:
             os.close(fd)
         try:
-            value = Decimal(raw.decode("ascii").strip()) if len(raw) <= MAX_LEDGER_BYTES else None
-        except (UnicodeDecodeError, InvalidOperation):
+            text = json.loads(raw) if len(raw) <= MAX_LEDGER_BYTES else None
+            value = Decimal(text) if isinstance(text, str) else None
+        except (ValueError, InvalidOperation):  # not JSON, not UTF-8, not a number
             value = None
         if value is None or not value.is_finite() or value < 0 or value.adjusted() > _MAX_EXPONENT:
             self._warn(path, "does not hold an amount of USD")
@@ -136,17 +138,9 @@ class JobLedger:
         return value
 
     def _write(self, amount: Decimal) -> None:
-        fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=f".{self.worker}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="ascii") as handle:
-                handle.write(str(amount))
-            os.replace(temporary, self._file)
-        except BaseException:
-            try:
-                os.unlink(temporary)
-            except OSError:
-                pass
-            raise
+        from ..models.catalog import write_atomic
+
+        write_atomic(self._file, str(amount))  # a JSON string: the exact decimal digits
 
     def _warn(self, path: Path, problem: str) -> None:
         if path.name not in self._warned:
