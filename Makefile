@@ -38,6 +38,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/bench_faults.py
 	$(BIN)/python benchmarks/bench_parse.py
 	$(BIN)/python benchmarks/bench_batch.py
+	$(BIN)/python benchmarks/bench_scale.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info core/*.egg-info plugins/*/*.egg-info

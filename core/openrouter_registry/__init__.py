@@ -49,6 +49,8 @@ _EXPORTS: dict[str, str] = {
     "BatchError": "batch.run",
     "BatchSummary": "batch.run",
     "ConcurrencyReport": "batch.run",
+    "BatchUDF": "batch.engines",
+    "JobLedger": "batch.shared",
     "RetryEvent": "http.events",
     "observe_retries": "http.events",
     # the registry: which generator serves a model, which plugins are loaded
@@ -146,6 +148,8 @@ sys.meta_path.append(_OldModule)
 
 if TYPE_CHECKING:
     from .batch.run import BatchError as BatchError, BatchRow as BatchRow, BatchRun as BatchRun, BatchSummary as BatchSummary, ConcurrencyReport as ConcurrencyReport
+    from .batch.engines import BatchUDF as BatchUDF
+    from .batch.shared import JobLedger as JobLedger
     from .engine.calls import TextStream as TextStream
     from .errors import APIError as APIError, AuthenticationError as AuthenticationError, BadRequestError as BadRequestError, ContextLengthError as ContextLengthError, ConfigurationError as ConfigurationError, ConnectionError as ConnectionError, HeaderError as HeaderError, InsufficientCreditsError as InsufficientCreditsError, MissingAPIKeyError as MissingAPIKeyError, ModelNotAvailableError as ModelNotAvailableError, ModerationError as ModerationError, OpenRouterError as OpenRouterError, PluginError as PluginError, ProviderError as ProviderError, InvalidResponseError as InvalidResponseError, RateLimitError as RateLimitError, SettingsError as SettingsError, StructuredOutputError as StructuredOutputError, TimeoutError as TimeoutError, PoolTimeoutError as PoolTimeoutError, TruncatedOutputError as TruncatedOutputError
     from .http.events import RetryEvent as RetryEvent, observe_retries as observe_retries

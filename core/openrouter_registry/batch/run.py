@@ -27,6 +27,7 @@ import functools
 import json
 import logging
 import math
+import operator
 import string
 import time
 from collections import deque
@@ -42,6 +43,7 @@ from ..result import GenerationResult, Usage
 
 if TYPE_CHECKING:
     from ..engine.calls import Engine
+    from .shared import JobLedger
 
 __all__ = [
     "BatchRow",
@@ -51,6 +53,8 @@ __all__ = [
     "ConcurrencyReport",
     "InputLine",
     "INPUT_ERROR",
+    "NOT_STARTED",
+    "in_input_order",
     "DUPLICATE_ID",
     "check_template",
     "money",
@@ -60,6 +64,8 @@ log = logging.getLogger("openrouter_registry")
 
 #: ``error.type`` of a row whose input could not be used (not JSON, no id, nothing to send, template field missing).
 INPUT_ERROR = "InputError"
+#: ``error.type`` of an input item that was never sent: the run stopped (``max_cost``, ``cancel()``) first.
+NOT_STARTED = "NotStarted"
 #: ``error.type`` of a row whose id already came earlier in the same run (Python API with a one-shot iterator).
 DUPLICATE_ID = "DuplicateIdError"
 #: Seconds an in-flight request needs at least before its 429 can halve the limit again.
@@ -236,6 +242,25 @@ def _valid_id(value: Any) -> bool:
     return (isinstance(value, str) and value != "") or (isinstance(value, int) and not isinstance(value, bool))
 
 
+def plain_id(value: Any) -> Any:
+    """An id as the data engines give it, made plain: ``numpy.int64(7)`` and other integer types that
+    support ``operator.index`` become ``7`` (an int), a ``str`` subclass such as ``numpy.str_`` becomes a
+    ``str``; anything else is returned as it is (and refused later if it is no id)."""
+    if type(value) is int or type(value) is str or value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return int(value)
+    index = getattr(type(value), "__index__", None)
+    if index is not None and not isinstance(value, (float, complex)):
+        try:
+            return operator.index(value)
+        except TypeError:
+            return value
+    return value
+
+
 def id_key(value: Any) -> str:
     """The text an id is compared by: 1 and "1" are different ids."""
     if type(value) is int:
@@ -254,7 +279,7 @@ def _request(entry: Any, position: int, template: str | None) -> _Request | Batc
         entry = entry.value
     if not isinstance(entry, Mapping):
         return _failed(None, line, INPUT_ERROR, f"line {line}: expected a JSON object, got {type(entry).__name__}")
-    id = entry.get("id")
+    id = plain_id(entry.get("id"))
     if not _valid_id(id):
         shown = "no 'id'" if id is None else f"'id' {id!r}"
         return _failed(None, line, INPUT_ERROR,
@@ -292,10 +317,11 @@ def duplicate_ids(items: Iterable[Any]) -> list[Any]:
     repeated: dict[str, Any] = {}
     for item in items:
         value = item.value if isinstance(item, InputLine) else item
-        if isinstance(value, Mapping) and _valid_id(value.get("id")):
-            key = id_key(value["id"])
+        id = plain_id(value.get("id")) if isinstance(value, Mapping) else None
+        if _valid_id(id):
+            key = id_key(id)
             if key in seen:
-                repeated.setdefault(key, value["id"])
+                repeated.setdefault(key, id)
             seen.add(key)
     return list(repeated.values())
 
@@ -580,6 +606,7 @@ class BatchRun:
         extra_body: Mapping[str, Any] | None = None,
         total: int | None = None,
         check_duplicates: bool = True,
+        ledger: JobLedger | None = None,
     ) -> None:
         from ..schemas.schema import to_json_schema
         from ..schemas.inputs import check_call_options
@@ -611,6 +638,9 @@ class BatchRun:
             "temperature": temperature, "max_tokens": max_tokens, "extra_body": extra_body, "model": model,
         }
         self.total = total
+        if ledger is not None and self.max_cost is None:
+            raise ConfigurationError("a job ledger shares a budget: pass max_cost with it")
+        self.ledger = ledger
         self.limiter = _Limiter(concurrency)
         self.stats = _Stats()
         self.stopped: str | None = None
@@ -725,13 +755,22 @@ class BatchRun:
             pass
 
     def _committed(self, flights: Iterable[_Flight]) -> Decimal | None:
-        """Spent plus the bounds of the rows in flight (None when one of those bounds is unknown)."""
+        """Spent plus the bounds of the rows in flight (None when one of those bounds is unknown), plus
+        what the job's other workers committed when a `JobLedger` is shared."""
         total = self.stats.cost
         for flight in flights:
             if flight.bound is None:
                 return None
             total += flight.bound
+        if self.ledger is not None:
+            return total + self.ledger.elsewhere()
         return total
+
+    def _publish(self, flights: Iterable[_Flight]) -> None:
+        """Tell the job's other workers what this run has committed (spent, plus known in-flight bounds)."""
+        if self.ledger is not None:
+            own = self.stats.cost + sum((f.bound for f in flights if f.bound is not None), Decimal(0))
+            self.ledger.publish(own)
 
     async def _rows(self) -> AsyncIterator[BatchRow]:
         self._started_at = time.monotonic()
@@ -740,6 +779,8 @@ class BatchRun:
         seen: set[str] = set()
         held: tuple[_Request, Decimal | None] | None = None  # read, but waiting for budget
         position, exhausted = 0, False
+        if self.ledger is not None and self.max_cost is not None and self.ledger.elsewhere() >= self.max_cost:
+            self.stopped = "budget"  # the job's other runs spent it all: launch nothing
 
         try:
             while True:
@@ -789,6 +830,7 @@ class BatchRun:
                     task, flight = self._launch(request, bound)
                     flights[task] = flight
                     self.in_flight = len(flights)
+                    self._publish(flights.values())
 
                 if not flights:
                     if self._cancelled or self.stopped is not None or (exhausted and held is None):
@@ -810,6 +852,7 @@ class BatchRun:
                     self.limiter.completed(row.ok and not flight_done.rate_limited)
                     self.stats.add(row)
                     self.in_flight = len(flights)
+                    self._publish(flights.values())
                     yield row
                 if self._cancelled and not flights:
                     break
@@ -828,5 +871,26 @@ class BatchRun:
                 await asyncio.gather(*flights, return_exceptions=True)
             self.in_flight = 0
             self._ended_at = time.monotonic()
+            if self.ledger is not None:
+                self.ledger.finish(self.stats.cost)
             if self.stopped == "budget" and held is not None:
                 log.info("batch stopped by max_cost %s after %d rows", self.max_cost, self.stats.rows)
+
+
+async def in_input_order(run: BatchRun, items: Sequence[Any]) -> list[BatchRow]:
+    """Every row of ``run`` over the sequence ``items``, one per item, in input order: an item the run
+    never started (the budget or a stop came first) gets a row marked `NOT_STARTED`, never a gap."""
+    placed: list[BatchRow | None] = [None] * len(items)
+    async for row in run:
+        if row.line is not None and 1 <= row.line <= len(items):
+            placed[row.line - 1] = row
+    why = "the budget (max_cost) was reached" if run.stopped == "budget" else "the run was stopped"
+    return [
+        row if row is not None else _failed(_id_of(items[i]), i + 1, NOT_STARTED, f"not started: {why} before this row")
+        for i, row in enumerate(placed)
+    ]
+
+
+def _id_of(item: Any) -> Any:
+    value = item.value if isinstance(item, InputLine) else item
+    return plain_id(value.get("id")) if isinstance(value, Mapping) else None

@@ -173,6 +173,13 @@ class Engine:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.settings.model!r}, base_url={self.settings.base_url!r})"
 
+    def __reduce__(self) -> Any:
+        raise TypeError(
+            f"a {type(self).__name__} cannot be pickled (it holds a connection pool, its event loop and the key): "
+            "build it in the worker, or hand the engine openrouter_registry.BatchUDF(...), which holds only "
+            "plain settings and builds the service where it runs"
+        )
+
     # --- lifecycle --------------------------------------------------------------------------------
 
     @property

@@ -65,6 +65,13 @@ DISABLE_AFTER = 5
 #: The model id of probe calls when a plugin claims no model ids of its own.
 PROBE_MODEL = "openrouter-registry/probe"
 _CACHE_SIZE = 1024
+#: Model-id prefix -> (plugin name, distribution) of the families this project ships plugins for.
+KNOWN_FAMILIES: dict[str, tuple[str, str]] = {
+    "openai/": ("openrouter_gpt", "openrouter-gpt"),
+    "anthropic/": ("openrouter_claude", "openrouter-claude"),
+    "meta-llama/": ("openrouter_llama", "openrouter-llama"),
+}
+_warned_families: set[str] = set()
 _MESSAGE_LIMIT = 300
 
 Status = Literal["loaded", "degraded", "failed", "blocked"]
@@ -496,6 +503,12 @@ class Registry:
     def default_settings(self) -> Settings:
         return Settings.from_env(self.environ)
 
+    def __reduce__(self) -> Any:
+        raise TypeError(
+            "a Registry cannot be pickled (it holds loaded plugins and locks): call get_registry() in the worker; "
+            "every process discovers its installed plugins itself"
+        )
+
     def resolve(self, model: str | None = None, settings: Settings | None = None) -> Resolution:
         """The best generator for ``model`` (default: the settings' model), with every candidate.
 
@@ -536,12 +549,28 @@ class Registry:
                 self._hook_failed(winner.plugin, None, "resolve_generator", kwargs, wrapped, cause=exc)
                 ranked = ranked[1:]  # the core's fallback is always left
         resolution = Resolution(model, generator, winner, tuple(ranked), _describe_tie(ranked))
+        if winner.plugin == CORE_PLUGIN:
+            self._warn_missing_family(model)
         with self._lock:
             if self._epoch == epoch:
                 if len(self._cache) >= _CACHE_SIZE:
                     self._cache.clear()
                 self._cache[key] = resolution
         return resolution
+
+    def _warn_missing_family(self, model: str) -> None:
+        """One warning per process and family when the generic generator serves a model whose family has
+        a known plugin that is not installed here (a cluster worker built with only the core, say). A
+        plugin that is installed but switched off is the user's choice: no warning."""
+        for prefix, (plugin, distribution) in KNOWN_FAMILIES.items():
+            if model.lower().startswith(prefix):
+                if plugin not in self._records and plugin not in _warned_families:
+                    _warned_families.add(plugin)
+                    log.warning(
+                        "%s is served by the generic generator: install %s (in every worker of a cluster) "
+                        "for its family's facts, modes and reply parser", model, distribution,
+                    )
+                return
 
     def generator(self, model: str | None = None, settings: Settings | None = None) -> Generator:
         """Shortcut for ``resolve(model, settings).generator``."""
