@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from .matching import Candidate
+    from .matching import Candidate, Resolution
     from ..settings import Settings
 
 PROJECT_NAME = "openrouter_registry"
@@ -78,7 +78,7 @@ def claimed_models() -> Sequence[str] | None:
 
 
 @hookspec
-def build_headers(model: str, settings: Settings) -> Mapping[str, str] | None:
+def build_headers(model: str, settings: Settings, resolution: Resolution) -> Mapping[str, str] | None:
     """Add HTTP headers to every request for ``model``.
 
     Called by the generation path each time it builds a request (chat, stream or embeddings).
@@ -90,6 +90,10 @@ def build_headers(model: str, settings: Settings) -> Mapping[str, str] | None:
 
     :param model: the model id being requested.
     :param settings: the effective `Settings` (the key inside is masked).
+    :param resolution: the `Resolution` serving the call: ``resolution.plugin`` is the name of the
+        plugin whose generator won the model (``resolution.generator`` the generator itself). A plugin
+        that adds headers only to the calls its own generators serve checks
+        ``resolution.plugin == "<its entry-point name>"``; accept the argument only if you need it.
 
     Return a mapping of header names to values, or None. A header whose name or value contains CR,
     LF or any non-ASCII character is dropped, with a `HeaderError` line naming the plugin.
