@@ -188,13 +188,13 @@ class _OneLine(logging.Formatter):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
-    handler = _show_warnings()
+    log_handler = _show_warnings()
     debug = False
     try:
         args = build_parser().parse_args(argv)
         debug = bool(getattr(args, "debug", False))
         if debug:
-            _show_debug(handler)
+            _show_debug(log_handler)
         if not getattr(args, "handler", None):
             commands = "plugins, resolve, models, generate, batch, demo, new-plugin"
             return _fail(EXIT_USAGE, f"error: a command is required ({commands}); see --help")
