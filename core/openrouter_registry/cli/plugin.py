@@ -173,9 +173,12 @@ README = Template('''\
 An [openrouter-registry](https://pypi.org/project/openrouter-registry/) plugin for `$model`.
 
 ```sh
-python -m pip install "./$dist[test]"   # the plugin (entry point `$module`) and its test extra (pytest)
-python -m pytest ./$dist                # its tests, against the bundled local OpenRouter server
-openrouter-registry plugins             # shows `$module` loaded, with its models
+# the plugin (entry point `$module`) and its test extra (pytest)
+python -m pip install "./$dist[test]"
+# its tests, against the bundled local OpenRouter server (no network, no key)
+python -m pytest ./$dist
+# `$module` loaded, with its models; which generator serves the model, and why
+openrouter-registry plugins
 openrouter-registry resolve $model --explain
 ```
 

@@ -21,6 +21,12 @@ The isolation rule. The registry calls each plugin's hookimpl separately, inside
   plugin's first claimed model id, else ``openrouter-registry/probe``; text ``"{}"``; schema None).
   A hook that fails only on some data (a ``RecursionError`` on a hostile reply, a ``KeyError`` for
   an unknown model) works on the probe, so it is never disabled.
+- A method of a plugin's `Generator` that raises (anything but an `OpenRouterError`) is contained the
+  same way, named ``Class.method`` in the ERROR line: before the request (``facts``, ``build_body``
+  and what it calls) the next candidate serves the call; after the billed request a ``finish_text``
+  that raises lets the raw text go on to the parsers. Generator class attributes
+  (``structured_modes``, ``context_window``, ``max_output_tokens``) are checked when the plugin loads:
+  a bad value fails the plugin.
 - A header that cannot be sent (CR/LF, non-ASCII, ``Authorization`` or another reserved name) is
   dropped with an error line; the plugin's other headers are sent and the plugin is not disabled.
   ``build_headers`` is called at load (for ``openrouter-registry/probe``, ``openai/gpt-4o`` and up to

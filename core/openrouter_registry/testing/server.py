@@ -218,6 +218,7 @@ class Scripted:
         provider: str | None = None,
         headers: Mapping[str, str] | None = None,
         delay: float = 0.0,
+        stream: bool = False,
     ) -> Scripted:
         """A whole ``chat.completion`` reply in one line, e.g.
         ``server.enqueue(Scripted.chat(content={"city": "Paris"}, model="acme/writer-1"))``.
@@ -226,55 +227,39 @@ class Scripted:
         a parser), any other JSON value (dict, list, number...) is serialized as compact JSON text.
         ``finish_reason``: ``"stop"``, ``"length"`` (a reply cut by ``max_tokens``)... ``usage``:
         replaces the default (token counts from the text lengths, ``cost`` at `price_of` the model).
-        The reply carries a ``gen-...`` id, also in the ``X-Generation-Id`` header."""
+        The reply carries a ``gen-...`` id, also in the ``X-Generation-Id`` header. ``stream``: the
+        same reply streamed (see `Scripted.stream`)."""
         text = content if isinstance(content, str) else json.dumps(content, separators=(",", ":"), ensure_ascii=False)
         generation_id = _generation_id()
-        if usage is None:
-            usage = _scripted_usage(model, text)
+        usage = _scripted_usage(model, text) if usage is None else usage
+        head = {"id": generation_id, "provider": provider or provider_of(model.split(":", 1)[0]), "model": model}
+        headers = {"X-Generation-Id": generation_id, **(headers or {})}
+        created = int(time.time())
+        if stream:
+            pieces = _sse_pieces(head, created, None, text, finish_reason, finish_reason, usage)
+            return cls(sse=[piece.decode() for piece in pieces], headers=headers, delay=delay)
         message = {"role": "assistant", "content": text, "refusal": None, "reasoning": None}
         payload = {
-            "id": generation_id,
-            "provider": provider or provider_of(model.split(":", 1)[0]),
-            "model": model,
+            **head,
             "object": "chat.completion",
-            "created": int(time.time()),
+            "created": created,
             "choices": [
                 {"logprobs": None, "finish_reason": finish_reason, "native_finish_reason": finish_reason,
                  "index": 0, "message": message}
             ],
             "usage": dict(usage),
         }
-        return cls(json=payload, headers={"X-Generation-Id": generation_id, **(headers or {})}, delay=delay)
+        return cls(json=payload, headers=headers, delay=delay)
 
     @classmethod
-    def stream(
-        cls,
-        content: Any = "",
-        *,
-        model: str = "openai/gpt-4o-mini",
-        finish_reason: str = "stop",
-        usage: Mapping[str, Any] | None = None,
-        provider: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        delay: float = 0.0,
-    ) -> Scripted:
+    def stream(cls, content: Any = "", **options: Any) -> Scripted:
         """A whole streamed reply (``text/event-stream``) for a request with ``"stream": true``, as
         OpenRouter sends it: ``: OPENROUTER PROCESSING`` comments, the text in small deltas, a chunk
         with ``finish_reason``, a usage chunk with ``choices: []``, then ``data: [DONE]``. E.g.
         ``server.enqueue(Scripted.stream("Bonjour !", model="acme/writer-1"))`` before
-        ``await service.stream(..., model="acme/writer-1").collect()``. The arguments are those of `chat`."""
-        text = content if isinstance(content, str) else json.dumps(content, separators=(",", ":"), ensure_ascii=False)
-        generation_id = _generation_id()
-        head = {"id": generation_id, "provider": provider or provider_of(model.split(":", 1)[0]), "model": model}
-        pieces = _sse_pieces(
-            head, int(time.time()), None, text, finish_reason, finish_reason,
-            _scripted_usage(model, text) if usage is None else usage,
-        )
-        return cls(
-            sse=[piece.decode() for piece in pieces],
-            headers={"X-Generation-Id": generation_id, **(headers or {})},
-            delay=delay,
-        )
+        ``await service.stream(..., model="acme/writer-1").collect()``. The keyword arguments are
+        those of `chat` (``model``, ``finish_reason``, ``usage``, ``provider``, ``headers``, ``delay``)."""
+        return cls.chat(content, stream=True, **options)
 
 
 def _sse_pieces(
