@@ -328,3 +328,33 @@ def test_the_result_names_the_parser_that_produced_its_content(server: FakeOpenR
     text = asyncio.run(generate(service_for(server, registry), model="acme/writer-1"))
     assert (ours.parser, core.parser, text.parser) == ("acme", "openrouter_registry", None)
     assert ours.to_dict()["parser"] == "acme" and ours.content == core.content == {"city": "Paris"}
+
+
+BROKEN_BODY = """
+    from openrouter_registry.plugin import Generator, ModelTable, hookimpl
+
+    class Gem(Generator):
+        def build_body(self, messages, **options):
+            return {"model": self.model, "messages": messages, "ratio": 1 / 0}
+
+    TABLE = ModelTable(exact={"acme/writer-1": Gem})
+
+    @hookimpl
+    def resolve_generator(model, settings):
+        return TABLE.match(model)
+"""
+
+
+def test_the_cli_generates_past_a_broken_build_body_in_one_line(tmp_path: Path, server: FakeOpenRouter) -> None:
+    install_fake_distribution(tmp_path, "acme-gem", "1.0", "acme_gem", BROKEN_BODY, "acme_gem")
+    env = {"OPENROUTER_BASE_URL": server.base_url, "OPENROUTER_API_KEY": server.api_key, "OPENROUTER_CATALOG": "false"}
+    done = run_cli("generate", "--model", "acme/writer-1", "Hi", site=tmp_path, **env)
+    assert done.returncode == 0 and "Hello from acme/writer-1" in done.stdout
+    assert done.stderr.splitlines() == [
+        "openrouter-registry: plugin 'acme_gem' (acme-gem 1.0): generator method Gem.build_body raised "
+        "ZeroDivisionError: division by zero for model 'acme/writer-1'; the next candidate serves this call "
+        "(further ZeroDivisionError from Gem.build_body of this plugin are logged at DEBUG)"
+    ]
+    debug = run_cli("generate", "--model", "acme/writer-1", "Hi", "--debug", site=tmp_path, **env)
+    assert debug.returncode == 0 and "Traceback" in debug.stderr and '"ratio": 1 / 0' in debug.stderr
+    assert [r.body["model"] for r in server.requests] == ["acme/writer-1", "acme/writer-1"]

@@ -438,8 +438,12 @@ class Registry:
         except Exception:  # malformed env settings are reported where they are used, not here
             settings = Settings.from_env({})
         seen = []
+        # resolved only for a hook that asks for the resolution: resolving calls every plugin's resolve_generator
+        wants = any("resolution" in i.argnames for i in self._hook_order("build_headers") if i.plugin_name == record.name)
         for model in dict.fromkeys([PROBE_MODEL, DEFAULT_MODEL, *self._claimed(record)[:5]]):
-            kwargs = {"model": model, "settings": settings, "resolution": self.resolve(model, settings)}
+            kwargs: dict[str, Any] = {"model": model, "settings": settings}
+            if wants:
+                kwargs["resolution"] = self.resolve(model, settings)
             for _plugin, headers in self._call_each("build_headers", kwargs, only=record.name):
                 seen.append(self._valid_headers(record.name, headers or {}, model))
         with self._lock:
