@@ -57,7 +57,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             label = "error" if info.status in ("failed", "blocked") else "last error"
             print(f"    {label}: {info.error}")
         if info.failures:
-            print(f"    failed hook calls: {info.failures}")
+            print(f"    failed calls since load, all hooks and generator methods: {info.failures}")
         if info.hooks:
             print(f"    hooks: {', '.join(info.hooks)}")
         if info.models:

@@ -78,7 +78,8 @@ class PluginInfo:
     ``status``: ``loaded``; ``degraded`` (loaded, but the last call of one of its hooks failed and was
     skipped); ``failed`` (disabled: failed to load or validate, or a hook keeps failing even on
     harmless input); ``blocked`` (not loaded because of an env switch). ``error``: why it failed or is
-    blocked, else the last hook failure. ``failures``: hook calls that failed since it was loaded.
+    blocked, else the last hook failure. ``failures``: calls that failed since it was loaded, summed
+    over all its hooks and generator methods (and each dropped header); never reset while it stays loaded.
     ``headers``: what its ``build_headers`` returned when checked at load: ``none``, ``static`` (the
     same headers for every model: ``header_names``) or ``per-model`` (checked at each request).
     """
