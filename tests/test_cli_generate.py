@@ -24,7 +24,7 @@ from city import CITY, PARIS
 PROG = "openrouter-registry: "
 RESULT_KEYS = {
     "content", "text", "model", "provider", "generation_id", "mode", "attempts", "usage", "cost", "cost_source",
-    "generator", "plugin",
+    "generator", "plugin", "parser",
 }
 DEFAULT_TEXT = "Hello from openai/gpt-4o (local OpenRouter test server)."
 

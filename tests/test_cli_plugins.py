@@ -64,7 +64,7 @@ def test_plugins_shows_states_errors_and_headers(tmp_path: Path) -> None:
         "acme_cafe  [degraded]  acme-cafe 1.0\n"
         "    last error: hook build_headers returned an unsendable header for model 'openai/gpt-4o': "
         "header 'X-Title' has non-ASCII characters in its value\n"
-        "    failed hook calls: 2\n"
+        "    failed calls since load, all hooks and generator methods: 2\n"
         "    hooks: build_headers\n"
         "    headers: the same for every model (X-Cafe), checked at load\n"
     ) in text

@@ -282,6 +282,18 @@ def test_resolution_always_has_the_fallback_candidate() -> None:
             "'openrouter_llama'",
         ),
         ("OPENROUTER_REGISTRY_DISABLE", "acme_*", "OPENROUTER_REGISTRY_DISABLE names 'acme_*', which matches no"),
+        (  # a short name, a word of the installed one: suggested too
+            "OPENROUTER_REGISTRY_DISABLE",
+            "claude",
+            "OPENROUTER_REGISTRY_DISABLE names 'claude', which matches no installed plugin; did you mean "
+            "'openrouter_claude'?",
+        ),
+        (
+            "OPENROUTER_REGISTRY_PLUGINS",
+            "openrouter_gpt,Llama",
+            "OPENROUTER_REGISTRY_PLUGINS names 'Llama', which matches no installed plugin; did you mean "
+            "'openrouter_llama'?",
+        ),
     ],
 )
 def test_a_switch_name_matching_no_plugin_is_warned_about(

@@ -169,6 +169,14 @@ def test_disable_env_blocks_a_plugin_without_importing_it(site: Path) -> None:
     assert registry.resolve("anthropic/claude-3.5-sonnet", SETTINGS).plugin == "openrouter_registry"
 
 
+def test_when_both_switches_name_a_plugin_disable_wins() -> None:
+    environ = {"OPENROUTER_REGISTRY_PLUGINS": "openrouter_gpt,openrouter_claude", "OPENROUTER_REGISTRY_DISABLE": "openrouter-claude"}
+    infos = {p.name: p for p in Registry(environ=environ).plugins()}
+    assert (infos["openrouter_gpt"].status, infos["openrouter_claude"].status) == ("loaded", "blocked")
+    assert infos["openrouter_claude"].error == "blocked by OPENROUTER_REGISTRY_DISABLE ('openrouter-claude')"
+    assert infos["openrouter_llama"].error == "not in OPENROUTER_REGISTRY_PLUGINS"
+
+
 def _run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("OPENROUTER")}
     full_env.update(env)

@@ -12,7 +12,7 @@ What is here:
   result means;
 - generators: `Generator` (subclass it per model family), `Facts`, `Mode`, `ALL_MODES`,
   `SCHEMA_MARKER`, `schema_instruction`, `schema_name`, `is_strict_compatible`;
-- matching: `ModelTable`, `Match`, `Candidate`;
+- matching: `ModelTable`, `Match`, `Candidate`, and `Resolution` (what ``build_headers`` receives);
 - a family in one call: `family_hooks`, `FamilyHooks`, `ReplyParser`;
 - the strict reply parsers (they never raise; None means "not mine"): `parse_clean_json`,
   `parse_json_reply`, `parse_embedded_json`, `parse_python_literal`, `parse_unclosed`,
@@ -47,6 +47,7 @@ _EXPORTS: dict[str, str] = {
     "ModelTable": "plugins.matching",
     "Match": "plugins.matching",
     "Candidate": "plugins.matching",
+    "Resolution": "plugins.matching",
     "family_hooks": "plugins.family",
     "FamilyHooks": "plugins.family",
     "ReplyParser": "plugins.family",
@@ -85,7 +86,7 @@ if TYPE_CHECKING:
     from .models.generator import ALL_MODES as ALL_MODES, SCHEMA_MARKER as SCHEMA_MARKER, Facts as Facts, Generator as Generator, Mode as Mode, is_strict_compatible as is_strict_compatible, schema_instruction as schema_instruction, schema_name as schema_name
     from .plugins.family import FamilyHooks as FamilyHooks, ReplyParser as ReplyParser, family_hooks as family_hooks
     from .plugins.hookspecs import PROJECT_NAME as PROJECT_NAME, hookimpl as hookimpl, hookspec as hookspec
-    from .plugins.matching import Candidate as Candidate, Match as Match, ModelTable as ModelTable
+    from .plugins.matching import Candidate as Candidate, Match as Match, ModelTable as ModelTable, Resolution as Resolution
     from .replies.structured import json_candidates as json_candidates, parse_clean_json as parse_clean_json, parse_embedded_json as parse_embedded_json, parse_json_reply as parse_json_reply, parse_python_literal as parse_python_literal, parse_unclosed as parse_unclosed, strip_control_tokens as strip_control_tokens, strip_preamble as strip_preamble
     from .settings import Settings as Settings
     from .testing import FakeOpenRouter as FakeOpenRouter, RecordedRequest as RecordedRequest, Scripted as Scripted

@@ -164,6 +164,9 @@ class GenerationResult(Generic[T]):
     generator: str = ""
     plugin: str = ""
     cost_source: CostSource | None = None
+    #: The plugin whose ``parse_structured`` produced ``content`` (``"openrouter_registry"`` for the
+    #: core's generic parser); None for a text reply (no schema).
+    parser: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The `generate --json` object (``content`` as JSON data). Always strict JSON:
@@ -183,6 +186,7 @@ class GenerationResult(Generic[T]):
             "cost_source": self.cost_source,
             "generator": self.generator,
             "plugin": self.plugin,
+            "parser": self.parser,
         }
 
     def content_json(self) -> Any:

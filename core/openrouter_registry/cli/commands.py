@@ -8,9 +8,10 @@
     openrouter-registry demo
     openrouter-registry new-plugin NAME [--dir DIR] [--model MODEL]
 
-Exit status: 0 success, 2 usage or configuration error, 3 API error, 4 invalid structured output
-(batch adds 5: stopped by --max-cost, and 130 after Ctrl-C).
-Errors are one line on stderr, never a traceback.
+Exit status: 0 success, 1 an unexpected error (a bug, in a plugin or here), 2 usage or configuration
+error, 3 API error, 4 invalid structured output (batch adds 5: stopped by --max-cost, and 130 after Ctrl-C).
+Errors are one line on stderr, never a traceback; ``--debug`` (``-v``, before or after the command)
+shows the library's DEBUG log lines with their tracebacks (a failing plugin's included).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any, NoReturn
 
 from . import batch as cli_batch
 from ..errors import OpenRouterError
-from .exits import EXIT_OK, EXIT_USAGE, exit_status
+from .exits import EXIT_BUG, EXIT_OK, EXIT_USAGE, exit_status
 
 PROG = "openrouter-registry"
 
@@ -56,7 +57,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             label = "error" if info.status in ("failed", "blocked") else "last error"
             print(f"    {label}: {info.error}")
         if info.failures:
-            print(f"    failed hook calls: {info.failures}")
+            print(f"    failed calls since load, all hooks and generator methods: {info.failures}")
         if info.hooks:
             print(f"    hooks: {', '.join(info.hooks)}")
         if info.models:
@@ -135,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_models.register(sub)
     cli_batch.register(sub)
+    for command in [parser, *sub.choices.values()]:  # accepted before the command and after it
+        command.add_argument(
+            "-v", "--debug", action="store_true", default=argparse.SUPPRESS,
+            help="show DEBUG log lines on stderr, with tracebacks (a failing plugin's included)",
+        )
     return parser
 
 
@@ -144,30 +150,51 @@ def _fail(code: int, message: str) -> int:
     return code
 
 
-def _show_warnings() -> None:
+def _show_warnings() -> logging.Handler | None:
     """Library warnings (retries, learned mode fallbacks) as ``openrouter-registry: ...`` lines on
-    stderr, unless the host program configured logging itself."""
+    stderr, unless the host program configured logging itself. Returns the handler it added."""
     library = logging.getLogger("openrouter_registry")
     if logging.getLogger().handlers or library.handlers:
-        return
+        return None
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(logging.WARNING)
     handler.setFormatter(_OneLine())
     library.addHandler(handler)
+    return handler
+
+
+def _show_debug(handler: logging.Handler | None) -> None:
+    """``--debug``: every library log line from DEBUG up, tracebacks included."""
+    library = logging.getLogger("openrouter_registry")
+    library.setLevel(logging.DEBUG)
+    if handler is not None:
+        handler.setLevel(logging.DEBUG)
+        handler.setFormatter(_OneLine(tracebacks=True))
 
 
 class _OneLine(logging.Formatter):
-    """``openrouter-registry: message`` on one line; tracebacks only at DEBUG (never shown here)."""
+    """``openrouter-registry: message`` on one line; a traceback (after it) only with ``--debug``."""
+
+    def __init__(self, *, tracebacks: bool = False) -> None:
+        super().__init__()
+        self.tracebacks = tracebacks
 
     def format(self, record: logging.LogRecord) -> str:
-        return f"{PROG}: {' '.join(record.getMessage().split())}"
+        line = f"{PROG}: {' '.join(record.getMessage().split())}"
+        if self.tracebacks and record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
-    _show_warnings()
+    log_handler = _show_warnings()
+    debug = False
     try:
         args = build_parser().parse_args(argv)
+        debug = bool(getattr(args, "debug", False))
+        if debug:
+            _show_debug(log_handler)
         if not getattr(args, "handler", None):
             commands = "plugins, resolve, models, generate, batch, demo, new-plugin"
             return _fail(EXIT_USAGE, f"error: a command is required ({commands}); see --help")
@@ -179,6 +206,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(exit_status(type(exc)), f"{type(exc).__name__}: {exc}")
     except KeyboardInterrupt:
         return _fail(130, "interrupted")
+    except Exception as exc:  # a bug (a plugin's or ours): one line; the traceback only with --debug
+        logging.getLogger("openrouter_registry").debug("unexpected error", exc_info=exc)
+        hint = "" if debug else "; run again with --debug to see the traceback"
+        return _fail(EXIT_BUG, f"unexpected {type(exc).__name__}: {exc}{hint}")
 
 
 if __name__ == "__main__":  # pragma: no cover

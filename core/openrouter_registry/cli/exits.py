@@ -1,6 +1,6 @@
 """The command's exit statuses, shared by every command module.
 
-0 success, 2 usage or configuration error, 3 API error, 4 invalid structured output (the batch
+0 success, 1 an unexpected error (a bug: ``--debug`` shows its traceback), 2 usage or configuration error, 3 API error, 4 invalid structured output (the batch
 command adds 5, stopped by ``--max-cost``, and 130 after Ctrl-C).
 """
 
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from ..errors import ConfigurationError, StructuredOutputError
 
-__all__ = ["EXIT_OK", "EXIT_USAGE", "EXIT_API", "EXIT_OUTPUT", "exit_status"]
+__all__ = ["EXIT_OK", "EXIT_BUG", "EXIT_USAGE", "EXIT_API", "EXIT_OUTPUT", "exit_status"]
 
-EXIT_OK, EXIT_USAGE, EXIT_API, EXIT_OUTPUT = 0, 2, 3, 4
+EXIT_OK, EXIT_BUG, EXIT_USAGE, EXIT_API, EXIT_OUTPUT = 0, 1, 2, 3, 4
 
 
 def exit_status(error: type[BaseException]) -> int:

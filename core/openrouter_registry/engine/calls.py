@@ -6,6 +6,13 @@ decode -> parse_structured chain -> schema validation -> `GenerationResult` with
 or a re-ask / mode fallback that loops back to the request step. `stream` and `embed` share the
 resolution, headers and transport.
 
+Generator methods are plugin code and are contained like hooks (`Registry.fall_through`,
+`Registry.generator_failed`): a method that raises anything but an `OpenRouterError` before the
+request is sent (``facts``, ``build_body`` and what it calls: ``shape_messages``,
+``response_format``, ``max_tokens_for``) hands the call to the next candidate; after a billed
+request, a ``finish_text`` that raises lets the raw reply text go on to the parsers, and a ``facts``
+that raises while pricing leaves the reply unpriced (``cost`` None unless OpenRouter reported it).
+
 The app-facing class is `openrouter_registry.OpenRouterService`, this engine plus the adapters that
 sit above it (``service.batch(...)``, Parlant's ``p.Server(nlp_service=service)``).
 """
@@ -21,13 +28,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Self, TypeVar
 import attrs
 
 from ..schemas.fastjson import MAPPING
-from ..errors import APIError, ConfigurationError, StructuredOutputError, TruncatedOutputError
+from ..errors import APIError, ConfigurationError, OpenRouterError, StructuredOutputError, TruncatedOutputError
 from ..models.generator import Generator, Mode
 from ..http.headers import with_authorization
 from ..schemas.inputs import check_call_options, check_extra_body, check_text, json_copy
 from ..models.modes import MODE_MEMORY, is_mode_refusal, route_of
 from ..replies.offload import off_loop
-from ..plugins.registry import Registry, Resolution, get_registry
+from ..plugins.registry import CORE_PLUGIN, Registry, Resolution, get_registry
 from ..result import CostSource, EmbeddingResult, GenerationResult, Reply, Usage, add_cost_sources, add_costs, cost_from_api
 from ..settings import Settings, is_model_id
 from ..schemas.validation import validate
@@ -238,10 +245,26 @@ class Engine:
         extra_body = check_extra_body(extra_body)
         await self.load_catalog()
         reasks = self.settings.max_reasks if max_reasks is None else max_reasks
-        return estimate_call(self.resolve(model).generator, conversation, schema, max_tokens, extra_body, reasks)
+        return self._contained(
+            self.resolve(model),
+            lambda generator: estimate_call(generator, conversation, schema, max_tokens, extra_body, reasks),
+            "build_body",
+        )[1]
 
-    def _headers(self, model: str) -> dict[str, str]:
-        return with_authorization(self.registry.build_headers(model, self.settings), self.settings)
+    def _headers(self, resolution: Resolution) -> dict[str, str]:
+        headers = self.registry.build_headers(resolution.model, self.settings, resolution)
+        return with_authorization(headers, self.settings)
+
+    def _contained(self, resolution: Resolution, build: Callable[[Generator], T], method: str) -> tuple[Resolution, T]:
+        """``build(generator)`` by the first candidate whose generator method does not raise (see the
+        module docstring); an `OpenRouterError` (e.g. `ContextLengthError`) is raised as is."""
+        while True:
+            try:
+                return resolution, build(resolution.generator)
+            except OpenRouterError:
+                raise
+            except Exception as exc:
+                resolution = self.registry.fall_through(resolution, method, exc)
 
     async def generate(
         self,
@@ -274,10 +297,10 @@ class Engine:
             self._refuse_truncated(call, reply)
             checked = await off_loop(  # a large reply is parsed on a worker thread: the event loop never stalls
                 len(reply.text), self._check_reply,
-                call.generator, call.model, reply.text, call.mode or "prompt", call.json_schema, reply.finish_reason,
+                call.resolution, reply.text, call.mode or "prompt", call.json_schema, reply.finish_reason,
             )
             if isinstance(checked, _Parsed):
-                return self._result(call, reply, _late().structure(checked.data, schema))
+                return self._result(call, reply, _late().structure(checked.data, schema), checked.parser)
             self._reask(call, reply, checked)
 
     # The steps of `generate`, in order. ``_Call`` carries one generation's state between them.
@@ -304,40 +327,53 @@ class Engine:
         json_schema = late.to_json_schema(schema)
         if not late.catalog_settled(self.settings):
             await self.load_catalog()  # once per TTL; resolution then reads the model's catalog facts
-        resolution = self.resolve(model)
-        model_id = resolution.model
-        modes: tuple[Mode | None, ...] = (
-            resolution.generator.facts().structured_modes if json_schema is not None else (None,)
-        )
-        route = route_of(extra_body)
-        learned = MODE_MEMORY.get(model_id, route, self.settings) if json_schema is not None else None
-        return _Call(
-            resolution=resolution,
-            headers=self._headers(model_id),
+        call = _Call(
+            resolution=self.resolve(model),
+            headers={},
             conversation=conversation,
             json_schema=json_schema,
-            modes=modes,
-            index=modes.index(learned) if learned in modes else 0,
-            route=route,
+            modes=(None,),
+            index=0,
+            route=route_of(extra_body),
             reasks_left=self.settings.max_reasks if max_reasks is None else max_reasks,
             temperature=temperature,
             max_tokens=max_tokens,
             extra_body=extra_body,
         )
+        self._serve(call, call.resolution)
+        return call
+
+    def _serve(self, call: _Call, resolution: Resolution) -> None:
+        """Give ``call`` to ``resolution``'s generator: its structured modes (from the first mode learned
+        for this model and routing, if any) and its headers. A ``facts`` that raises hands the call
+        to the next candidate."""
+        if call.json_schema is not None:
+            resolution, modes = self._contained(resolution, lambda g: g.facts().structured_modes, "facts")
+            learned = MODE_MEMORY.get(resolution.model, call.route, self.settings)
+            call.modes, call.index = modes, modes.index(learned) if learned in modes else 0
+        call.resolution = resolution
+        call.headers = self._headers(resolution)
 
     async def _send(self, call: _Call) -> Reply:
         """Step 2: send the conversation in the current mode, falling back to the next structured mode
         (and remembering it) when the model refuses this one; decode the answer and add its usage and cost."""
         late = _late()
         while True:
-            body = call.generator.build_body(
-                call.conversation,
-                mode=call.mode or "prompt",
-                schema=call.json_schema,
-                max_tokens=call.max_tokens,
-                temperature=call.temperature,
-                extra_body=call.extra_body,
-            )
+            try:
+                body = call.generator.build_body(
+                    call.conversation,
+                    mode=call.mode or "prompt",
+                    schema=call.json_schema,
+                    max_tokens=call.max_tokens,
+                    temperature=call.temperature,
+                    extra_body=call.extra_body,
+                )
+            except OpenRouterError:
+                raise
+            except Exception as exc:  # plugin code: the next candidate serves (nothing was sent)
+                self._serve(call, self.registry.fall_through(call.resolution, "build_body", exc))
+                continue
+            self.registry.generator_succeeded(call.resolution, "facts", "build_body")
             check, decoded = _kept(late.decode_chat_checked)  # post_json has checked for an error body
             try:
                 # the check: an unusable answer is retried like any other invalid response
@@ -351,7 +387,11 @@ class Engine:
                 error.attempts = call.attempts
                 raise
             call.attempts += used
-            reply = late.priced(decoded[-1], call.generator)  # no usage.cost: priced from the catalog
+            try:
+                reply = late.priced(decoded[-1], call.generator)  # no usage.cost: priced from the catalog
+            except Exception as exc:  # a plugin's facts(), after a billed request: the reply stays unpriced
+                self.registry.generator_failed(call.resolution, "facts", exc, "the reply is not priced from the catalog")
+                reply = decoded[-1]
             call.usage = reply.usage if call.usage is _NO_USAGE else call.usage + reply.usage
             call.cost = add_costs(call.cost, reply.cost)
             call.cost_source = add_cost_sources(call.cost_source, reply.cost_source)
@@ -378,18 +418,26 @@ class Engine:
             )
 
     def _check_reply(
-        self, generator: Generator, model: str, text: str, mode: Mode, schema: Mapping[str, Any],
+        self, resolution: Resolution, text: str, mode: Mode, schema: Mapping[str, Any],
         finish_reason: str | None = None,
     ) -> _Parsed | list[str]:
-        """Step 4: parse (hook chain) and validate one reply: the data, or the errors to re-ask with.
-        Awaited through `off_loop`: a large reply is parsed on a worker thread."""
-        finished = generator.finish_text(text, mode, schema)
-        data = self.registry.parse_structured(model, finished, schema)
+        """Step 4: parse (hook chain) and validate one reply: the data and the plugin whose parser
+        produced it, or the errors to re-ask with. Awaited through `off_loop`: a large reply is parsed
+        on a worker thread. A ``finish_text`` that raises (plugin code, after a billed request) is
+        logged as its plugin's failure and the raw text goes on to the parsers."""
+        try:
+            finished = resolution.generator.finish_text(text, mode, schema)
+        except Exception as exc:
+            if resolution.plugin == CORE_PLUGIN:
+                raise
+            self.registry.generator_failed(resolution, "finish_text", exc, "the raw reply text goes on to the parsers")
+            finished = text
+        parser, data = self.registry.parse_structured_by(resolution.model, finished, schema)
         errors = ["the reply holds no JSON value"] if data is None else validate(data, schema)
         if errors and finish_reason == "stop":  # the model said it was done: its missing closers may be a habit
             closed = _late().parse_unclosed(finished, schema)  # a value only when it validates
-            return errors if closed is None else _Parsed(closed)
-        return errors if errors else _Parsed(data)
+            return errors if closed is None else _Parsed(closed, CORE_PLUGIN)
+        return errors if errors else _Parsed(data, parser)
 
     @staticmethod
     def _reask(call: _Call, reply: Reply, errors: list[str]) -> None:
@@ -406,7 +454,7 @@ class Engine:
         ]
 
     @staticmethod
-    def _result(call: _Call, reply: Reply, content: Any) -> GenerationResult[Any]:
+    def _result(call: _Call, reply: Reply, content: Any, parser: str | None = None) -> GenerationResult[Any]:
         """Step 6: the result, with the usage and cost of every attempt."""
         return GenerationResult(
             content=content,
@@ -421,6 +469,7 @@ class Engine:
             generator=type(call.generator).__name__,
             plugin=call.resolution.plugin,
             cost_source=call.cost_source,
+            parser=parser,
         )
 
     # --- streaming --------------------------------------------------------------------------------
@@ -443,12 +492,15 @@ class Engine:
         check_call_options(temperature, max_tokens, model)
         conversation = normalize_messages(prompt, messages)
         extra_body = check_extra_body(extra_body)
-        resolution = self.resolve(model)
-        body = resolution.generator.build_body(
-            conversation, mode="prompt", max_tokens=max_tokens, temperature=temperature, extra_body=extra_body,
-            stream=True,
+        resolution, body = self._contained(
+            self.resolve(model),
+            lambda generator: generator.build_body(
+                conversation, mode="prompt", max_tokens=max_tokens, temperature=temperature, extra_body=extra_body,
+                stream=True,
+            ),
+            "build_body",
         )
-        return TextStream(self, resolution, body, self._headers(resolution.model))
+        return TextStream(self, resolution, body, self._headers(resolution))
 
     # --- embeddings -------------------------------------------------------------------------------
 
@@ -496,7 +548,7 @@ class Engine:
 
         check, decoded = _kept(decode)
         _, attempts = await self.transport.post_json(
-            "/embeddings", body, self._headers(model_id), model=model_id, check=check
+            "/embeddings", body, self._headers(self.resolve(model_id)), model=model_id, check=check
         )
         reply = decoded[-1]
         return EmbeddingResult(
@@ -512,6 +564,8 @@ class Engine:
 @attrs.frozen
 class _Parsed:
     data: Any
+    #: the plugin whose ``parse_structured`` produced ``data`` (the core's name for its own parsers)
+    parser: str | None = None
 
 
 #: A call's usage before its first reply (Usage is frozen: one shared zero).

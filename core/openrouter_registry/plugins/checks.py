@@ -5,6 +5,9 @@
 - `default_name`: the readable name of a plugin registered at run time without ``name=``.
 - `did_you_mean`: the closest names (difflib), as a sentence ending.
 - `result_problem`: what is wrong with a hook's return value, by the hook's contract.
+- `generator_problems`: what is wrong with a `Generator` subclass's class attributes
+  (``structured_modes``, ``context_window``, ``max_output_tokens``); `plugin_generators` finds the
+  generator classes a plugin holds (module attributes, and the generators of its `ModelTable` objects).
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ from typing import Any
 
 import pluggy
 
-__all__ = ["hookimpl_problems", "default_name", "did_you_mean", "result_problem", "hook_arguments"]
+__all__ = [
+    "hookimpl_problems", "default_name", "did_you_mean", "result_problem", "hook_arguments",
+    "generator_problems", "plugin_generators",
+]
 
 _IMPLICIT = ("self", "cls", "obj")
 
@@ -116,3 +122,55 @@ def result_problem(hook: str, result: Any) -> str | None:
         if isinstance(result, (str, bytes)) or not isinstance(result, Iterable):
             return f"claimed_models returned {type(result).__name__}, not a list of model ids or None"
     return None
+
+
+def _positive_or_none(cls: type, attribute: str) -> str | None:
+    value = getattr(cls, attribute, None)
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+        return None
+    return f"{cls.__qualname__}.{attribute} must be a positive integer or None, got {value!r}"
+
+
+def generator_problems(cls: type) -> list[str]:
+    """What is wrong with the class attributes of the generator class ``cls``, one sentence each
+    naming the class and the attribute: ``structured_modes`` must be a non-empty tuple of known modes
+    (each once), ``context_window`` and ``max_output_tokens`` positive integers or None."""
+    from ..models.generator import ALL_MODES
+
+    problems = [p for p in (_positive_or_none(cls, "context_window"), _positive_or_none(cls, "max_output_tokens")) if p]
+    modes = getattr(cls, "structured_modes", None)
+    known = ", ".join(repr(m) for m in ALL_MODES)
+    where = f"{cls.__qualname__}.structured_modes"
+    if not isinstance(modes, tuple):
+        hint = f" (write ({modes!r},) for one mode)" if isinstance(modes, str) else ""
+        problems.append(f"{where} must be a tuple of modes, best first ({known}), got {modes!r}{hint}")
+    elif not modes:
+        problems.append(f"{where} is empty: give at least one mode, best first ({known})")
+    else:
+        for mode in modes:
+            if mode not in ALL_MODES:
+                hint = did_you_mean(mode, ALL_MODES) if isinstance(mode, str) else ""
+                problems.append(f"{where} holds {mode!r}, which is not a mode ({known}){hint}")
+        if len(set(modes)) != len(modes):
+            problems.append(f"{where} names a mode twice: {modes!r}")
+    return problems
+
+
+def plugin_generators(plugin: object) -> list[type]:
+    """The `Generator` subclasses ``plugin`` holds: its attributes that are generator classes, and the
+    generators of its attributes that are `ModelTable` objects (exact ids and families)."""
+    from ..models.generator import Generator
+    from .matching import ModelTable
+
+    try:
+        values = list(vars(plugin).values())
+    except TypeError:  # an object without __dict__
+        values = []
+    found: dict[type, None] = {}
+    for value in values:
+        if isinstance(value, type) and issubclass(value, Generator) and value is not Generator:
+            found[value] = None
+        elif isinstance(value, ModelTable):
+            for generator in (*value.exact.values(), *(g for _p, g in value.families)):
+                found[generator] = None
+    return list(found)

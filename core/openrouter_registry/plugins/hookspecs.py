@@ -21,6 +21,12 @@ The isolation rule. The registry calls each plugin's hookimpl separately, inside
   plugin's first claimed model id, else ``openrouter-registry/probe``; text ``"{}"``; schema None).
   A hook that fails only on some data (a ``RecursionError`` on a hostile reply, a ``KeyError`` for
   an unknown model) works on the probe, so it is never disabled.
+- A method of a plugin's `Generator` that raises (anything but an `OpenRouterError`) is contained the
+  same way, named ``Class.method`` in the ERROR line: before the request (``facts``, ``build_body``
+  and what it calls) the next candidate serves the call; after the billed request a ``finish_text``
+  that raises lets the raw text go on to the parsers. Generator class attributes
+  (``structured_modes``, ``context_window``, ``max_output_tokens``) are checked when the plugin loads:
+  a bad value fails the plugin.
 - A header that cannot be sent (CR/LF, non-ASCII, ``Authorization`` or another reserved name) is
   dropped with an error line; the plugin's other headers are sent and the plugin is not disabled.
   ``build_headers`` is called at load (for ``openrouter-registry/probe``, ``openai/gpt-4o`` and up to
@@ -35,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from .matching import Candidate
+    from .matching import Candidate, Resolution
     from ..settings import Settings
 
 PROJECT_NAME = "openrouter_registry"
@@ -78,7 +84,7 @@ def claimed_models() -> Sequence[str] | None:
 
 
 @hookspec
-def build_headers(model: str, settings: Settings) -> Mapping[str, str] | None:
+def build_headers(model: str, settings: Settings, resolution: Resolution) -> Mapping[str, str] | None:
     """Add HTTP headers to every request for ``model``.
 
     Called by the generation path each time it builds a request (chat, stream or embeddings).
@@ -90,6 +96,10 @@ def build_headers(model: str, settings: Settings) -> Mapping[str, str] | None:
 
     :param model: the model id being requested.
     :param settings: the effective `Settings` (the key inside is masked).
+    :param resolution: the `Resolution` serving the call: ``resolution.plugin`` is the name of the
+        plugin whose generator won the model (``resolution.generator`` the generator itself). A plugin
+        that adds headers only to the calls its own generators serve checks
+        ``resolution.plugin == "<its entry-point name>"``; accept the argument only if you need it.
 
     Return a mapping of header names to values, or None. A header whose name or value contains CR,
     LF or any non-ASCII character is dropped, with a `HeaderError` line naming the plugin.

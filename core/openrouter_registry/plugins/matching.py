@@ -1,4 +1,5 @@
-"""How a plugin says which models it serves: `Match`, `Candidate` and the `ModelTable` helper."""
+"""How a plugin says which models it serves: `Match`, `Candidate` and the `ModelTable` helper, and
+what the registry answers: `Resolution` (the winning candidate, its generator, every candidate)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import attrs
 if TYPE_CHECKING:
     from ..models.generator import Generator
 
-__all__ = ["Match", "Candidate", "ModelTable", "split_variant"]
+__all__ = ["Match", "Candidate", "ModelTable", "Resolution", "split_variant"]
 
 
 class Match(enum.IntEnum):
@@ -158,3 +159,66 @@ class ModelTable:
     def claimed(self) -> list[str]:
         """The exact ids of this table, sorted."""
         return sorted(self.exact)
+
+
+@attrs.frozen
+class Resolution:
+    """The answer to "which generator serves this model" (`Registry.resolve`), with every candidate.
+
+    ``model``: the id as resolved (stripped, variant suffix kept); ``generator``: the `Generator`
+    instance that serves it; ``winner``: the winning `Candidate`; ``candidates``: every candidate
+    that can serve, best first (the winner first, the core's ``fallback`` last); ``tie_break``: how
+    the winner beat a candidate with the same match, or None. ``plugin`` and ``match`` are the
+    winner's (``resolution.plugin`` is the entry-point name of the plugin whose generator won).
+    """
+
+    model: str
+    generator: Generator
+    winner: Candidate
+    candidates: tuple[Candidate, ...]
+    tie_break: str | None = None
+
+    @property
+    def plugin(self) -> str:
+        return self.winner.plugin
+
+    @property
+    def match(self) -> Match:
+        return self.winner.match
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `resolve --json` object."""
+        return {
+            "model": self.model,
+            **self.generator.info(),
+            "plugin": self.plugin,
+            "match": str(self.match),
+            "priority": self.winner.priority,
+            "reason": self.winner.reason,
+            "tie_break": self.tie_break,
+            "candidates": [
+                {
+                    "plugin": c.plugin,
+                    "generator": c.generator.__name__,
+                    "match": str(c.match),
+                    "priority": c.priority,
+                    "reason": c.reason,
+                }
+                for c in self.candidates
+            ],
+        }
+
+    def explain(self) -> str:
+        """Several lines of plain text: the choice, every candidate, and how a tie was broken."""
+        lines = [
+            f"{self.model} -> {type(self.generator).__name__} "
+            f"(plugin {self.plugin}, match {self.match}: {self.winner.reason})",
+            self.generator.facts().explain(),
+            "candidates, best first:",
+        ]
+        for i, c in enumerate(self.candidates, 1):
+            lines.append(
+                f"  {i}. {str(c.match):8} priority {c.priority:<3} {c.plugin:24} {c.generator.__name__:28} {c.reason}"
+            )
+        lines.append(f"tie-break: {self.tie_break or 'none needed'}")
+        return "\n".join(lines)

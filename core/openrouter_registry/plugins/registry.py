@@ -37,8 +37,8 @@ from . import hookspecs
 from ..errors import HeaderError, PluginError
 from ..models.generator import Generator
 from ..http.headers import check_header, core_headers, merge_plugin_headers
-from .matching import Candidate, Match
-from .checks import default_name, hookimpl_problems, result_problem
+from .matching import Candidate, Match, Resolution
+from .checks import default_name, generator_problems, hookimpl_problems, plugin_generators, result_problem
 from .switches import parse_names, select
 from ..settings import DEFAULT_MODEL, Settings
 
@@ -85,7 +85,8 @@ class PluginInfo:
     ``status``: ``loaded``; ``degraded`` (loaded, but the last call of one of its hooks failed and was
     skipped); ``failed`` (disabled: failed to load or validate, or a hook keeps failing even on
     harmless input); ``blocked`` (not loaded because of an env switch). ``error``: why it failed or is
-    blocked, else the last hook failure. ``failures``: hook calls that failed since it was loaded.
+    blocked, else the last hook failure. ``failures``: calls that failed since it was loaded, summed
+    over all its hooks and generator methods (and each dropped header); never reset while it stays loaded.
     ``headers``: what its ``build_headers`` returned when checked at load: ``none``, ``static`` (the
     same headers for every model: ``header_names``) or ``per-model`` (checked at each request).
     """
@@ -153,6 +154,18 @@ def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def _raising_method(exc: BaseException, generator: object) -> str | None:
+    """The innermost method of ``generator`` in ``exc``'s traceback (``shape_messages`` when it raised
+    inside ``build_body``), or None."""
+    name = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_locals.get("self") is generator:
+            name = tb.tb_frame.f_code.co_name
+        tb = tb.tb_next
+    return name
+
+
 def _for_model(kwargs: Mapping[str, Any]) -> str:
     model = kwargs.get("model")
     if not isinstance(model, str):
@@ -165,63 +178,6 @@ class _Failed:
 
 
 _FAILED = _Failed()
-
-@attrs.frozen
-class Resolution:
-    """The answer to "which generator serves this model", with every candidate that was considered."""
-
-    model: str
-    generator: Generator
-    winner: Candidate
-    candidates: tuple[Candidate, ...]
-    tie_break: str | None = None
-
-    @property
-    def plugin(self) -> str:
-        return self.winner.plugin
-
-    @property
-    def match(self) -> Match:
-        return self.winner.match
-
-    def to_dict(self) -> dict[str, Any]:
-        """The `resolve --json` object."""
-        return {
-            "model": self.model,
-            **self.generator.info(),
-            "plugin": self.plugin,
-            "match": str(self.match),
-            "priority": self.winner.priority,
-            "reason": self.winner.reason,
-            "tie_break": self.tie_break,
-            "candidates": [
-                {
-                    "plugin": c.plugin,
-                    "generator": c.generator.__name__,
-                    "match": str(c.match),
-                    "priority": c.priority,
-                    "reason": c.reason,
-                }
-                for c in self.candidates
-            ],
-        }
-
-    def explain(self) -> str:
-        """Several lines of plain text: the choice, every candidate, and how a tie was broken."""
-        lines = [
-            f"{self.model} -> {type(self.generator).__name__} "
-            f"(plugin {self.plugin}, match {self.match}: {self.winner.reason})",
-            self.generator.facts().explain(),
-            "candidates, best first:",
-        ]
-        for i, c in enumerate(self.candidates, 1):
-            lines.append(
-                f"  {i}. {str(c.match):8} priority {c.priority:<3} {c.plugin:24} {c.generator.__name__:28} {c.reason}"
-            )
-        lines.append(f"tie-break: {self.tie_break or 'none needed'}")
-        return "\n".join(lines)
-
-
 
 def _describe_tie(ranked: list[Candidate]) -> str | None:
     if len(ranked) < 2 or ranked[0].match != ranked[1].match:
@@ -252,6 +208,7 @@ class Registry:
         self._records: dict[str, _Record] = {}
         self._cache: dict[tuple[str, Settings], Resolution] = {}
         self._impls: dict[str, tuple[int, list[pluggy.HookImpl]]] = {}
+        self._class_problems: dict[type[Generator], tuple[str, ...]] = {}
         self._epoch = 0  # bumped whenever the set of registered plugins changes
         self._load_lock = threading.RLock()  # held while plugins load (once)
         self._lock = threading.RLock()  # held only for short updates of the state above
@@ -368,6 +325,10 @@ class Registry:
                    for c in callers):
                 pm.unregister(plugin)
                 problems = hookimpl_problems(pm, plugin) or ["unknown hook or hook wrapper"]
+            else:  # the generator classes it holds must state valid facts
+                problems = [p for cls in plugin_generators(plugin) for p in generator_problems(cls)]
+                if problems:
+                    pm.unregister(plugin)
         if problems:
             self._disable(record, "invalid plugin: " + "; ".join(problems), report=report)
             return False
@@ -485,8 +446,12 @@ class Registry:
         except Exception:  # malformed env settings are reported where they are used, not here
             settings = Settings.from_env({})
         seen = []
+        # resolved only for a hook that asks for the resolution: resolving calls every plugin's resolve_generator
+        wants = any("resolution" in i.argnames for i in self._hook_order("build_headers") if i.plugin_name == record.name)
         for model in dict.fromkeys([PROBE_MODEL, DEFAULT_MODEL, *self._claimed(record)[:5]]):
-            kwargs = {"model": model, "settings": settings}
+            kwargs: dict[str, Any] = {"model": model, "settings": settings}
+            if wants:
+                kwargs["resolution"] = self.resolve(model, settings)
             for _plugin, headers in self._call_each("build_headers", kwargs, only=record.name):
                 seen.append(self._valid_headers(record.name, headers or {}, model))
         with self._lock:
@@ -536,7 +501,34 @@ class Registry:
         ]
         if not any(c.plugin == CORE_PLUGIN and c.match is Match.FALLBACK for c in candidates):
             candidates.append(_core_fallback())
-        ranked = sorted(candidates, key=Candidate.sort_key)
+        ranked = [c for c in sorted(candidates, key=Candidate.sort_key) if self._valid_generator(c, kwargs)]
+        resolution = self._serve(model, settings, ranked)
+        if resolution.plugin == CORE_PLUGIN:
+            self._warn_missing_family(model)
+        with self._lock:
+            if self._epoch == epoch:
+                if len(self._cache) >= _CACHE_SIZE:
+                    self._cache.clear()
+                self._cache[key] = resolution
+        return resolution
+
+    def _valid_generator(self, candidate: Candidate, kwargs: Mapping[str, Any]) -> bool:
+        """False (and a failure of the plugin's ``resolve_generator``) for a candidate whose generator
+        class states invalid facts; checked once per class."""
+        cls = candidate.generator
+        problems = self._class_problems.get(cls)
+        if problems is None:
+            problems = tuple(generator_problems(cls))
+            self._class_problems[cls] = problems
+        if not problems or candidate.plugin == CORE_PLUGIN:
+            return True
+        self._hook_failed(candidate.plugin, None, "resolve_generator", kwargs, PluginError(candidate.plugin, "; ".join(problems)))
+        return False
+
+    def _serve(self, model: str, settings: Settings, ranked: list[Candidate]) -> Resolution:
+        """The resolution by the first of ``ranked`` whose generator class can be created; a constructor
+        that raises is a failure of its plugin's ``resolve_generator`` and the next candidate serves."""
+        kwargs = {"model": model, "settings": settings}
         while True:
             winner = ranked[0]
             try:
@@ -548,15 +540,42 @@ class Registry:
                 wrapped = PluginError(winner.plugin, f"{winner.generator.__name__}() raised {_short(exc)}")
                 self._hook_failed(winner.plugin, None, "resolve_generator", kwargs, wrapped, cause=exc)
                 ranked = ranked[1:]  # the core's fallback is always left
-        resolution = Resolution(model, generator, winner, tuple(ranked), _describe_tie(ranked))
-        if winner.plugin == CORE_PLUGIN:
-            self._warn_missing_family(model)
-        with self._lock:
-            if self._epoch == epoch:
-                if len(self._cache) >= _CACHE_SIZE:
-                    self._cache.clear()
-                self._cache[key] = resolution
-        return resolution
+        return Resolution(model, generator, winner, tuple(ranked), _describe_tie(ranked))
+
+    # --- containment of generator methods ---------------------------------------------------------
+
+    def fall_through(self, resolution: Resolution, method: str, exc: Exception) -> Resolution:
+        """A method of ``resolution``'s generator raised ``exc`` before the request was sent: account
+        it as a failure of the generator's plugin (one ERROR line naming the plugin, the generator and
+        the method; the traceback at DEBUG) and return the resolution by the next candidate with
+        another generator class (at last the core's fallback). The core's own generator is never
+        skipped: its failure is raised as is."""
+        if resolution.plugin == CORE_PLUGIN:
+            raise exc
+        failed = type(resolution.generator)
+        self.generator_failed(resolution, method, exc, "the next candidate serves this call")
+        rest = [c for c in resolution.candidates if c.generator is not failed]
+        if not rest:
+            rest = [_core_fallback()]
+        return self._serve(resolution.model, resolution.generator.settings, rest)
+
+    def generator_failed(self, resolution: Resolution, method: str, exc: Exception, outcome: str) -> None:
+        """Account a failure of a method of ``resolution``'s generator (see `fall_through`); ``outcome``
+        says what the call does instead. The plugin shows ``degraded`` until `generator_succeeded`."""
+        generator = type(resolution.generator)
+        where = _raising_method(exc, resolution.generator) or method
+        label = f"{generator.__name__}.{method}" + (f" (in {where})" if where != method else "")
+        kwargs = {"model": resolution.model}
+        self._hook_failed(resolution.plugin, None, f"{generator.__name__}.{method}", kwargs, exc, label=label, outcome=outcome)
+
+    def generator_succeeded(self, resolution: Resolution, *methods: str) -> None:
+        """These methods of ``resolution``'s generator worked: its plugin is no longer degraded by them."""
+        record = self._records.get(resolution.plugin)
+        if record is not None and record.streaks:
+            name = type(resolution.generator).__name__
+            with self._lock:
+                for method in methods:
+                    record.streaks.pop(f"{name}.{method}", None)
 
     def _warn_missing_family(self, model: str) -> None:
         """One warning per process and family when the generic generator serves a model whose family has
@@ -578,15 +597,20 @@ class Registry:
 
     # --- the other hooks --------------------------------------------------------------------------
 
-    def build_headers(self, model: str, settings: Settings) -> dict[str, str]:
+    def build_headers(self, model: str, settings: Settings, resolution: Resolution | None = None) -> dict[str, str]:
         """Core headers, then every plugin's ``build_headers`` on top (plugin-name order); no Authorization.
+
+        ``resolution`` is the generator serving the call (resolved here when None); each plugin's
+        ``build_headers`` may read it, e.g. ``resolution.plugin``, to add a header only to its own calls.
 
         A header that cannot be sent (CR/LF, non-ASCII, a reserved name such as ``Authorization``) is
         dropped with an error line naming the plugin (once per plugin and problem); the plugin's
         other headers and the request go on.
         """
         contributions: list[tuple[str, Mapping[str, str]]] = []
-        results = self._call_each("build_headers", {"model": model, "settings": settings})
+        if resolution is None:
+            resolution = self.resolve(model, settings)
+        results = self._call_each("build_headers", {"model": model, "settings": settings, "resolution": resolution})
         for plugin, headers in sorted(results, key=lambda r: r[0]):
             if headers:
                 contributions.append((plugin, self._valid_headers(plugin, headers, model)))
@@ -626,11 +650,16 @@ class Registry:
         """Run the ``parse_structured`` chain: the first non-None result wins; None when nobody parsed it.
 
         A parser that raises is skipped for this reply; the next one (at last the core's) goes on."""
-        for _plugin, result in self._call_each(
+        return self.parse_structured_by(model, text, schema)[1]
+
+    def parse_structured_by(self, model: str, text: str, schema: Mapping[str, Any] | None) -> tuple[str | None, Any | None]:
+        """`parse_structured`, with the name of the plugin whose parser produced the value
+        (``(None, None)`` when nobody parsed it)."""
+        for plugin, result in self._call_each(
             "parse_structured", {"model": model, "text": text, "schema": schema}, first_result=True
         ):
-            return result
-        return None
+            return plugin, result
+        return None, None
 
     # --- calling hooks in isolation ---------------------------------------------------------------
 
@@ -699,6 +728,8 @@ class Registry:
         exc: Exception,
         *,
         cause: BaseException | None = None,
+        label: str | None = None,
+        outcome: str = "skipped for this call",
     ) -> None:
         """Account for one failed call; log it (once per plugin, hook and exception type at ERROR,
         with its traceback at DEBUG every time); probe the hook when it keeps failing."""
@@ -711,7 +742,9 @@ class Registry:
             record.streaks[hook_name] = streak
             shown = exc if cause is None else cause
             kind = type(shown).__name__
-            if isinstance(exc, PluginError):
+            if label is not None:  # a generator method
+                record.error = f"generator method {label} raised {_short(exc)}{_for_model(kwargs)}"
+            elif isinstance(exc, PluginError):
                 detail = str(exc).removeprefix(f"plugin {name!r}: ")
                 broke = " broke its contract" if cause is None else ""
                 record.error = f"hook {hook_name}{broke}{_for_model(kwargs)}: {detail}"
@@ -721,15 +754,16 @@ class Registry:
             record.logged.add((hook_name, kind))
         if first:
             log.error(
-                "%s: %s; skipped for this call (further %s from %s of this plugin are logged at DEBUG)",
+                "%s: %s; %s (further %s from %s of this plugin are logged at DEBUG)",
                 record.describe(),
                 record.error,
+                outcome,
                 kind,
                 hook_name,
             )
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s: %s", record.describe(), record.error, exc_info=shown)
-        if streak % DISABLE_AFTER == 0:
+        if label is None and streak % DISABLE_AFTER == 0:  # a generator method has no harmless input to probe
             self._probe(record, hook_name, kwargs, streak)
 
     def _probe(self, record: _Record, hook_name: str, kwargs: Mapping[str, Any], streak: int) -> None:
@@ -748,6 +782,8 @@ class Registry:
             probe["text"] = "{}"
         if "schema" in probe:
             probe["schema"] = None
+        if "resolution" in probe:
+            probe["resolution"] = self.resolve(probe["model"], probe["settings"])
         failure: BaseException | None = None
         try:
             for impl in impls:

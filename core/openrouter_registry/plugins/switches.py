@@ -39,6 +39,16 @@ class Selection:
     warnings: tuple[str, ...]
 
 
+def _containing(name: str, choices: list[str]) -> str:
+    """``"; did you mean 'openrouter_gemini'?"`` for a short name (``gemini``) that is a word of
+    installed names, when no name is close enough for `did_you_mean`."""
+    word = _canonical(name).strip("-")
+    if not word:
+        return ""
+    hits = sorted({c for c in choices if word in _canonical(c).split("-") or _canonical(c).endswith("-" + word)})
+    return "; did you mean " + " or ".join(repr(c) for c in hits[:2]) + "?" if hits else ""
+
+
 def select(variable: str, names: list[str], installed: Mapping[str, str | None]) -> Selection:
     """Which of ``installed`` (plugin name -> distribution name) ``names`` select."""
     import fnmatch
@@ -58,7 +68,7 @@ def select(variable: str, names: list[str], installed: Mapping[str, str | None])
         if not hits:
             plugins = {_canonical(p) for p in installed}
             choices = [*installed, *(d for d in installed.values() if d and _canonical(d) not in plugins)]
-            hint = did_you_mean(name, choices) or ""
+            hint = did_you_mean(name, choices) or _containing(name, choices)
             known = ", ".join(sorted(installed)) or "none"
             warnings.append(
                 f"{variable} names {name!r}, which matches no installed plugin{hint} (installed plugins: {known})"

@@ -12,7 +12,18 @@ Plugin authors get its names from ``openrouter_registry.plugin``; this package i
         server.set_reply("weather", {"city": "Paris"})
         server.refuse_modes["acme/model"] = {"json_schema", "json_object"}
         ...
-        server.requests        # every RecordedRequest, in arrival order
+        server.enqueue(Scripted.chat(content='Sure: {"city": "Paris"}', model="acme/writer-1"))
+        server.enqueue(Scripted.stream("Bonjour !", model="acme/writer-1"))   # for service.stream(...)
+        server.requests        # every request but GET /models (chat, embeddings...), in arrival order
+        server.catalog_requests  # the GET /models requests (the model catalog's fetches)
+        server.all_requests    # both, in arrival order
+
+From a shell (a server for another process, e.g. an app under development):
+
+    python -m openrouter_registry.testing [--host 127.0.0.1] [--port 8080] [--api-key KEY]
+
+prints ``OPENROUTER_BASE_URL=...`` and ``OPENROUTER_API_KEY=...`` lines and serves until Ctrl-C or
+SIGTERM (see ``__main__``).
 
 Used by the test suite, by ``openrouter-registry demo`` when no API key is set, and by plugin
 authors' tests. It sits above the service (``soak`` drives one): it may import the facade and

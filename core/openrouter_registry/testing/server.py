@@ -218,6 +218,7 @@ class Scripted:
         provider: str | None = None,
         headers: Mapping[str, str] | None = None,
         delay: float = 0.0,
+        stream: bool = False,
     ) -> Scripted:
         """A whole ``chat.completion`` reply in one line, e.g.
         ``server.enqueue(Scripted.chat(content={"city": "Paris"}, model="acme/writer-1"))``.
@@ -226,32 +227,86 @@ class Scripted:
         a parser), any other JSON value (dict, list, number...) is serialized as compact JSON text.
         ``finish_reason``: ``"stop"``, ``"length"`` (a reply cut by ``max_tokens``)... ``usage``:
         replaces the default (token counts from the text lengths, ``cost`` at `price_of` the model).
-        The reply carries a ``gen-...`` id, also in the ``X-Generation-Id`` header."""
+        The reply carries a ``gen-...`` id, also in the ``X-Generation-Id`` header. ``stream``: the
+        same reply streamed (see `Scripted.stream`)."""
         text = content if isinstance(content, str) else json.dumps(content, separators=(",", ":"), ensure_ascii=False)
         generation_id = _generation_id()
-        if usage is None:
-            prompt_tokens, completion_tokens = 10, _tokens(len(text))
-            prompt_price, completion_price = price_of(model)
-            usage = {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-                "cost": round(prompt_tokens * prompt_price + completion_tokens * completion_price, 12),
-            }
+        usage = _scripted_usage(model, text) if usage is None else usage
+        head = {"id": generation_id, "provider": provider or provider_of(model.split(":", 1)[0]), "model": model}
+        headers = {"X-Generation-Id": generation_id, **(headers or {})}
+        created = int(time.time())
+        if stream:
+            pieces = _sse_pieces(head, created, None, text, finish_reason, finish_reason, usage)
+            return cls(sse=[piece.decode() for piece in pieces], headers=headers, delay=delay)
         message = {"role": "assistant", "content": text, "refusal": None, "reasoning": None}
         payload = {
-            "id": generation_id,
-            "provider": provider or provider_of(model.split(":", 1)[0]),
-            "model": model,
+            **head,
             "object": "chat.completion",
-            "created": int(time.time()),
+            "created": created,
             "choices": [
                 {"logprobs": None, "finish_reason": finish_reason, "native_finish_reason": finish_reason,
                  "index": 0, "message": message}
             ],
             "usage": dict(usage),
         }
-        return cls(json=payload, headers={"X-Generation-Id": generation_id, **(headers or {})}, delay=delay)
+        return cls(json=payload, headers=headers, delay=delay)
+
+    @classmethod
+    def stream(cls, content: Any = "", **options: Any) -> Scripted:
+        """A whole streamed reply (``text/event-stream``) for a request with ``"stream": true``, as
+        OpenRouter sends it: ``: OPENROUTER PROCESSING`` comments, the text in small deltas, a chunk
+        with ``finish_reason``, a usage chunk with ``choices: []``, then ``data: [DONE]``. E.g.
+        ``server.enqueue(Scripted.stream("Bonjour !", model="acme/writer-1"))`` before
+        ``await service.stream(..., model="acme/writer-1").collect()``. The keyword arguments are
+        those of `chat` (``model``, ``finish_reason``, ``usage``, ``provider``, ``headers``, ``delay``)."""
+        return cls.chat(content, stream=True, **options)
+
+
+def _sse_pieces(
+    head: Mapping[str, Any], created: int, fingerprint: str | None, content: str, finish: str,
+    native: str, usage: Mapping[str, Any],
+) -> list[bytes]:
+    """A streamed chat reply as OpenRouter sends it: processing comments, the text in 8-character
+    deltas, a chunk with the finish reason, a usage chunk with ``choices: []``, then ``[DONE]``."""
+
+    def chunk(choices: list[Any], **extra: Any) -> bytes:
+        data: dict[str, Any] = {**head, "object": "chat.completion.chunk", "created": created, "choices": choices}
+        if fingerprint is not None:
+            data["system_fingerprint"] = fingerprint
+        data.update(extra)
+        return b"data: " + json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode() + b"\n\n"
+
+    def choice(text: str, finish_reason: str | None, native_reason: str | None) -> dict[str, Any]:
+        return {
+            "index": 0,
+            "delta": {"role": "assistant", "content": text},
+            "finish_reason": finish_reason,
+            "native_finish_reason": native_reason,
+            "logprobs": None,
+        }
+
+    pieces: list[bytes] = [PROCESSING.encode(), PROCESSING.encode()]
+    parts = [content[i:i + 8] for i in range(0, len(content), 8)]
+    for index, part in enumerate(parts):
+        pieces.append(chunk([choice(part, None, None)]))
+        if index == 0 and len(parts) > 1:
+            pieces.append(PROCESSING.encode())
+    pieces.append(chunk([choice("", finish, native)]))
+    pieces.append(chunk([], usage=dict(usage)))
+    pieces.append(b"data: [DONE]\n\n")
+    return pieces
+
+
+def _scripted_usage(model: str, text: str) -> dict[str, Any]:
+    """A scripted reply's default ``usage``: token counts from the text length, ``cost`` at `price_of`."""
+    prompt_tokens, completion_tokens = 10, _tokens(len(text))
+    prompt_price, completion_price = price_of(model)
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+        "cost": round(prompt_tokens * prompt_price + completion_tokens * completion_price, 12),
+    }
 
 
 @attrs.frozen
@@ -361,7 +416,7 @@ class _HTTPServer(ThreadingHTTPServer):
         self.fake = fake
         self.open_sockets: set[socket.socket] = set()
         self.sockets_lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__((fake.host, fake.requested_port), _Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self.sockets_lock:
@@ -478,6 +533,7 @@ def _default_text(model: str) -> str:
 class FakeOpenRouter:
     """A local OpenRouter-compatible HTTP server (see the module docstring).
 
+    ``host`` and ``port`` are where it listens (127.0.0.1 and a free port by default);
     ``api_key`` is the only key accepted; ``refuse_modes`` maps a model id (no ``:variant``) to the
     ``response_format`` types it refuses (404 for json_schema, 400 for json_object, as OpenRouter
     does); ``padding`` adds OpenRouter's keep-alive whitespace before JSON bodies; ``latency`` seconds
@@ -496,6 +552,8 @@ class FakeOpenRouter:
         padding: bool = True,
         latency: float = 0.0,
         text_reply: str | Callable[[str], str] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
         self.api_key = api_key
         source = DEFAULT_REFUSE_MODES if refuse_modes is None else refuse_modes
@@ -503,10 +561,15 @@ class FakeOpenRouter:
         self.padding = padding
         self.latency = latency
         self.text_reply = text_reply
+        self.host, self.requested_port = host, port
+        #: Every request but ``GET /models``, in arrival order: the generation path's requests (chat,
+        #: embeddings, generation, key...), which scripts answer.
         self.requests: list[RecordedRequest] = []
         #: ``GET /models`` requests (the model catalog's fetches), kept apart from `requests` so that a test
         #: counts the requests of the generation path; scripts never answer them (see `catalog_answer`).
         self.catalog_requests: list[RecordedRequest] = []
+        #: Every request of both lists above, in arrival order.
+        self.all_requests: list[RecordedRequest] = []
         #: When set, the answer to every ``GET /models`` (e.g. ``Scripted(status=500)``); None: the listing.
         self.catalog_answer: Scripted | None = None
         self.generations: dict[str, dict[str, Any]] = {}
@@ -568,8 +631,9 @@ class FakeOpenRouter:
 
     @property
     def base_url(self) -> str:
-        """``http://127.0.0.1:<port>/api/v1`` (only while running)."""
-        return f"http://127.0.0.1:{self.port}/api/v1"
+        """``http://<host>:<port>/api/v1`` (only while running; host 127.0.0.1 unless given)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/api/v1"
 
     # -- scripting -------------------------------------------------------------------------------
 
@@ -601,6 +665,7 @@ class FakeOpenRouter:
         with self._lock:
             self.requests.clear()
             self.catalog_requests.clear()
+            self.all_requests.clear()
             self._scripts.clear()
             self._replies.clear()
             self.generations.clear()
@@ -628,6 +693,8 @@ class FakeOpenRouter:
             body, malformed = None, True
         record = RecordedRequest(method, split.path, headers, body, raw, time.monotonic(), split.query, connection)
         path = split.path.rstrip("/")
+        with self._lock:
+            self.all_requests.append(record)
         if method == "GET" and path == "/api/v1/models":  # the catalog: outside the scripted queue
             with self._lock:
                 self.catalog_requests.append(record)
@@ -861,35 +928,10 @@ class FakeOpenRouter:
         self, head: Mapping[str, Any], created: int, fingerprint: str | None, content: str, finish: str,
         native: str, usage: Mapping[str, Any], headers: Mapping[str, str],
     ) -> _Answer:
-        def chunk(choices: list[Any], **extra: Any) -> bytes:
-            data: dict[str, Any] = {**head, "object": "chat.completion.chunk", "created": created, "choices": choices}
-            if fingerprint is not None:
-                data["system_fingerprint"] = fingerprint
-            data.update(extra)
-            return b"data: " + json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode() + b"\n\n"
-
-        def choice(text: str, finish_reason: str | None, native_reason: str | None) -> dict[str, Any]:
-            return {
-                "index": 0,
-                "delta": {"role": "assistant", "content": text},
-                "finish_reason": finish_reason,
-                "native_finish_reason": native_reason,
-                "logprobs": None,
-            }
-
-        pieces: list[bytes] = [PROCESSING.encode(), PROCESSING.encode()]
-        parts = [content[i:i + 8] for i in range(0, len(content), 8)]
-        for index, part in enumerate(parts):
-            pieces.append(chunk([choice(part, None, None)]))
-            if index == 0 and len(parts) > 1:
-                pieces.append(PROCESSING.encode())
-        pieces.append(chunk([choice("", finish, native)]))
-        pieces.append(chunk([], usage=dict(usage)))
-        pieces.append(b"data: [DONE]\n\n")
         return _Answer(
             200,
             {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **headers},
-            stream=pieces,
+            stream=_sse_pieces(head, created, fingerprint, content, finish, native, usage),
         )
 
     # -- other endpoints -------------------------------------------------------------------------
