@@ -28,7 +28,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 import pluggy
@@ -41,6 +41,9 @@ from .matching import Candidate, Match
 from .checks import default_name, hookimpl_problems, result_problem
 from .switches import parse_names, select
 from ..settings import DEFAULT_MODEL, Settings
+
+if TYPE_CHECKING:
+    from ..http.events import CallEvent
 
 __all__ = [
     "Registry",
@@ -602,6 +605,15 @@ class Registry:
         ):
             return result
         return None
+
+    @property
+    def observed(self) -> bool:
+        """True when a loaded plugin implements ``on_event`` (cached until the plugins change)."""
+        return bool(self._hook_order("on_event"))
+
+    def notify(self, event: CallEvent) -> None:
+        """Hand ``event`` to every plugin's ``on_event``; a hookimpl that raises is isolated (logged, skipped)."""
+        self._call_each("on_event", {"event": event})
 
     # --- calling hooks in isolation ---------------------------------------------------------------
 
