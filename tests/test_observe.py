@@ -187,6 +187,9 @@ async def test_a_reask_is_a_span_event_and_a_failed_call_an_error_span(server: F
     assert attributes["openrouter.reasks"] == 1 and attributes["openrouter.attempts"] == 2
     assert attributes["openrouter.cost_usd"] == pytest.approx(0.0008)  # both replies were billed
     assert [e.name for e in span.events] == ["openrouter.reask", "exception"]
+    reask = dict(span.events[0].attributes or {})
+    assert reask["openrouter.reask"] == 1 and reask["openrouter.validation_error_count"] >= 1
+    assert "openrouter.validation_errors" not in reask  # they may quote the reply: content, opt-in only
 
 
 async def test_an_api_error_sets_status_and_error_type(server: FakeOpenRouter, telemetry: Telemetry) -> None:

@@ -47,6 +47,9 @@ log = logging.getLogger("openrouter_registry")
 
 T = TypeVar("T")
 
+#: The block of a call that nothing observes (`Engine._watch` returned None): a no-op, shared.
+_UNWATCHED = contextlib.nullcontext()
+
 _ROLES = frozenset({"system", "user", "assistant", "developer", "tool"})
 _KNOWN_DIMENSIONS = {
     "openai/text-embedding-3-large": 3072,
@@ -274,42 +277,24 @@ class Engine:
         ``max_tokens``.
         """
         watch = self._watch("chat", model, self.settings.model, output_type="text" if schema is None else "json")
-        if watch is None:
-            return await self._generate(prompt, messages, schema, model, temperature, max_tokens, extra_body, max_reasks)
-        with watch:  # an exception leaving it: the error event and span
-            return await self._generate(
-                prompt, messages, schema, model, temperature, max_tokens, extra_body, max_reasks, watch
+        with watch or _UNWATCHED:  # observed: an exception leaving the block is the call's error event and span
+            call = await self._prepare(
+                prompt, messages, schema, model,
+                temperature=temperature, max_tokens=max_tokens, extra_body=extra_body, max_reasks=max_reasks,
+                watch=watch,
             )
-
-    async def _generate(
-        self,
-        prompt: str | None,
-        messages: Sequence[Mapping[str, Any]] | None,
-        schema: Any,
-        model: str | None,
-        temperature: float | None,
-        max_tokens: int | None,
-        extra_body: Mapping[str, Any] | None,
-        max_reasks: int | None,
-        watch: Watch | None = None,
-    ) -> GenerationResult[Any]:
-        """`generate`'s steps, in order (observed by ``watch`` when something observes the call)."""
-        call = await self._prepare(
-            prompt, messages, schema, model,
-            temperature=temperature, max_tokens=max_tokens, extra_body=extra_body, max_reasks=max_reasks, watch=watch,
-        )
-        while True:
-            reply = await self._send(call)
-            if call.json_schema is None:
-                return self._result(call, reply, reply.text)
-            self._refuse_truncated(call, reply)
-            checked = await off_loop(  # a large reply is parsed on a worker thread: the event loop never stalls
-                len(reply.text), self._check_reply,
-                call.generator, call.model, reply.text, call.mode or "prompt", call.json_schema, reply.finish_reason,
-            )
-            if isinstance(checked, _Parsed):
-                return self._result(call, reply, _late().structure(checked.data, schema))
-            self._reask(call, reply, checked)
+            while True:
+                reply = await self._send(call)
+                if call.json_schema is None:
+                    return self._result(call, reply, reply.text)
+                self._refuse_truncated(call, reply)
+                checked = await off_loop(  # a large reply is parsed on a worker thread: the event loop never stalls
+                    len(reply.text), self._check_reply,
+                    call.generator, call.model, reply.text, call.mode or "prompt", call.json_schema, reply.finish_reason,
+                )
+                if isinstance(checked, _Parsed):
+                    return self._result(call, reply, _late().structure(checked.data, schema))
+                self._reask(call, reply, checked)
 
     # The steps of `generate`, in order. ``_Call`` carries one generation's state between them.
 
@@ -522,14 +507,13 @@ class Engine:
     ) -> EmbeddingResult:
         """Embed ``texts`` with ``model`` (default ``OPENROUTER_EMBEDDER_MODEL``); vectors come back in order."""
         watch = self._watch("embeddings", model, self.settings.embedder_model)
-        if watch is None:
-            return await self._embed(texts, model, dimensions)
-        with watch:
+        with watch or _UNWATCHED:
             return await self._embed(texts, model, dimensions, watch)
 
     async def _embed(
-        self, texts: str | Sequence[str], model: str | None, dimensions: int | None, watch: Watch | None = None
+        self, texts: str | Sequence[str], model: str | None, dimensions: int | None, watch: Watch | None
     ) -> EmbeddingResult:
+        """`embed`'s steps (observed by ``watch`` when something observes the call)."""
         from ..replies.decode import EmbeddingReply, decode_embeddings
         from ..errors import InvalidResponseError
 
@@ -646,10 +630,6 @@ class _Call:
             "cost": self.cost,
             "attempts": self.attempts,
         }
-
-
-#: The context of an unobserved stream (`TextStream._deltas`): a no-op, shared.
-_UNWATCHED = contextlib.nullcontext()
 
 
 class TextStream:

@@ -62,14 +62,21 @@ def span_attributes(attributes: Mapping[str, Any]) -> Iterator[None]:
         _EXTRA.reset(token)
 
 
+#: `openrouter_registry.engine.otel`, once loaded (an import statement per call would cost microseconds).
+_otel: Any = None
+
+
 def tracing_wanted() -> bool:
-    """True when the app imported OpenTelemetry and set a tracer or meter provider (a dict lookup
+    """True when the app imported OpenTelemetry and set a tracer or meter provider (two dict lookups
     when it did not: this module never imports ``opentelemetry`` itself)."""
+    global _otel
     if "opentelemetry.trace" not in sys.modules and "opentelemetry.metrics" not in sys.modules:
         return False
-    from . import otel
+    if _otel is None:
+        from . import otel
 
-    return otel.enabled()
+        _otel = otel
+    return bool(_otel.enabled())
 
 
 def _server(base_url: str) -> tuple[str, int]:
@@ -241,9 +248,7 @@ class Watch:
         """The reply did not validate: the model is asked again."""
         self.reasks += 1
         if self._span is not None:
-            self._span.event("openrouter.reask", {
-                "openrouter.reask": self.reasks, "openrouter.validation_errors": list(errors[:10]),
-            })
+            self._span.reask(self.reasks, errors)
         self._emit("reask", errors=tuple(errors), mode=self.mode)
 
     def spent(self, usage: Usage | None, cost: float | Decimal | None) -> None:

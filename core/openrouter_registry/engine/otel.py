@@ -254,6 +254,13 @@ class CallSpan:
         if self.span is not None:
             self.span.add_event(name, {k: v for k, v in attributes.items() if v is not None})
 
+    def reask(self, number: int, errors: Sequence[str]) -> None:
+        """A re-ask: a span event; the validation errors (which may quote the reply) only with content on."""
+        attributes: dict[str, Any] = {"openrouter.reask": number, "openrouter.validation_error_count": len(errors)}
+        if self._content:
+            attributes["openrouter.validation_errors"] = list(errors[:10])
+        self.event("openrouter.reask", attributes)
+
     def finish(self, attributes: Mapping[str, Any], output: str | None, finish_reason: str | None, duration: float,
                tokens: tuple[int, int] | None) -> None:
         """The call succeeded: response attributes, the output when captured, metrics; the span ends."""
