@@ -12,7 +12,6 @@ sit above it (``service.batch(...)``, Parlant's ``p.Server(nlp_service=service)`
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -46,9 +45,6 @@ __all__ = ["Engine", "TextStream", "normalize_messages", "reask_message", "reask
 log = logging.getLogger("openrouter_registry")
 
 T = TypeVar("T")
-
-#: The block of a call that nothing observes (`Engine._watch` returned None): a no-op, shared.
-_UNWATCHED = contextlib.nullcontext()
 
 _ROLES = frozenset({"system", "user", "assistant", "developer", "tool"})
 _KNOWN_DIMENSIONS = {
@@ -277,7 +273,7 @@ class Engine:
         ``max_tokens``.
         """
         watch = self._watch("chat", model, self.settings.model, output_type="text" if schema is None else "json")
-        with watch or _UNWATCHED:  # observed: an exception leaving the block is the call's error event and span
+        try:  # no cost when nothing is raised; observed, what leaves it is the call's error event and span
             call = await self._prepare(
                 prompt, messages, schema, model,
                 temperature=temperature, max_tokens=max_tokens, extra_body=extra_body, max_reasks=max_reasks,
@@ -295,6 +291,10 @@ class Engine:
                 if isinstance(checked, _Parsed):
                     return self._result(call, reply, _late().structure(checked.data, schema))
                 self._reask(call, reply, checked)
+        except BaseException as error:
+            if watch is not None:
+                watch.ended(error)
+            raise
 
     # The steps of `generate`, in order. ``_Call`` carries one generation's state between them.
 
@@ -507,8 +507,12 @@ class Engine:
     ) -> EmbeddingResult:
         """Embed ``texts`` with ``model`` (default ``OPENROUTER_EMBEDDER_MODEL``); vectors come back in order."""
         watch = self._watch("embeddings", model, self.settings.embedder_model)
-        with watch or _UNWATCHED:
+        try:
             return await self._embed(texts, model, dimensions, watch)
+        except BaseException as error:
+            if watch is not None:
+                watch.ended(error)
+            raise
 
     async def _embed(
         self, texts: str | Sequence[str], model: str | None, dimensions: int | None, watch: Watch | None
@@ -660,7 +664,7 @@ class TextStream:
         model = self._resolution.model
         service = self._service
         watch = service._watch("chat", model, model, stream=True, output_type="text", current=False)
-        with watch or _UNWATCHED:
+        try:  # observed: an error (or the consumer stopping early) ends the call's span and events
             if watch is not None:
                 body = self._body
                 watch.prepared(
@@ -708,6 +712,10 @@ class TextStream:
                     usage=self.usage, cost=self.cost, cost_source="api" if self.cost is not None else None,
                     finish_reason=self.finish_reason, output=self.text,
                 )
+        except BaseException as error:
+            if watch is not None:
+                watch.ended(error)
+            raise
 
     async def collect(self) -> str:
         """Consume the stream and return the whole text."""

@@ -8,13 +8,17 @@ call drives in order (``request``, ``retry``, ``fallback``, ``reask``, then ``su
 leaving its ``with`` block). Any call that talks to OpenRouter (the tool loop too) adopts it the same
 way:
 
-    watch = observe.watch("chat", model, settings, registry, on_event)
-    if watch is None:
-        return await work(None)
-    with watch:                            # an exception leaving the block: an error event, an error span
-        result = await work(watch)         # ... watch.request(mode) before each HTTP request ...
-        watch.succeeded(...)
-        return result
+    watch = observe.watch("execute_tool", name, settings, registry, on_event)
+    try:
+        result = await work(watch)         # ... if watch: watch.request(mode) before each HTTP request ...
+    except BaseException as error:         # (a try costs nothing when nothing is raised; a with block would)
+        if watch is not None:
+            watch.ended(error)             # the error event, an error span
+        raise
+    if watch is not None:
+        watch.succeeded(...)               # the response event; the span ends
+
+(``with watch:`` does the same where the call is observed for sure.)
 
 Observers are isolated: one that raises is logged and ignored (plugins through the registry's
 isolation rule), so observing never changes a call's outcome.
@@ -105,6 +109,14 @@ def watch(
 ) -> Watch | None:
     """A `Watch` for one call, or None when nothing observes it. ``current``: the call's span becomes
     the current span inside the ``with`` block (not for a stream, whose block spans several tasks' turns)."""
+    modules = sys.modules  # the common case first, in a few dict lookups: nothing observes
+    if (
+        on_event is None
+        and "opentelemetry.trace" not in modules
+        and "opentelemetry.metrics" not in modules
+        and not registry.observed
+    ):
+        return None
     plugins = registry.observed
     tracing = tracing_wanted()
     if on_event is None and not plugins and not tracing:
@@ -315,9 +327,15 @@ class Watch:
     def __exit__(
         self, exc_type: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self.ended(error)
+
+    def ended(self, error: BaseException | None) -> None:
+        """The call's block is over: with ``error`` (what it raised) an ``error`` event and an error span;
+        without one (or a stream's consumer that stopped early: `GeneratorExit`), a ``response`` event
+        with what was spent, unless `succeeded` came first. Idempotent."""
         if self._done:
             return
-        if error is None or isinstance(error, GeneratorExit):  # a stream's consumer stopped early
+        if error is None or isinstance(error, GeneratorExit):
             self.succeeded(
                 response_model=None, provider=None, generation_id=None, usage=self._usage, cost=self._cost, cost_source=None
             )
@@ -326,13 +344,14 @@ class Watch:
         if self._span is not None:
             self._span.detach()
         usage = getattr(error, "usage", None) or self._usage
+        if not isinstance(usage, Usage):
+            usage = None
         cost = getattr(error, "cost", None)
         cost = self._cost if cost is None else cost
         if self._span is not None:
-            self._span.fail(error, self._totals(usage if isinstance(usage, Usage) else None, cost), time.perf_counter() - self._started)
+            self._span.fail(error, self._totals(usage, cost), time.perf_counter() - self._started)
         self._emit(
-            "error", mode=self.mode, error=error, reason=type(error).__name__,
-            usage=usage if isinstance(usage, Usage) else None, cost=cost,
+            "error", mode=self.mode, error=error, reason=type(error).__name__, usage=usage, cost=cost,
             generation_id=getattr(error, "generation_id", None), provider=getattr(error, "provider", None),
         )
 

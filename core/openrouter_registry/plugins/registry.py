@@ -249,6 +249,7 @@ class Registry:
         self._cache: dict[tuple[str, Settings], Resolution] = {}
         self._impls: dict[str, tuple[int, list[pluggy.HookImpl]]] = {}
         self._epoch = 0  # bumped whenever the set of registered plugins changes
+        self._observed = (-1, False)  # (epoch, does a plugin implement on_event), for `observed`
         self._load_lock = threading.RLock()  # held while plugins load (once)
         self._lock = threading.RLock()  # held only for short updates of the state above
 
@@ -608,8 +609,15 @@ class Registry:
 
     @property
     def observed(self) -> bool:
-        """True when a loaded plugin implements ``on_event`` (cached until the plugins change)."""
-        return bool(self._hook_order("on_event"))
+        """True when a loaded plugin implements ``on_event`` (cached until the plugins change: asked
+        before every call, so an attribute read and a comparison)."""
+        epoch, value = self._observed
+        if epoch == self._epoch:
+            return value
+        epoch = self._epoch
+        value = bool(self._hook_order("on_event"))
+        self._observed = (epoch, value)
+        return value
 
     def notify(self, event: CallEvent) -> None:
         """Hand ``event`` to every plugin's ``on_event``; a hookimpl that raises is isolated (logged, skipped)."""
