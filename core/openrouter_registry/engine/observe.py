@@ -4,11 +4,11 @@ OpenTelemetry spans and metrics (`openrouter_registry.engine.otel`) when the app
 `watch` is the one entry point, and it is free when nothing observes: no plugin implements
 ``on_event``, the service has no ``on_event=`` and ``opentelemetry`` is not imported (or no provider
 is set) -> it returns None and the call goes on untouched. Otherwise it returns a `Watch`, which the
-call drives in order (``request``, ``retry``, ``fallback``, ``reask``, then ``succeeded`` or the error
-leaving its ``with`` block). Any call that talks to OpenRouter (the tool loop too) adopts it the same
-way:
+call drives in order (``request``, ``retry``, ``fallback``, ``reask``, then ``succeeded``, or
+``ended(error)`` for what it raised). Any call that talks to OpenRouter, or runs a tool (the tool loop,
+with the conventions' operation ``execute_tool``), adopts it the same way:
 
-    watch = observe.watch("execute_tool", name, settings, registry, on_event)
+    watch = observe.watch("chat", model, settings, registry, on_event)
     try:
         result = await work(watch)         # ... if watch: watch.request(mode) before each HTTP request ...
     except BaseException as error:         # (a try costs nothing when nothing is raised; a with block would)
