@@ -138,3 +138,29 @@ def test_readme_usage_example_runs_as_written(tmp_path: Path) -> None:
     assert lines[0] == "{'city': 'Lyon', 'country': 'France'}"
     assert lines[1].startswith("prompt 1 Usage(prompt_tokens=")
     assert request.body["model"] == "anthropic/claude-3.5-sonnet" and request.body["max_tokens"] == 4096
+
+
+def test_readme_observability_example_prints_the_span(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+
+    from openrouter_registry.testing import FakeOpenRouter
+
+    block = README.split("## Observability", 1)[1]
+    match = re.search(r"```python\n(.*?)```", block, re.DOTALL)
+    assert match, "README lost its observability example"
+    assert len(match.group(1).strip().splitlines()) <= 16
+    script = tmp_path / "spans.py"
+    script.write_text(match.group(1))
+    with FakeOpenRouter() as server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENROUTER_", "OTEL_"))}
+        env.update(OPENROUTER_API_KEY=server.api_key, OPENROUTER_BASE_URL=server.base_url)
+        done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    spans = [json.loads(part) for part in re.findall(r"^\{\n.*?^\}", done.stdout, re.DOTALL | re.MULTILINE)]
+    call = next(span for span in spans if span["name"] == "chat openai/gpt-4o-mini")
+    assert call["kind"] == "SpanKind.CLIENT"
+    assert call["attributes"]["gen_ai.provider.name"] == "openrouter"
+    assert call["attributes"]["gen_ai.usage.output_tokens"] > 0
+    assert server.api_key not in done.stdout

@@ -52,6 +52,7 @@ _EXPORTS: dict[str, str] = {
     "BatchUDF": "batch.engines",
     "JobLedger": "batch.shared",
     "RetryEvent": "http.events",
+    "CallEvent": "http.events",
     "observe_retries": "http.events",
     # the registry: which generator serves a model, which plugins are loaded
     "Registry": "plugins.registry",
@@ -152,7 +153,7 @@ if TYPE_CHECKING:
     from .batch.shared import JobLedger as JobLedger
     from .engine.calls import TextStream as TextStream
     from .errors import APIError as APIError, AuthenticationError as AuthenticationError, BadRequestError as BadRequestError, ContextLengthError as ContextLengthError, ConfigurationError as ConfigurationError, ConnectionError as ConnectionError, HeaderError as HeaderError, InsufficientCreditsError as InsufficientCreditsError, MissingAPIKeyError as MissingAPIKeyError, ModelNotAvailableError as ModelNotAvailableError, ModerationError as ModerationError, OpenRouterError as OpenRouterError, PluginError as PluginError, ProviderError as ProviderError, InvalidResponseError as InvalidResponseError, RateLimitError as RateLimitError, SettingsError as SettingsError, StructuredOutputError as StructuredOutputError, TimeoutError as TimeoutError, PoolTimeoutError as PoolTimeoutError, TruncatedOutputError as TruncatedOutputError
-    from .http.events import RetryEvent as RetryEvent, observe_retries as observe_retries
+    from .http.events import CallEvent as CallEvent, RetryEvent as RetryEvent, observe_retries as observe_retries
     from .models.catalog import Catalog as Catalog, ModelInfo as ModelInfo, Pricing as Pricing
     from .models.pricing import CostEstimate as CostEstimate
     from .plugins.registry import PluginInfo as PluginInfo, Registry as Registry, Resolution as Resolution, get_registry as get_registry

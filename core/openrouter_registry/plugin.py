@@ -60,6 +60,7 @@ _EXPORTS: dict[str, str] = {
     "strip_control_tokens": "replies.structured",
     "strip_preamble": "replies.structured",
     "Settings": "settings",
+    "CallEvent": "http.events",
     "FakeOpenRouter": "testing",
     "Scripted": "testing",
     "RecordedRequest": "testing",
@@ -88,6 +89,7 @@ if TYPE_CHECKING:
     from .plugins.hookspecs import PROJECT_NAME as PROJECT_NAME, hookimpl as hookimpl, hookspec as hookspec
     from .plugins.matching import Candidate as Candidate, Match as Match, ModelTable as ModelTable, Resolution as Resolution
     from .replies.structured import json_candidates as json_candidates, parse_clean_json as parse_clean_json, parse_embedded_json as parse_embedded_json, parse_json_reply as parse_json_reply, parse_python_literal as parse_python_literal, parse_unclosed as parse_unclosed, strip_control_tokens as strip_control_tokens, strip_preamble as strip_preamble
+    from .http.events import CallEvent as CallEvent
     from .settings import Settings as Settings
     from .testing import FakeOpenRouter as FakeOpenRouter, RecordedRequest as RecordedRequest, Scripted as Scripted
     from .testing.hostile_replies import HOSTILE_REPLIES as HOSTILE_REPLIES

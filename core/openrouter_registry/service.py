@@ -20,6 +20,7 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from .batch.run import BatchRun
+    from .http.events import EventObserver
 
 __all__ = ["OpenRouterService", "NLPServices"]
 
@@ -76,9 +77,13 @@ class NLPServices:
         site_name: str | None = None,
         base_url: str | None = None,
         api_key: str | None = None,
+        on_event: EventObserver | None = None,
         **settings: Any,
     ) -> Any:
         """An `OpenRouterService` configured from the environment, explicit arguments winning.
+
+        ``on_event`` is called with every `CallEvent` of every call the service makes (request,
+        retry, fallback, re-ask, response, error); one that raises is logged and ignored.
 
         Called by Parlant with its container (``p.Server(nlp_service=NLPServices.openrouter)``), it
         returns the Parlant NLP service directly.
@@ -92,7 +97,8 @@ class NLPServices:
                 base_url=base_url,
                 api_key=api_key,
                 **settings,
-            )
+            ),
+            on_event=on_event,
         )
         if container is not None:
             return service(container)

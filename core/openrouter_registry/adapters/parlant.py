@@ -38,6 +38,7 @@ from parlant.core.nlp.moderation import ModerationService, NoModeration
 from parlant.core.nlp.service import EmbedderHints, NLPService, SchematicGeneratorHints, StreamingTextGeneratorHints
 from parlant.core.nlp.tokenization import EstimatingTokenizer
 
+from ..engine.observe import span_attributes
 from ..errors import InvalidResponseError, OpenRouterError
 from ..models.preflight import estimate_tokens
 from ..result import Usage
@@ -142,13 +143,14 @@ class OpenRouterSchematicGenerator(_ServesModel, SchematicGenerator[T], Generic[
         self, prompt: str | PromptBuilder, hints: Mapping[str, Any] = {}
     ) -> SchematicGenerationResult[T]:
         started = time.perf_counter()
-        result = await self._service.generate(
-            _prompt_text(prompt),
-            schema=self.schema,
-            model=self._resolution.model,
-            temperature=_temperature(hints),
-            max_tokens=_max_tokens(hints),
-        )
+        with span_attributes({"parlant.schema_name": self.schema.__name__}):  # on the call's span, when traced
+            result = await self._service.generate(
+                _prompt_text(prompt),
+                schema=self.schema,
+                model=self._resolution.model,
+                temperature=_temperature(hints),
+                max_tokens=_max_tokens(hints),
+            )
         return SchematicGenerationResult(
             content=result.content,
             info=GenerationInfo(

@@ -38,6 +38,9 @@ from ..plugins.registry import CORE_PLUGIN, Registry, Resolution, get_registry
 from ..result import CostSource, EmbeddingResult, GenerationResult, Reply, Usage, add_cost_sources, add_costs, cost_from_api
 from ..settings import Settings, is_model_id
 from ..schemas.validation import validate
+from ..http.events import EventObserver
+from . import observe
+from .observe import Watch
 
 if TYPE_CHECKING:
     from ..models.catalog import Catalog
@@ -172,10 +175,17 @@ class Engine:
         *,
         registry: Registry | None = None,
         transport: Transport | None = None,
+        on_event: EventObserver | None = None,
     ) -> None:
+        if on_event is not None and not callable(on_event):
+            raise ConfigurationError(
+                f"on_event must be a callable taking one CallEvent (e.g. on_event=print), got {type(on_event).__name__}"
+            )
         self.registry = registry or get_registry()
         self.settings = settings or self.registry.default_settings()
         self._transport = transport
+        #: The app's observer: called with every `CallEvent` of every call (see `openrouter_registry.engine.observe`).
+        self.on_event = on_event
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.settings.model!r}, base_url={self.settings.base_url!r})"
@@ -251,6 +261,12 @@ class Engine:
             "build_body",
         )[1]
 
+    def _watch(self, operation: str, model: Any, default: str, **options: Any) -> Watch | None:
+        """The call's `Watch`, or None when nothing observes it (no ``on_event``, no plugin's
+        ``on_event``, no OpenTelemetry provider): then the call costs what it cost before."""
+        name = model if isinstance(model, str) and model else default
+        return observe.watch(operation, name, self.settings, self.registry, self.on_event, **options)
+
     def _headers(self, resolution: Resolution) -> dict[str, str]:
         headers = self.registry.build_headers(resolution.model, self.settings, resolution)
         return with_authorization(headers, self.settings)
@@ -286,22 +302,29 @@ class Engine:
         re-asks (default: the settings' ``max_reasks``), `TruncatedOutputError` for a reply cut off at
         ``max_tokens``.
         """
-        call = await self._prepare(
-            prompt, messages, schema, model,
-            temperature=temperature, max_tokens=max_tokens, extra_body=extra_body, max_reasks=max_reasks,
-        )
-        while True:
-            reply = await self._send(call)
-            if call.json_schema is None:
-                return self._result(call, reply, reply.text)
-            self._refuse_truncated(call, reply)
-            checked = await off_loop(  # a large reply is parsed on a worker thread: the event loop never stalls
-                len(reply.text), self._check_reply,
-                call.resolution, reply.text, call.mode or "prompt", call.json_schema, reply.finish_reason,
+        watch = self._watch("chat", model, self.settings.model, output_type="text" if schema is None else "json")
+        try:  # no cost when nothing is raised; observed, what leaves it is the call's error event and span
+            call = await self._prepare(
+                prompt, messages, schema, model,
+                temperature=temperature, max_tokens=max_tokens, extra_body=extra_body, max_reasks=max_reasks,
+                watch=watch,
             )
-            if isinstance(checked, _Parsed):
-                return self._result(call, reply, _late().structure(checked.data, schema), checked.parser)
-            self._reask(call, reply, checked)
+            while True:
+                reply = await self._send(call)
+                if call.json_schema is None:
+                    return self._result(call, reply, reply.text)
+                self._refuse_truncated(call, reply)
+                checked = await off_loop(  # a large reply is parsed on a worker thread: the event loop never stalls
+                    len(reply.text), self._check_reply,
+                    call.resolution, reply.text, call.mode or "prompt", call.json_schema, reply.finish_reason,
+                )
+                if isinstance(checked, _Parsed):
+                    return self._result(call, reply, _late().structure(checked.data, schema), checked.parser)
+                self._reask(call, reply, checked)
+        except BaseException as error:
+            if watch is not None:
+                watch.ended(error)
+            raise
 
     # The steps of `generate`, in order. ``_Call`` carries one generation's state between them.
 
@@ -316,6 +339,7 @@ class Engine:
         max_tokens: int | None,
         extra_body: Mapping[str, Any] | None,
         max_reasks: int | None,
+        watch: Watch | None = None,
     ) -> _Call:
         """Step 1: check every input (nothing is sent for bad input), resolve the generator, build the
         headers and pick the first structured mode (the one learned for this model and routing, if any)."""
@@ -339,8 +363,15 @@ class Engine:
             temperature=temperature,
             max_tokens=max_tokens,
             extra_body=extra_body,
+            watch=watch,
         )
         self._serve(call, call.resolution)
+        if watch is not None:
+            resolution = call.resolution
+            watch.prepared(
+                generator=type(resolution.generator).__name__, plugin=resolution.plugin, mode=call.mode,
+                max_tokens=max_tokens, temperature=temperature, extra_body=extra_body, conversation=conversation,
+            )
         return call
 
     def _serve(self, call: _Call, resolution: Resolution) -> None:
@@ -358,6 +389,7 @@ class Engine:
         """Step 2: send the conversation in the current mode, falling back to the next structured mode
         (and remembering it) when the model refuses this one; decode the answer and add its usage and cost."""
         late = _late()
+        watch = call.watch
         while True:
             try:
                 body = call.generator.build_body(
@@ -375,14 +407,22 @@ class Engine:
                 continue
             self.registry.generator_succeeded(call.resolution, "facts", "build_body")
             check, decoded = _kept(late.decode_chat_checked)  # post_json has checked for an error body
+            if watch is not None:
+                watch.request(call.mode)
             try:
                 # the check: an unusable answer is retried like any other invalid response
                 _, used = await self.transport.post_json(
-                    "/chat/completions", body, call.headers, model=call.model, check=check
+                    "/chat/completions", body, call.headers, model=call.model, check=check,
+                    on_retry=None if watch is None else watch.retry,
                 )
             except APIError as error:
                 call.attempts += error.attempts
+                refused = call.mode
+                if watch is not None:
+                    watch.request_failed(error)
                 if self._fall_back(call, error, self.settings):
+                    if watch is not None:
+                        watch.fallback(refused, call.mode, error)
                     continue
                 error.attempts = call.attempts
                 raise
@@ -395,6 +435,9 @@ class Engine:
             call.usage = reply.usage if call.usage is _NO_USAGE else call.usage + reply.usage
             call.cost = add_costs(call.cost, reply.cost)
             call.cost_source = add_cost_sources(call.cost_source, reply.cost_source)
+            if watch is not None:
+                watch.replied(generation_id=reply.generation_id, provider=reply.provider, usage=reply.usage, cost=reply.cost)
+                watch.spent(call.usage, call.cost)
             return reply
 
     @staticmethod
@@ -446,6 +489,8 @@ class Engine:
         if call.reasks_left <= 0:
             raise StructuredOutputError("the model's reply does not match the schema", errors=errors, **call.spent(reply))
         call.reasks_left -= 1
+        if call.watch is not None:
+            call.watch.reask(errors)
         log.info("reply from %s did not validate (%s); asking again", call.model, "; ".join(errors[:3]))
         call.conversation = [
             *call.conversation,
@@ -456,7 +501,7 @@ class Engine:
     @staticmethod
     def _result(call: _Call, reply: Reply, content: Any, parser: str | None = None) -> GenerationResult[Any]:
         """Step 6: the result, with the usage and cost of every attempt."""
-        return GenerationResult(
+        result: GenerationResult[Any] = GenerationResult(
             content=content,
             text=reply.text,
             model=reply.model or call.model,
@@ -471,6 +516,13 @@ class Engine:
             cost_source=call.cost_source,
             parser=parser,
         )
+        if call.watch is not None:
+            call.watch.succeeded(
+                response_model=result.model, provider=result.provider, generation_id=result.generation_id,
+                usage=result.usage, cost=result.cost, cost_source=result.cost_source,
+                finish_reason=reply.finish_reason, output=reply.text,
+            )
+        return result
 
     # --- streaming --------------------------------------------------------------------------------
 
@@ -513,6 +565,18 @@ class Engine:
         self, texts: str | Sequence[str], *, model: str | None = None, dimensions: int | None = None
     ) -> EmbeddingResult:
         """Embed ``texts`` with ``model`` (default ``OPENROUTER_EMBEDDER_MODEL``); vectors come back in order."""
+        watch = self._watch("embeddings", model, self.settings.embedder_model)
+        try:
+            return await self._embed(texts, model, dimensions, watch)
+        except BaseException as error:
+            if watch is not None:
+                watch.ended(error)
+            raise
+
+    async def _embed(
+        self, texts: str | Sequence[str], model: str | None, dimensions: int | None, watch: Watch | None
+    ) -> EmbeddingResult:
+        """`embed`'s steps (observed by ``watch`` when something observes the call)."""
         from ..replies.decode import EmbeddingReply, decode_embeddings
         from ..errors import InvalidResponseError
 
@@ -547,10 +611,26 @@ class Engine:
             return reply
 
         check, decoded = _kept(decode)
-        _, attempts = await self.transport.post_json(
-            "/embeddings", body, self._headers(self.resolve(model_id)), model=model_id, check=check
-        )
+        headers = self._headers(self.resolve(model_id))
+        if watch is not None:
+            watch.embedded_inputs(items)
+            watch.request()
+        try:
+            _, attempts = await self.transport.post_json(
+                "/embeddings", body, headers, model=model_id, check=check,
+                on_retry=None if watch is None else watch.retry,
+            )
+        except APIError as error:
+            if watch is not None:
+                watch.request_failed(error)
+            raise
         reply = decoded[-1]
+        if watch is not None:
+            watch.replied(generation_id=reply.generation_id, provider=reply.provider, usage=reply.usage, cost=reply.cost)
+            watch.succeeded(
+                response_model=reply.model or model_id, provider=reply.provider, generation_id=reply.generation_id,
+                usage=reply.usage, cost=reply.cost, cost_source="api" if reply.cost is not None else None,
+            )
         return EmbeddingResult(
             vectors=reply.vectors,
             model=reply.model or model_id,
@@ -591,6 +671,7 @@ class _Call:
     usage: Usage = _NO_USAGE
     cost: float | None = None
     cost_source: CostSource | None = None
+    watch: Watch | None = None
 
     @property
     def generator(self) -> Generator:
@@ -642,33 +723,60 @@ class TextStream:
         from ..replies.decode import decode_chunk
 
         model = self._resolution.model
-        handle = self._service.transport.stream_data("/chat/completions", self._body, self._headers, model=model)
-        # ``async with``: a consumer that stops early (break, an exception in its loop body) gives the
-        # connection back as soon as this generator is closed, not whenever the GC gets to it.
-        async with handle:
-            try:
-                async for raw in handle:
-                    self.attempts = handle.attempts
-                    chunk = decode_chunk(raw)
-                    self.model = chunk.model or self.model
-                    self.provider = chunk.provider or self.provider
-                    self.generation_id = chunk.generation_id or self.generation_id
-                    self.finish_reason = chunk.finish_reason or self.finish_reason
-                    if chunk.usage is not None:
-                        self.usage = chunk.usage
-                    if chunk.cost is not None:
-                        self.cost = chunk.cost
-                    if chunk.text:
-                        self.text += chunk.text
-                        yield chunk.text
-            except APIError as error:
-                self.attempts = error.attempts
-                if handle.status is not None:  # the stream was open: the provider failed mid-reply
-                    self.finish_reason = "error"
-                usage = handle.error_chunk.get("usage") if handle.error_chunk is not None else None
-                if isinstance(usage, MAPPING):  # what the failed reply was billed
-                    self.usage, self.cost = Usage.from_api(usage), cost_from_api(usage)
-                raise
+        service = self._service
+        watch = service._watch("chat", model, model, stream=True, output_type="text", current=False)
+        try:  # observed: an error (or the consumer stopping early) ends the call's span and events
+            if watch is not None:
+                body = self._body
+                watch.prepared(
+                    generator=type(self._resolution.generator).__name__, plugin=self._resolution.plugin, mode=None,
+                    max_tokens=body.get("max_tokens"), temperature=body.get("temperature"), extra_body=body,
+                    conversation=body.get("messages"),
+                )
+                watch.request()
+            handle = self._service.transport.stream_data(
+                "/chat/completions", self._body, self._headers, model=model, on_retry=None if watch is None else watch.retry
+            )
+            # ``async with``: a consumer that stops early (break, an exception in its loop body) gives the
+            # connection back as soon as this generator is closed, not whenever the GC gets to it.
+            async with handle:
+                try:
+                    async for raw in handle:
+                        self.attempts = handle.attempts
+                        chunk = decode_chunk(raw)
+                        self.model = chunk.model or self.model
+                        self.provider = chunk.provider or self.provider
+                        self.generation_id = chunk.generation_id or self.generation_id
+                        self.finish_reason = chunk.finish_reason or self.finish_reason
+                        if chunk.usage is not None:
+                            self.usage = chunk.usage
+                        if chunk.cost is not None:
+                            self.cost = chunk.cost
+                        if chunk.text:
+                            self.text += chunk.text
+                            yield chunk.text
+                except APIError as error:
+                    self.attempts = error.attempts
+                    if handle.status is not None:  # the stream was open: the provider failed mid-reply
+                        self.finish_reason = "error"
+                    usage = handle.error_chunk.get("usage") if handle.error_chunk is not None else None
+                    if isinstance(usage, MAPPING):  # what the failed reply was billed
+                        self.usage, self.cost = Usage.from_api(usage), cost_from_api(usage)
+                    if watch is not None:
+                        watch.spent(self.usage, self.cost)
+                        watch.request_failed(error)
+                    raise
+            if watch is not None:
+                watch.replied(generation_id=self.generation_id, provider=self.provider, usage=self.usage, cost=self.cost)
+                watch.succeeded(
+                    response_model=self.model or model, provider=self.provider, generation_id=self.generation_id,
+                    usage=self.usage, cost=self.cost, cost_source="api" if self.cost is not None else None,
+                    finish_reason=self.finish_reason, output=self.text,
+                )
+        except BaseException as error:
+            if watch is not None:
+                watch.ended(error)
+            raise
 
     async def collect(self) -> str:
         """Consume the stream and return the whole text."""

@@ -77,10 +77,24 @@ def make_client(settings: Settings) -> tuple[httpx.AsyncClient, httpx.AsyncBaseT
     client = httpx.AsyncClient(
         transport=transport,
         timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout, pool=None),
-        headers={"Accept-Encoding": ACCEPT_ENCODING},
+        headers={"Accept-Encoding": ACCEPT_ENCODING, "User-Agent": user_agent(settings.transport)},
         follow_redirects=False,
     )
     return client, None if urllib.request.getproxies() else transport
+
+
+def user_agent(stack: str) -> str:
+    """``openrouter-registry/<version>`` and then the HTTP stack that carries the request:
+    ``openrouter-registry/0.1.0 httpx/0.28.1`` or ``openrouter-registry/0.1.0 httpx/0.28.1 aiohttp/3.12.15``
+    (httpx's API over aiohttp's pool). A plugin's ``build_headers`` may still send its own."""
+    from .. import __version__  # the root package is loaded before any of its modules
+
+    agent = f"openrouter-registry/{__version__} httpx/{httpx.__version__}"
+    if stack == "aiohttp":
+        import aiohttp  # the aiohttp stack loads it for its first request anyway
+
+        agent += f" aiohttp/{aiohttp.__version__}"
+    return agent
 
 
 class _ReclaimingPool(httpcore.AsyncConnectionPool):

@@ -57,7 +57,7 @@ from ..replies.decode import (
     retry_after_seconds,
 )
 from ..errors import APIError, ConnectionError, PoolTimeoutError, TimeoutError
-from .events import notify_retry
+from .events import RetryObserver, notify_retry
 from ..settings import Settings
 from .sselines import LineSplitter, decoded
 
@@ -148,6 +148,8 @@ class _Call:
 
     model: str
     attempts: int = 0
+    #: The caller's own retry observer (one call's span or events), besides the context's.
+    listener: RetryObserver | None = None
     #: The first attempt's failure (made outside backoff, see `Transport._retrying`), for backoff to judge.
     replay: APIError | None = None
 
@@ -382,6 +384,7 @@ class Transport:
         *,
         model: str,
         check: Callable[[Any], object] | None = None,
+        on_retry: RetryObserver | None = None,
     ) -> tuple[Any, int]:
         """POST ``body`` as JSON to ``settings.base_url + path``; return (decoded JSON body, attempts used).
 
@@ -389,7 +392,7 @@ class Transport:
         are retried when `is_transient`; the last one is raised with ``attempts`` set. ``check``'s
         return value is ignored (so a decoder such as `decode_embeddings` can serve as the check).
         Each attempt (waiting for a pool slot, connecting, sending, reading the whole body) ends
-        within ``settings.timeout`` seconds.
+        within ``settings.timeout`` seconds. ``on_retry`` gets a `RetryEvent` before each retry.
         """
         url = self.url(path)
         encoded: list[bytes] = []  # the body as JSON, encoded once for every attempt (lean path only)
@@ -406,10 +409,16 @@ class Transport:
                 check(data)
             return data
 
-        return await self._retrying(once, model)
+        return await self._retrying(once, model, on_retry)
 
     def stream_data(
-        self, path: str, body: Mapping[str, Any], headers: Mapping[str, str], *, model: str
+        self,
+        path: str,
+        body: Mapping[str, Any],
+        headers: Mapping[str, str],
+        *,
+        model: str,
+        on_retry: RetryObserver | None = None,
     ) -> StreamHandle:
         """POST ``body`` with ``"stream": true``; the returned `StreamHandle` yields each decoded SSE
         JSON chunk (comments skipped) until ``[DONE]``.
@@ -419,19 +428,21 @@ class Transport:
         "error"``) raises its typed error, a dropped connection raises `errors.ConnectionError`, a
         stream that sends no data event for ``settings.stream_idle_timeout`` seconds or runs longer
         than ``settings.stream_timeout`` raises `errors.TimeoutError`.
-        Nothing is sent before the first ``async for`` step.
+        Nothing is sent before the first ``async for`` step. ``on_retry`` as for `post_json`.
         """
-        return StreamHandle(self, self.url(path), {**body, "stream": True}, headers, model=model)
+        return StreamHandle(self, self.url(path), {**body, "stream": True}, headers, model=model, on_retry=on_retry)
 
     # --- machinery ---------------------------------------------------------------------------------
 
-    async def _retrying(self, operation: Callable[[_Call], Awaitable[T]], model: str) -> tuple[T, int]:
+    async def _retrying(
+        self, operation: Callable[[_Call], Awaitable[T]], model: str, listener: RetryObserver | None = None
+    ) -> tuple[T, int]:
         """Run ``operation`` under the retry policy; return (its result, attempts used).
 
         The first attempt runs outside backoff's loop (entering it cost about as much CPU as the
         attempt's own bookkeeping); when it fails, backoff gets its error as its own first try's
         (`_one_attempt` raises it again) and decides as always: give up, or log, wait and retry."""
-        call = _Call(model, attempts=1)
+        call = _Call(model, attempts=1, listener=listener)
         try:
             try:
                 return await operation(call), 1
@@ -478,7 +489,10 @@ class Transport:
             self.settings.max_attempts,
             details["wait"],
         )
-        notify_retry(error.status, details["wait"], model=call.model, attempt=details["tries"], error=type(error).__name__)
+        notify_retry(
+            error.status, details["wait"], model=call.model, attempt=details["tries"], error=type(error).__name__,
+            listener=call.listener,
+        )
 
     async def _exchange(
         self, call: _Call, url: str, body: Mapping[str, Any], headers: Mapping[str, str], encoded: list[bytes]
@@ -665,7 +679,12 @@ class Transport:
         return error
 
     async def _open_stream(
-        self, url: str, body: Mapping[str, Any], headers: Mapping[str, str], model: str
+        self,
+        url: str,
+        body: Mapping[str, Any],
+        headers: Mapping[str, str],
+        model: str,
+        listener: RetryObserver | None = None,
     ) -> tuple[httpx.Response, _Pool, int]:
         """Send the streaming request (with retries) until a 2xx event stream is open. The pool slot
         it took is the caller's to release (``pool.gate.release()``) once the stream is closed."""
@@ -686,7 +705,7 @@ class Transport:
                 "Invalid upstream response: expected an event stream", model=model, attempts=call.attempts
             )
 
-        (response, pool), attempts = await self._retrying(once, model)
+        (response, pool), attempts = await self._retrying(once, model, listener)
         return response, pool, attempts
 
 
@@ -701,9 +720,17 @@ class StreamHandle:
     """
 
     def __init__(
-        self, transport: Transport, url: str, body: Mapping[str, Any], headers: Mapping[str, str], *, model: str
+        self,
+        transport: Transport,
+        url: str,
+        body: Mapping[str, Any],
+        headers: Mapping[str, str],
+        *,
+        model: str,
+        on_retry: RetryObserver | None = None,
     ) -> None:
         self._transport = transport
+        self._on_retry = on_retry
         self._url = url
         self._body = body
         self._headers = headers
@@ -748,7 +775,9 @@ class StreamHandle:
     async def _run(self) -> AsyncGenerator[Mapping[str, Any], None]:
         transport = self._transport
         settings = transport.settings
-        response, pool, self.attempts = await transport._open_stream(self._url, self._body, self._headers, self.model)
+        response, pool, self.attempts = await transport._open_stream(
+            self._url, self._body, self._headers, self.model, self._on_retry
+        )
         try:
             self.status = response.status_code
             self.generation_id = response.headers.get("x-generation-id")

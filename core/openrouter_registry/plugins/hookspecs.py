@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from ..http.events import CallEvent
     from .matching import Candidate, Resolution
     from ..settings import Settings
 
@@ -131,4 +132,23 @@ def parse_structured(model: str, text: str, schema: Mapping[str, Any] | None) ->
     the rest; the parser must never raise: reuse the strict ones in `openrouter_registry.replies.structured`
     (``parse_clean_json``, ``parse_embedded_json``, ``parse_python_literal``) or check your own against
     `openrouter_registry.testing.hostile_replies`.
+    """
+
+
+@hookspec
+def on_event(event: CallEvent) -> None:
+    """Observe one step of a call: cost to a database, an exporter of your own, a progress display.
+
+    Called by the generation path (``generate``, ``stream``, ``embed``, through ``Registry.notify``)
+    for every `CallEvent` of every call, in order: ``request``, then any ``retry``, ``fallback`` and
+    ``reask`` (each followed by its own ``request`` except ``retry``), then one ``response`` or one
+    ``error``. ``event.call_id`` ties the events of one call together. The service's own
+    ``on_event=`` callable sees the same events, after the plugins.
+
+    :param event: a frozen `CallEvent`; the API key is never in it.
+
+    The return value is ignored. It runs on the event loop, inside the call: keep it quick and hand
+    slow work (a database write) to a queue. A hookimpl that raises is isolated like every other
+    hook (see the isolation rule): logged, skipped, and never changes the call's outcome. No plugin
+    implementing it costs nothing: the events are not even built.
     """

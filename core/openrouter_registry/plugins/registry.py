@@ -28,7 +28,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 import pluggy
@@ -41,6 +41,9 @@ from .matching import Candidate, Match, Resolution
 from .checks import default_name, generator_problems, hookimpl_problems, plugin_generators, result_problem
 from .switches import parse_names, select
 from ..settings import DEFAULT_MODEL, Settings
+
+if TYPE_CHECKING:
+    from ..http.events import CallEvent
 
 __all__ = [
     "Registry",
@@ -210,6 +213,7 @@ class Registry:
         self._impls: dict[str, tuple[int, list[pluggy.HookImpl]]] = {}
         self._class_problems: dict[type[Generator], tuple[str, ...]] = {}
         self._epoch = 0  # bumped whenever the set of registered plugins changes
+        self._observed = (-1, False)  # (epoch, does a plugin implement on_event), for `observed`
         self._load_lock = threading.RLock()  # held while plugins load (once)
         self._lock = threading.RLock()  # held only for short updates of the state above
 
@@ -660,6 +664,22 @@ class Registry:
         ):
             return plugin, result
         return None, None
+
+    @property
+    def observed(self) -> bool:
+        """True when a loaded plugin implements ``on_event`` (cached until the plugins change: asked
+        before every call, so an attribute read and a comparison)."""
+        epoch, value = self._observed
+        if epoch == self._epoch:
+            return value
+        epoch = self._epoch
+        value = bool(self._hook_order("on_event"))
+        self._observed = (epoch, value)
+        return value
+
+    def notify(self, event: CallEvent) -> None:
+        """Hand ``event`` to every plugin's ``on_event``; a hookimpl that raises is isolated (logged, skipped)."""
+        self._call_each("on_event", {"event": event})
 
     # --- calling hooks in isolation ---------------------------------------------------------------
 
