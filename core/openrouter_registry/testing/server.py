@@ -841,6 +841,8 @@ class FakeOpenRouter:
                 "tokens_completion": completion_tokens,
                 "native_tokens_prompt": prompt_tokens,
                 "native_tokens_completion": completion_tokens,
+                "native_tokens_cached": cached,
+                "native_tokens_cache_write": written,
                 "finish_reason": finish,
                 "native_finish_reason": native,
                 "streamed": bool(body.get("stream")),
