@@ -12,6 +12,7 @@ What is here:
   result means;
 - generators: `Generator` (subclass it per model family), `Facts`, `Mode`, `ALL_MODES`,
   `SCHEMA_MARKER`, `schema_instruction`, `schema_name`, `is_strict_compatible`;
+- prompt caching: `CachePolicy` (set ``cache_policy`` on your generator), `policy_for` (the core's table);
 - matching: `ModelTable`, `Match`, `Candidate`, and `Resolution` (what ``build_headers`` receives);
 - a family in one call: `family_hooks`, `FamilyHooks`, `ReplyParser`;
 - the strict reply parsers (they never raise; None means "not mine"): `parse_clean_json`,
@@ -44,6 +45,8 @@ _EXPORTS: dict[str, str] = {
     "schema_instruction": "models.generator",
     "schema_name": "models.generator",
     "is_strict_compatible": "models.generator",
+    "CachePolicy": "models.caching",
+    "policy_for": "models.caching",
     "ModelTable": "plugins.matching",
     "Match": "plugins.matching",
     "Candidate": "plugins.matching",
@@ -84,6 +87,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from .models.caching import CachePolicy as CachePolicy, policy_for as policy_for
     from .models.generator import ALL_MODES as ALL_MODES, SCHEMA_MARKER as SCHEMA_MARKER, Facts as Facts, Generator as Generator, Mode as Mode, is_strict_compatible as is_strict_compatible, schema_instruction as schema_instruction, schema_name as schema_name
     from .plugins.family import FamilyHooks as FamilyHooks, ReplyParser as ReplyParser, family_hooks as family_hooks
     from .plugins.hookspecs import PROJECT_NAME as PROJECT_NAME, hookimpl as hookimpl, hookspec as hookspec

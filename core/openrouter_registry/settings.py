@@ -411,6 +411,17 @@ class Settings:
         metadata=_env("OPENROUTER_CATALOG_TTL", "a positive number of seconds"),
     )
     catalog: bool = attrs.field(default=True, metadata=_env("OPENROUTER_CATALOG", "on or off"))
+    # --- prompt caching
+    prompt_cache: str = attrs.field(
+        default="auto",
+        validator=_check(lambda v: v in ("auto", "off")),
+        metadata=_env("OPENROUTER_PROMPT_CACHE", "auto or off"),
+    )
+    prompt_cache_ttl: str | None = attrs.field(
+        default=None,
+        validator=_check(lambda v: v in ("5m", "1h")),
+        metadata=_env("OPENROUTER_PROMPT_CACHE_TTL", "5m or 1h"),
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

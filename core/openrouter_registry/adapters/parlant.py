@@ -42,6 +42,7 @@ from ..engine.observe import span_attributes
 from ..errors import InvalidResponseError, OpenRouterError
 from ..models.preflight import estimate_tokens
 from ..result import Usage
+from .prompts import prompt_parts
 
 if TYPE_CHECKING:
     from ..plugins.registry import Resolution
@@ -111,6 +112,17 @@ class _ServesModel:
     def id(self) -> str:
         return f"openrouter/{self._resolution.model}"
 
+    def _conversation(self, prompt: str | PromptBuilder) -> dict[str, Any]:
+        """The ``prompt=`` or ``messages=`` to send: a `PromptBuilder` for a model that caches explicitly
+        becomes content parts with breakpoints at its section boundaries (`prompts.prompt_parts`);
+        anything else is the built text, as Parlant builds it. ``build()`` runs once either way."""
+        text = _prompt_text(prompt)
+        if isinstance(prompt, PromptBuilder) and self._service.settings.prompt_cache == "auto":
+            parts = prompt_parts(prompt, text, self._resolution.generator.prompt_cache_policy())
+            if parts is not None:
+                return {"messages": [{"role": "user", "content": parts}]}
+        return {"prompt": text}
+
     @property
     def tokenizer(self) -> EstimatingTokenizer:
         return TOKENIZER
@@ -145,7 +157,7 @@ class OpenRouterSchematicGenerator(_ServesModel, SchematicGenerator[T], Generic[
         started = time.perf_counter()
         with span_attributes({"parlant.schema_name": self.schema.__name__}):  # on the call's span, when traced
             result = await self._service.generate(
-                _prompt_text(prompt),
+                **self._conversation(prompt),
                 schema=self.schema,
                 model=self._resolution.model,
                 temperature=_temperature(hints),
@@ -167,7 +179,7 @@ class OpenRouterStreamingTextGenerator(_ServesModel, StreamingTextGenerator):
 
     def generate(self, prompt: str | PromptBuilder, hints: Mapping[str, Any] = {}) -> StreamingTextGenerationResult:
         stream = self._service.stream(
-            _prompt_text(prompt),
+            **self._conversation(prompt),
             model=self._resolution.model,
             temperature=_temperature(hints),
             max_tokens=_max_tokens(hints),

@@ -29,6 +29,7 @@ import attrs
 
 from .catalog import ModelInfo, Pricing, decimal_text, lookup
 from ..schemas.memo import SchemaMemo
+from .caching import CachePolicy, place_breakpoints, policy_for
 from .preflight import check_fits
 from ..settings import Settings
 
@@ -151,6 +152,9 @@ class Generator:
     structured_modes: ClassVar[tuple[Mode, ...]] = ALL_MODES
     #: One line for `openrouter-registry resolve`.
     description: ClassVar[str] = ""
+    #: How the family caches prompts (`CachePolicy`); None: the core's table by vendor (`policy_for`).
+    #: A family whose minimum prefix differs per model overrides `prompt_cache_policy` instead.
+    cache_policy: ClassVar[CachePolicy | None] = None
     #: True when ``structured_modes`` is only a default: the model catalog's ``supported_parameters``
     #: then decide (the generic generator). False: the class's ``structured_modes`` are a plugin's statement.
     modes_from_catalog: ClassVar[bool] = False
@@ -208,6 +212,15 @@ class Generator:
             value = limit
         return value
 
+    def prompt_cache_policy(self) -> CachePolicy:
+        """The model's caching policy: the class's `cache_policy`, else the core's table for its vendor.
+        Looked up once per generator (the generation path asks on every call)."""
+        policy: CachePolicy | None = self.__dict__.get("_cache_policy")
+        if policy is None:
+            policy = self.cache_policy if self.cache_policy is not None else policy_for(self.model)
+            object.__setattr__(self, "_cache_policy", policy)
+        return policy
+
     def info(self) -> dict[str, Any]:
         """What `resolve --json` shows about this generator: its facts, with where each came from."""
         return {"generator": type(self).__name__, **self.facts().to_dict()}
@@ -258,6 +271,10 @@ class Generator:
         body: dict[str, Any] = dict(extra_body or {})
         body["model"] = self.model
         body["messages"] = self.shape_messages(messages, mode, schema)
+        if self.settings.prompt_cache == "auto":
+            policy = self.prompt_cache_policy()
+            if policy.marks:
+                body["messages"] = place_breakpoints(body["messages"], policy, self.settings.prompt_cache_ttl)
         limit = self.max_tokens_for(max_tokens)
         if limit is not None:
             body["max_tokens"] = limit

@@ -38,6 +38,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import attrs
 
+from .caching import PromptCache
 from .styles import family_of, provider_of, style_json
 from ..models.generator import SCHEMA_MARKER
 
@@ -573,6 +574,9 @@ class FakeOpenRouter:
         #: When set, the answer to every ``GET /models`` (e.g. ``Scripted(status=500)``); None: the listing.
         self.catalog_answer: Scripted | None = None
         self.generations: dict[str, dict[str, Any]] = {}
+        #: Prompt caching, billed like OpenRouter's providers (`caching.PromptCache`): Anthropic's
+        #: breakpoints and OpenAI's automatic prefixes; ``usage`` reports what it read and wrote.
+        self.prompt_cache = PromptCache()
         self._scripts: deque[Scripted] = deque()
         self._replies: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -867,14 +871,26 @@ class FakeOpenRouter:
             finish = "length"
             native = "max_tokens" if family == "anthropic" else "length"
         prompt_price, completion_price = price_of(requested)
-        cost = round(prompt_tokens * prompt_price + completion_tokens * completion_price, 12)
+        bill = self.prompt_cache.bill(model, messages, answered_in=self.latency)
+        if bill.error is not None:
+            return _error(400, bill.error)
+        cached, written = min(bill.cached_tokens, prompt_tokens), min(bill.cache_write_tokens, prompt_tokens)
+        input_cost = (
+            (prompt_tokens - cached - written) * prompt_price
+            + cached * prompt_price * bill.read_price
+            + written * prompt_price * bill.write_price
+        )
+        cost = round(input_cost + completion_tokens * completion_price, 12)
+        details: dict[str, Any] = {"cached_tokens": cached, "audio_tokens": 0}
+        if written:
+            details["cache_write_tokens"] = written
         usage = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
             "cost": cost,
             "is_byok": False,
-            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "prompt_tokens_details": details,
             "cost_details": {"upstream_inference_cost": None},
             "completion_tokens_details": {"reasoning_tokens": 0},
         }
@@ -892,6 +908,8 @@ class FakeOpenRouter:
                 "tokens_completion": completion_tokens,
                 "native_tokens_prompt": prompt_tokens,
                 "native_tokens_completion": completion_tokens,
+                "native_tokens_cached": cached,
+                "native_tokens_cache_write": written,
                 "finish_reason": finish,
                 "native_finish_reason": native,
                 "streamed": bool(body.get("stream")),

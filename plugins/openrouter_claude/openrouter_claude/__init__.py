@@ -3,6 +3,8 @@
 Claude 3.5 Sonnet has no JSON mode on OpenRouter, so it is asked through the prompt, with the reply
 prefilled with ``{`` (an assistant message last, which Anthropic models continue). Claude's habit is
 to wrap JSON in prose or in a ```json fence; this plugin's parser takes the fenced or embedded block.
+Anthropic caches only what ``cache_control`` markers close (at most 4; a minimum prefix per model): the
+plugin states that policy, and the core places the markers.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from openrouter_registry.plugin import Generator, Mode, ModelTable, family_hooks, parse_embedded_json
+from openrouter_registry.plugin import CachePolicy, Generator, Mode, ModelTable, family_hooks, parse_embedded_json
 
 __all__ = ["OpenRouterClaude", "OpenRouterClaude35Sonnet", "TABLE"]
 
@@ -27,6 +29,17 @@ class OpenRouterClaude(Generator):
 
     structured_modes: ClassVar[tuple[Mode, ...]] = ("json_schema", "prompt")
     description = "Anthropic Claude family"
+    #: Explicit breakpoints; 1,024 tokens is the minimum prefix of Sonnet 3.5-4.6 and Opus 4/4.1.
+    cache_policy: ClassVar[CachePolicy | None] = CachePolicy("explicit", max_breakpoints=4, min_tokens=1024, ttls=("1h",))
+
+    def prompt_cache_policy(self) -> CachePolicy:
+        """Newer Opus and Haiku models cache only from 4,096 tokens, Haiku 3.5 from 2,048: the core's
+        table knows them; the family's own statement serves the rest."""
+        from openrouter_registry.plugin import policy_for
+
+        listed = policy_for(self.model)
+        stated = self.cache_policy
+        return listed if stated is None or listed.min_tokens > stated.min_tokens else stated
 
     def shape_messages(
         self, messages: Sequence[Mapping[str, Any]], mode: Mode, schema: Mapping[str, Any] | None
