@@ -11,7 +11,8 @@ import attrs
 from .schemas.fastjson import MAPPING
 
 __all__ = [
-    "Usage", "Reply", "GenerationResult", "EmbeddingResult", "CostSource", "add_costs", "add_cost_sources", "check_json",
+    "Usage", "Reply", "GenerationResult", "EmbeddingResult", "CostSource", "ToolCall", "add_costs", "add_cost_sources",
+    "check_json", "tool_message",
 ]
 
 T = TypeVar("T")
@@ -42,15 +43,44 @@ def _int(value: Any) -> int:
     return count if 0 <= count <= _MAX_COUNT else 0
 
 
+def _add_numbers(left: Mapping[str, Any] | None, right: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Two usage detail objects summed key by key where both hold numbers (the right one wins for the rest)."""
+    if not left or not right:
+        return dict(left or right) if (left or right) else None
+    total = dict(left)
+    for key, value in right.items():
+        mine = total.get(key)
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (mine, value))
+        total[key] = mine + value if numbers else value if value is not None else mine
+    return total
+
+
+def _details(value: Any) -> dict[str, Any] | None:
+    """A usage sub-object (``cost_details``, ``server_tool_use``) as a plain dict of JSON scalars, or None."""
+    if not isinstance(value, MAPPING):
+        return None
+    return {str(k): v for k, v in value.items() if v is None or isinstance(v, (str, int, float, bool))}
+
+
 @attrs.frozen
 class Usage:
-    """Token counts, summed over every attempt of a generation."""
+    """Token counts, summed over every attempt of a generation.
+
+    ``cached_tokens`` were read from the prompt cache, ``cache_write_tokens`` written to it (both are part
+    of ``prompt_tokens``); ``reasoning_tokens`` are part of ``completion_tokens`` (some providers report
+    more reasoning than completion tokens: both are kept as sent). ``cost_details`` (e.g.
+    ``upstream_inference_cost``), ``is_byok`` and ``server_tool_use`` (e.g. ``web_search_requests``) are
+    OpenRouter's, as sent (numbers summed over attempts), None when it sent none."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_details: Mapping[str, Any] | None = attrs.field(default=None, eq=False)
+    is_byok: bool | None = attrs.field(default=None, eq=False)
+    server_tool_use: Mapping[str, Any] | None = attrs.field(default=None, eq=False)
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(  # field by field: attrs.astuple costs more than the whole sum
@@ -59,33 +89,90 @@ class Usage:
             self.total_tokens + other.total_tokens,
             self.cached_tokens + other.cached_tokens,
             self.reasoning_tokens + other.reasoning_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
+            _add_numbers(self.cost_details, other.cost_details),
+            None if self.is_byok is None and other.is_byok is None else bool(self.is_byok or other.is_byok),
+            _add_numbers(self.server_tool_use, other.server_tool_use),
         )
 
     @classmethod
     def from_api(cls, usage: Mapping[str, Any] | None) -> Usage:
-        """Read OpenRouter's ``usage`` object; missing or null parts count as 0."""
+        """Read OpenRouter's ``usage`` object; missing or null parts count as 0 (None for the details)."""
         if not isinstance(usage, MAPPING):
             return cls()
         get = usage.get
         prompt_details = get("prompt_tokens_details")
         completion_details = get("completion_tokens_details")
         prompt, completion = _int(get("prompt_tokens")), _int(get("completion_tokens"))
+        byok = get("is_byok")
+        if isinstance(prompt_details, MAPPING):
+            cached, written = _int(prompt_details.get("cached_tokens")), _int(prompt_details.get("cache_write_tokens"))
+        else:
+            cached = written = 0
         return cls(
             prompt,
             completion,
             _int(get("total_tokens")) or prompt + completion,
-            _int(prompt_details.get("cached_tokens")) if isinstance(prompt_details, MAPPING) else 0,
+            cached,
             _int(completion_details.get("reasoning_tokens")) if isinstance(completion_details, MAPPING) else 0,
+            written,
+            _details(get("cost_details")),
+            byok if isinstance(byok, bool) else None,
+            _details(get("server_tool_use")),
         )
 
-    def to_dict(self) -> dict[str, int]:
-        return {  # field by field: attrs.asdict costs several times more (batch writes one per row)
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {  # field by field: attrs.asdict costs several times more (batch writes one per row)
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.total_tokens,
             "cached_tokens": self.cached_tokens,
             "reasoning_tokens": self.reasoning_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
         }
+        if self.cost_details is not None:
+            out["cost_details"] = dict(self.cost_details)
+        if self.is_byok is not None:
+            out["is_byok"] = self.is_byok
+        if self.server_tool_use is not None:
+            out["server_tool_use"] = dict(self.server_tool_use)
+        return out
+
+
+@attrs.frozen
+class ToolCall:
+    """One function call the model asked for.
+
+    ``id`` as the provider sent it (``call_...``, ``toolu_...``, ``functions.add:0``, ...), ``name`` the
+    function, ``arguments_text`` the raw JSON string, ``arguments`` the parsed value (``{}`` for an empty
+    string; locally repaired when the JSON was malformed; None when it could not be read) and
+    ``errors`` what is wrong with it against the tool's parameters schema (empty when it validates or
+    when the tool is not one the call declared)."""
+
+    id: str
+    name: str
+    arguments: Any
+    arguments_text: str
+    errors: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "arguments": self.arguments, "arguments_text": self.arguments_text}
+
+
+def tool_message(call: ToolCall | str, content: Any) -> dict[str, Any]:
+    """The message that gives a tool's result back: ``{"role": "tool", "tool_call_id": ..., "content": ...}``.
+    ``call`` is the `ToolCall` (or its id); ``content`` a string as it is, anything else as JSON text."""
+    from .errors import ConfigurationError
+
+    call_id = call.id if isinstance(call, ToolCall) else call
+    if not isinstance(call_id, str) or not call_id:
+        raise ConfigurationError(f"tool_message() needs a ToolCall or its id (a non-empty string), got {call!r}")
+    if not isinstance(content, str):
+        import json
+
+        check_json(content, "the tool's result")
+        content = json.dumps(content, ensure_ascii=False, allow_nan=False)
+    return {"role": "tool", "tool_call_id": call_id, "content": content}
 
 
 def cost_from_api(usage: Mapping[str, Any] | None) -> float | None:
@@ -137,6 +224,13 @@ class Reply:
     cost_source: CostSource | None = attrs.field(
         default=attrs.Factory(_api_when_reported, takes_self=True), kw_only=True
     )
+    tool_calls: tuple[ToolCall, ...] = attrs.field(default=(), kw_only=True)
+    reasoning: str | None = attrs.field(default=None, kw_only=True)
+    reasoning_details: tuple[Mapping[str, Any], ...] = attrs.field(default=(), kw_only=True, eq=False)
+    annotations: tuple[Mapping[str, Any], ...] = attrs.field(default=(), kw_only=True, eq=False)
+    images: tuple[Mapping[str, Any], ...] = attrs.field(default=(), kw_only=True, eq=False)
+    #: The assistant message as received (``tool_calls`` and ``reasoning_details`` untouched), or None.
+    message: Mapping[str, Any] | None = attrs.field(default=None, kw_only=True, repr=False, eq=False)
 
 
 @attrs.frozen
@@ -150,6 +244,13 @@ class GenerationResult(Generic[T]):
     over every billed attempt; ``cost_source`` says where the cost came from: ``"api"`` (OpenRouter's
     ``usage.cost``), ``"catalog"`` (a reply without ``usage.cost``, priced from the model catalog), or
     None with ``cost`` None (neither was available).
+
+    What else the reply carried: ``finish_reason`` (``"stop"``, ``"length"``, ``"tool_calls"``, ...),
+    ``tool_calls`` (`ToolCall` values; a reply of only tool calls has ``text`` "" and ``finish_reason``
+    "tool_calls"), ``reasoning`` (the model's reasoning text, or None; a ``<think>`` block at the start
+    of the content is moved here when no reasoning field came), ``reasoning_details``, ``annotations``
+    (URL citations, file annotations) and ``images`` (output images), each exactly as received.
+    `assistant_message` is the message to append to the conversation for the next turn.
     """
 
     content: T
@@ -164,6 +265,19 @@ class GenerationResult(Generic[T]):
     generator: str = ""
     plugin: str = ""
     cost_source: CostSource | None = None
+    finish_reason: str | None = attrs.field(default=None, kw_only=True)
+    tool_calls: tuple[ToolCall, ...] = attrs.field(default=(), kw_only=True)
+    reasoning: str | None = attrs.field(default=None, kw_only=True)
+    reasoning_details: tuple[Mapping[str, Any], ...] = attrs.field(default=(), kw_only=True, eq=False)
+    annotations: tuple[Mapping[str, Any], ...] = attrs.field(default=(), kw_only=True, eq=False)
+    images: tuple[Mapping[str, Any], ...] = attrs.field(default=(), kw_only=True, eq=False)
+    message: Mapping[str, Any] | None = attrs.field(default=None, kw_only=True, repr=False, eq=False)
+
+    def assistant_message(self) -> dict[str, Any]:
+        """The assistant message to append to the conversation before the next turn: the reply's
+        content, and its ``tool_calls`` and ``reasoning_details`` exactly as received (providers that
+        sign their reasoning, such as Gemini 3, refuse a tool turn without them)."""
+        return assistant_message_of(self.message, self.text, self.tool_calls, self.reasoning_details)
 
     def to_dict(self) -> dict[str, Any]:
         """The `generate --json` object (``content`` as JSON data). Always strict JSON:
@@ -183,6 +297,12 @@ class GenerationResult(Generic[T]):
             "cost_source": self.cost_source,
             "generator": self.generator,
             "plugin": self.plugin,
+            "finish_reason": self.finish_reason,
+            "tool_calls": [call.to_dict() for call in self.tool_calls],
+            "reasoning": self.reasoning,
+            "reasoning_details": [dict(detail) for detail in self.reasoning_details],
+            "annotations": [dict(item) for item in self.annotations],
+            "images": [dict(item) for item in self.images],
         }
 
     def content_json(self) -> Any:
@@ -201,6 +321,31 @@ class GenerationResult(Generic[T]):
             content = unstructure(content)
         check_json(content, "content")
         return content
+
+
+def assistant_message_of(
+    message: Mapping[str, Any] | None,
+    text: str,
+    tool_calls: tuple[ToolCall, ...] = (),
+    reasoning_details: tuple[Mapping[str, Any], ...] = (),
+) -> dict[str, Any]:
+    """An assistant message for the next turn: from the message as received when there is one (its
+    ``tool_calls`` and ``reasoning_details`` untouched), else built from the reply's parts."""
+    out: dict[str, Any] = {"role": "assistant", "content": text if text or not tool_calls else None}
+    raw_calls = message.get("tool_calls") if message is not None else None
+    if isinstance(raw_calls, list) and raw_calls:
+        out["tool_calls"] = raw_calls
+    elif tool_calls:
+        out["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments_text}}
+            for c in tool_calls
+        ]
+    raw_details = message.get("reasoning_details") if message is not None else None
+    if isinstance(raw_details, list) and raw_details:
+        out["reasoning_details"] = raw_details
+    elif reasoning_details:
+        out["reasoning_details"] = list(reasoning_details)
+    return out
 
 
 def check_json(value: Any, where: str = "value") -> None:

@@ -28,16 +28,22 @@ from ..schemas.inputs import check_call_options, check_extra_body, check_text, j
 from ..models.modes import MODE_MEMORY, is_mode_refusal, route_of
 from ..replies.offload import off_loop
 from ..plugins.registry import Registry, Resolution, get_registry
-from ..result import CostSource, EmbeddingResult, GenerationResult, Reply, Usage, add_cost_sources, add_costs, cost_from_api
+from ..result import (
+    CostSource, EmbeddingResult, GenerationResult, Reply, ToolCall, Usage, add_cost_sources, add_costs, cost_from_api,
+)
 from ..settings import Settings, is_model_id
 from ..schemas.validation import validate
 
 if TYPE_CHECKING:
+    from ..schemas.tools import Tool
     from ..models.catalog import Catalog
     from ..models.pricing import CostEstimate
     from ..http.transport import Transport
 
-__all__ = ["Engine", "TextStream", "normalize_messages", "reask_message", "reask_excerpt", "REASK_EXCERPT_CHARS"]
+__all__ = [
+    "Engine", "TextStream", "StreamEvent", "TextDelta", "ReasoningDelta", "ToolCallStarted", "ToolCallArgumentsDelta",
+    "ToolCallFinished", "UsageReport", "normalize_messages", "reask_message", "reask_excerpt", "REASK_EXCERPT_CHARS",
+]
 
 log = logging.getLogger("openrouter_registry")
 
@@ -94,18 +100,46 @@ def normalize_messages(prompt: str | None, messages: Sequence[Mapping[str, Any]]
         raise ConfigurationError("messages must be a non-empty list of {'role': ..., 'content': ...} dicts")
     out = []
     for i, message in enumerate(messages):
-        if not isinstance(message, MAPPING) or message.get("role") not in _ROLES or "content" not in message:
+        if not isinstance(message, MAPPING) or message.get("role") not in _ROLES:
             raise ConfigurationError(
                 f"messages[{i}] must be a dict with 'role' (one of {', '.join(sorted(_ROLES))}) and 'content'"
             )
-        content = message["content"]
+        role = message["role"]
+        calls = message.get("tool_calls")
+        if "content" not in message and not (role == "assistant" and calls):
+            raise ConfigurationError(
+                f"messages[{i}] has no 'content': every message needs one, except an assistant message with "
+                "'tool_calls'"
+            )
+        content = message.get("content")
         if not (content is None or isinstance(content, str) or _is_parts(content)):
             raise ConfigurationError(
                 f"messages[{i}].content must be a string, null or a list of content parts "
-                f"({{'type': 'text', 'text': ...}}), got {type(content).__name__}"
+                f"({{'type': 'text', 'text': ...}}, 'image_url', 'file', 'input_audio'), got {type(content).__name__}"
+            )
+        if calls is not None and (role != "assistant" or not _is_tool_calls(calls)):
+            raise ConfigurationError(
+                f"messages[{i}].tool_calls must be on an assistant message, as a list of "
+                "{'id': ..., 'type': 'function', 'function': {'name': ..., 'arguments': '<JSON text>'}} "
+                "(result.assistant_message() builds it)"
+            )
+        if role == "tool" and not (isinstance(message.get("tool_call_id"), str) and message["tool_call_id"]):
+            raise ConfigurationError(
+                f"messages[{i}] is a tool message without 'tool_call_id': name the call it answers "
+                "(tool_message(call, content) builds it)"
             )
         out.append(json_copy(message, f"messages[{i}]"))
     return out
+
+
+def _is_tool_calls(calls: Any) -> bool:
+    return isinstance(calls, (list, tuple)) and bool(calls) and all(
+        isinstance(call, MAPPING)
+        and isinstance(call.get("id"), str)
+        and isinstance(call.get("function"), MAPPING)
+        and isinstance(call["function"].get("name"), str)
+        for call in calls
+    )
 
 
 def _is_parts(content: Any) -> bool:
@@ -136,6 +170,21 @@ def _late() -> _Late:
     from ..replies.structured import parse_unclosed
 
     return _Late(to_json_schema, decode_chat_checked, priced, parse_unclosed, structure, settled)
+
+
+class _Tooling(NamedTuple):
+    check_tools: Callable[[Sequence[Any] | None], tuple[Tool, ...]]
+    tool_request: Callable[..., dict[str, Any]]
+    check_reasoning: Callable[[Any, Generator, int | None], dict[str, Any] | None]
+
+
+@functools.cache
+def _tooling() -> _Tooling:
+    """The checks of ``tools=`` and ``reasoning=``, loaded by the first call that uses them."""
+    from ..models.reasoning import check_reasoning
+    from ..schemas.tools import check_tools, tool_request
+
+    return _Tooling(check_tools, tool_request, check_reasoning)
 
 
 def _kept(decode: Callable[[Any], T]) -> tuple[Callable[[Any], T], list[T]]:
@@ -247,9 +296,21 @@ class Engine:
         max_tokens: int | None = None,
         extra_body: Mapping[str, Any] | None = None,
         max_reasks: int | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: Any = None,
+        parallel_tool_calls: bool | None = None,
+        reasoning: Any = None,
     ) -> GenerationResult[Any]:
         """Generate a reply; with ``schema`` (JSON Schema dict, attrs class, dataclass or pydantic model)
         return validated data in ``content``, otherwise the text.
+
+        ``tools``: functions the model may call (OpenAI-style function dicts or Python callables, see
+        `openrouter_registry.schemas.tools`), with ``tool_choice`` ("auto", "none", "required" or a tool's
+        name) and ``parallel_tool_calls``. A reply that calls tools comes back with ``tool_calls`` (their
+        arguments validated against the tool's parameters; invalid ones are re-asked like a structured
+        reply) and ``finish_reason`` "tool_calls"; its ``content`` is the text (None with a schema).
+        ``reasoning``: OpenRouter's ``{effort | max_tokens, exclude, enabled}``, checked against the
+        model's catalog facts (see `openrouter_registry.models.reasoning`).
 
         Raises `MissingAPIKeyError` without a key, `ConfigurationError` (before any request) for a bad
         argument, naming it, a typed `APIError` for API failures (after retries), `StructuredOutputError` when no valid structure came back after ``max_reasks``
@@ -259,15 +320,29 @@ class Engine:
         call = await self._prepare(
             prompt, messages, schema, model,
             temperature=temperature, max_tokens=max_tokens, extra_body=extra_body, max_reasks=max_reasks,
+            tools=tools, tool_choice=tool_choice, parallel_tool_calls=parallel_tool_calls, reasoning=reasoning,
         )
+        return await self._run(call, schema)
+
+    async def _run(self, call: _Call, schema: Any, *, reask_tools: bool = True) -> GenerationResult[Any]:
+        """Steps 2 to 6 for a prepared call (`run_tools` calls it with ``reask_tools`` off: invalid tool
+        arguments then go back to the model as that call's error)."""
         while True:
             reply = await self._send(call)
+            if reply.tool_calls and call.mode != "tools":
+                reply = self._checked_calls(call, reply)
+                errors = [error for tool_call in reply.tool_calls for error in tool_call.errors]
+                if not errors or not reask_tools:
+                    return self._result(call, reply, reply.text if call.json_schema is None else None)
+                self._reask_tools(call, reply, errors)
+                continue
             if call.json_schema is None:
                 return self._result(call, reply, reply.text)
             self._refuse_truncated(call, reply)
+            text = self._structured_text(call, reply)
             checked = await off_loop(  # a large reply is parsed on a worker thread: the event loop never stalls
-                len(reply.text), self._check_reply,
-                call.generator, call.model, reply.text, call.mode or "prompt", call.json_schema, reply.finish_reason,
+                len(text), self._check_reply,
+                call.generator, call.model, text, call.mode or "prompt", call.json_schema, reply.finish_reason,
             )
             if isinstance(checked, _Parsed):
                 return self._result(call, reply, _late().structure(checked.data, schema))
@@ -286,6 +361,10 @@ class Engine:
         max_tokens: int | None,
         extra_body: Mapping[str, Any] | None,
         max_reasks: int | None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: Any = None,
+        parallel_tool_calls: bool | None = None,
+        reasoning: Any = None,
     ) -> _Call:
         """Step 1: check every input (nothing is sent for bad input), resolve the generator, build the
         headers and pick the first structured mode (the one learned for this model and routing, if any)."""
@@ -295,13 +374,28 @@ class Engine:
         extra_body = check_extra_body(extra_body)
         late = _late()
         json_schema = late.to_json_schema(schema)
+        if json_schema is not None and extra_body and "response_format" in extra_body:
+            raise ConfigurationError(
+                "extra_body['response_format'] and schema= both ask for the reply's shape: pass the JSON Schema "
+                "as schema= (it picks the response_format per model and validates the reply), or drop schema="
+            )
+        declared = _tooling().check_tools(tools) if tools is not None else ()
+        if tools is not None or tool_choice is not None or parallel_tool_calls is not None:
+            extra_body = {**(extra_body or {}), **_tooling().tool_request(declared, tool_choice, parallel_tool_calls)}
         if not late.catalog_settled(self.settings):
             await self.load_catalog()  # once per TTL; resolution then reads the model's catalog facts
         resolution = self.resolve(model)
         model_id = resolution.model
+        if reasoning is not None:
+            extra_body = {
+                **(extra_body or {}),
+                "reasoning": _tooling().check_reasoning(reasoning, resolution.generator, max_tokens),
+            }
         modes: tuple[Mode | None, ...] = (
             resolution.generator.facts().structured_modes if json_schema is not None else (None,)
         )
+        if "tools" in modes and (declared or json_schema is None or json_schema.get("type") != "object"):
+            modes = tuple(mode for mode in modes if mode != "tools")  # the caller's tools, or a non-object schema
         route = route_of(extra_body)
         learned = MODE_MEMORY.get(model_id, route, self.settings) if json_schema is not None else None
         return _Call(
@@ -316,6 +410,7 @@ class Engine:
             temperature=temperature,
             max_tokens=max_tokens,
             extra_body=extra_body,
+            tools=declared,
         )
 
     async def _send(self, call: _Call) -> Reply:
@@ -394,7 +489,7 @@ class Engine:
         log.info("reply from %s did not validate (%s); asking again", call.model, "; ".join(errors[:3]))
         call.conversation = [
             *call.conversation,
-            {"role": "assistant", "content": reask_excerpt(reply.text)},
+            {"role": "assistant", "content": reask_excerpt(reply.text or "".join(c.arguments_text for c in reply.tool_calls))},
             {"role": "user", "content": reask_message(errors)},
         ]
 
@@ -414,7 +509,62 @@ class Engine:
             generator=type(call.generator).__name__,
             plugin=call.resolution.plugin,
             cost_source=call.cost_source,
+            finish_reason=reply.finish_reason,
+            tool_calls=() if call.mode == "tools" else reply.tool_calls,
+            reasoning=reply.reasoning,
+            reasoning_details=reply.reasoning_details,
+            annotations=reply.annotations,
+            images=reply.images,
+            message=reply.message,
         )
+
+    @staticmethod
+    def _structured_text(call: _Call, reply: Reply) -> str:
+        """The text to parse: the forced function call's arguments in the ``tools`` mode, else the reply."""
+        if call.mode == "tools":
+            if not reply.tool_calls:
+                return reply.text  # a model that answered in text after all: parsed like the prompt mode
+            return reply.tool_calls[0].arguments_text
+        return reply.text
+
+    @staticmethod
+    def _checked_calls(call: _Call, reply: Reply) -> Reply:
+        """``reply`` with each tool call's arguments validated against its declared tool's parameters."""
+        by_name = {tool.name: tool for tool in call.tools}
+        checked = []
+        for tool_call in reply.tool_calls:
+            tool = by_name.get(tool_call.name)
+            if tool is None:
+                errors = [f"{tool_call.name}: no tool of this name was declared ({', '.join(by_name) or 'none'})"]
+            elif tool_call.arguments is None:
+                errors = [f"{tool_call.name}: the arguments are not JSON: {reask_excerpt(tool_call.arguments_text)[:200]!r}"]
+            else:
+                errors = [f"{tool_call.name}: {error}" for error in validate(tool_call.arguments, tool.parameters)]
+            checked.append(attrs.evolve(tool_call, errors=tuple(errors)) if errors else tool_call)
+        return attrs.evolve(reply, tool_calls=tuple(checked))
+
+    @staticmethod
+    def _reask_tools(call: _Call, reply: Reply, errors: list[str]) -> None:
+        """Step 5 for tool calls: give each call its errors back as its result and ask again, or raise
+        `StructuredOutputError` when no re-ask is left."""
+        if call.reasks_left <= 0:
+            raise StructuredOutputError(
+                "the model's tool call arguments do not match the tools' parameters", errors=errors, **call.spent(reply)
+            )
+        call.reasks_left -= 1
+        log.info("tool calls from %s did not validate (%s); asking again", call.model, "; ".join(errors[:3]))
+        from ..result import assistant_message_of, tool_message
+
+        answers = [
+            tool_message(
+                tool_call,
+                "error: invalid arguments: " + "; ".join(tool_call.errors) + ". Call it again with valid arguments."
+                if tool_call.errors else "not run: another call of this turn had invalid arguments; call it again",
+            )
+            for tool_call in reply.tool_calls
+        ]
+        message = assistant_message_of(reply.message, reply.text, reply.tool_calls, reply.reasoning_details)
+        call.conversation = [*call.conversation, message, *answers]
 
     # --- streaming --------------------------------------------------------------------------------
 
@@ -427,16 +577,31 @@ class Engine:
         temperature: float | None = None,
         max_tokens: int | None = None,
         extra_body: Mapping[str, Any] | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: Any = None,
+        parallel_tool_calls: bool | None = None,
+        reasoning: Any = None,
     ) -> TextStream:
-        """Stream a text reply: ``async for delta in service.stream(...)``. After the loop the stream
-        object holds ``text``, ``usage``, ``cost``, ``model``, ``provider``, ``generation_id``,
-        ``finish_reason`` and ``attempts``. An error that arrives mid-stream raises its typed error;
-        the text received before it stays in ``text`` and ``finish_reason`` becomes ``"error"``."""
+        """Stream a text reply: ``async for delta in service.stream(...)``, or every part of it with
+        ``async for event in service.stream(...).events()``. After the loop the stream object holds
+        ``text``, ``usage``, ``cost``, ``model``, ``provider``, ``generation_id``, ``finish_reason``,
+        ``tool_calls``, ``reasoning``, ``reasoning_details`` and ``attempts``. ``tools``, ``tool_choice``,
+        ``parallel_tool_calls`` and ``reasoning`` as for `generate`. An error that arrives mid-stream
+        raises its typed error; the text received before it stays in ``text`` and ``finish_reason``
+        becomes ``"error"``."""
         self.settings.require_api_key()
         check_call_options(temperature, max_tokens, model)
         conversation = normalize_messages(prompt, messages)
         extra_body = check_extra_body(extra_body)
+        declared = _tooling().check_tools(tools) if tools is not None else ()
+        if tools is not None or tool_choice is not None or parallel_tool_calls is not None:
+            extra_body = {**(extra_body or {}), **_tooling().tool_request(declared, tool_choice, parallel_tool_calls)}
         resolution = self.resolve(model)
+        if reasoning is not None:
+            extra_body = {
+                **(extra_body or {}),
+                "reasoning": _tooling().check_reasoning(reasoning, resolution.generator, max_tokens),
+            }
         body = resolution.generator.build_body(
             conversation, mode="prompt", max_tokens=max_tokens, temperature=temperature, extra_body=extra_body,
             stream=True,
@@ -526,6 +691,7 @@ class _Call:
     temperature: float | None
     max_tokens: int | None
     extra_body: Mapping[str, Any] | None
+    tools: tuple[Tool, ...] = ()
     attempts: int = 0
     usage: Usage = _NO_USAGE
     cost: float | None = None
@@ -556,7 +722,10 @@ class _Call:
 
 
 class TextStream:
-    """An async iterator of text deltas; after iteration, the totals of the reply."""
+    """An async iterator of text deltas; after iteration, the totals of the reply.
+
+    `events` iterates the same stream as typed events instead (text and reasoning deltas, tool calls
+    started, their argument pieces and finished, usage). A stream is iterated once, either way."""
 
     def __init__(self, service: Engine, resolution: Resolution, body: dict[str, Any], headers: dict[str, str]):
         self._service, self._resolution, self._body, self._headers = service, resolution, body, headers
@@ -567,17 +736,40 @@ class TextStream:
         self.provider: str | None = None
         self.generation_id: str | None = None
         self.finish_reason: str | None = None
+        #: The tool calls of the reply, assembled from their fragments by index (after iteration).
+        self.tool_calls: tuple[ToolCall, ...] = ()
+        #: The reasoning text (the ``delta.reasoning`` pieces joined), or None.
+        self.reasoning: str | None = None
+        #: The ``delta.reasoning_details`` entries in the order received.
+        self.reasoning_details: tuple[Mapping[str, Any], ...] = ()
+        self.annotations: tuple[Mapping[str, Any], ...] = ()
+        self.images: tuple[Mapping[str, Any], ...] = ()
         #: HTTP requests it took to open the stream (retries included); set once the stream answered.
         self.attempts = 0
         self._started = False
+        self._calls: dict[int, list[Any]] = {}  # index -> [id, name, argument pieces]
 
     def __aiter__(self) -> AsyncIterator[str]:
+        self._start()
+        return self._deltas()
+
+    def events(self) -> AsyncIterator[StreamEvent]:
+        """The stream as typed events, in order: `TextDelta`, `ReasoningDelta`, `ToolCallStarted`,
+        `ToolCallArgumentsDelta`, `ToolCallFinished` (once the reply ends, for each call by index) and
+        `UsageReport`."""
+        self._start()
+        return self._events()
+
+    def _start(self) -> None:
         if self._started:
             raise RuntimeError("a TextStream can be iterated only once")
         self._started = True
-        return self._deltas()
 
     async def _deltas(self) -> AsyncIterator[str]:
+        async for event in self._events(text_only=True):
+            yield event.text  # type: ignore[union-attr]
+
+    async def _events(self, text_only: bool = False) -> AsyncIterator[StreamEvent]:
         from ..replies.decode import decode_chunk
 
         model = self._resolution.model
@@ -593,13 +785,22 @@ class TextStream:
                     self.provider = chunk.provider or self.provider
                     self.generation_id = chunk.generation_id or self.generation_id
                     self.finish_reason = chunk.finish_reason or self.finish_reason
-                    if chunk.usage is not None:
-                        self.usage = chunk.usage
                     if chunk.cost is not None:
                         self.cost = chunk.cost
                     if chunk.text:
                         self.text += chunk.text
-                        yield chunk.text
+                        yield TextDelta(chunk.text)
+                    if chunk.reasoning or chunk.tool_calls or chunk.reasoning_details or chunk.annotations or chunk.images:
+                        for event in self._extras(chunk):
+                            if not text_only:
+                                yield event
+                    if chunk.usage is not None:
+                        self.usage = chunk.usage
+                        if not text_only:
+                            yield UsageReport(chunk.usage, chunk.cost)
+                for finished in self._finish():
+                    if not text_only:
+                        yield finished
             except APIError as error:
                 self.attempts = error.attempts
                 if handle.status is not None:  # the stream was open: the provider failed mid-reply
@@ -607,10 +808,117 @@ class TextStream:
                 usage = handle.error_chunk.get("usage") if handle.error_chunk is not None else None
                 if isinstance(usage, MAPPING):  # what the failed reply was billed
                     self.usage, self.cost = Usage.from_api(usage), cost_from_api(usage)
+                self._finish()
                 raise
+
+    def _extras(self, chunk: Any) -> list[StreamEvent]:
+        """Take in a chunk's reasoning, tool call fragments and the rest; the events they make."""
+        events: list[StreamEvent] = []
+        if chunk.reasoning:
+            self.reasoning = (self.reasoning or "") + chunk.reasoning
+            events.append(ReasoningDelta(chunk.reasoning))
+        if chunk.reasoning_details:
+            self.reasoning_details += chunk.reasoning_details
+        self.annotations += chunk.annotations
+        self.images += chunk.images
+        for fragment in chunk.tool_calls:
+            held = self._calls.get(fragment.index)
+            if held is None:
+                held = self._calls[fragment.index] = [fragment.id, fragment.name, []]
+                if fragment.name is not None:
+                    events.append(ToolCallStarted(fragment.index, fragment.id, fragment.name))
+            else:
+                if held[0] is None and fragment.id is not None:
+                    held[0] = fragment.id
+                if held[1] is None and fragment.name is not None:
+                    held[1] = fragment.name
+                    events.append(ToolCallStarted(fragment.index, held[0], fragment.name))
+            if fragment.arguments:
+                held[2].append(fragment.arguments)
+                events.append(ToolCallArgumentsDelta(fragment.index, fragment.arguments))
+        return events
+
+    def _finish(self) -> list[StreamEvent]:
+        """Assemble the tool calls by index once the stream ended; their `ToolCallFinished` events."""
+        from ..replies.decode import parse_arguments
+
+        if not self._calls:
+            return []
+        events: list[StreamEvent] = []
+        calls = []
+        for index in sorted(self._calls):
+            call_id, name, pieces = self._calls[index]
+            text = "".join(pieces)
+            if text.startswith("{}") and len(text) > 2 and text.lstrip("{}").strip() == "":
+                text = "{}"  # a tool without parameters: "" then "{}", sometimes "{}" twice
+            call = ToolCall(call_id or f"call_{index}", name or "", parse_arguments(text), text)
+            calls.append(call)
+            events.append(ToolCallFinished(index, call))
+        self._calls = {}
+        self.tool_calls = tuple(calls)
+        if self.finish_reason in (None, "stop"):
+            self.finish_reason = "tool_calls"
+        return events
+
+    def assistant_message(self) -> dict[str, Any]:
+        """The assistant message to append to the conversation (after iteration), like
+        `GenerationResult.assistant_message`."""
+        from ..result import assistant_message_of
+
+        return assistant_message_of(None, self.text, self.tool_calls, self.reasoning_details)
 
     async def collect(self) -> str:
         """Consume the stream and return the whole text."""
         async for _ in self:
             pass
         return self.text
+
+
+@attrs.frozen
+class TextDelta:
+    """A piece of the reply's text."""
+
+    text: str
+
+
+@attrs.frozen
+class ReasoningDelta:
+    """A piece of the model's reasoning text."""
+
+    text: str
+
+
+@attrs.frozen
+class ToolCallStarted:
+    """The model began the tool call at ``index`` (its ``id`` as the provider gave it, or None)."""
+
+    index: int
+    id: str | None
+    name: str
+
+
+@attrs.frozen
+class ToolCallArgumentsDelta:
+    """A piece of the JSON arguments of the tool call at ``index``."""
+
+    index: int
+    text: str
+
+
+@attrs.frozen
+class ToolCallFinished:
+    """The tool call at ``index``, whole (sent when the reply ended)."""
+
+    index: int
+    call: ToolCall
+
+
+@attrs.frozen
+class UsageReport:
+    """The reply's token counts and cost (the stream's usage chunk)."""
+
+    usage: Usage
+    cost: float | None
+
+
+StreamEvent = TextDelta | ReasoningDelta | ToolCallStarted | ToolCallArgumentsDelta | ToolCallFinished | UsageReport

@@ -28,7 +28,7 @@ import cattrs
 
 from .catalog import cache_file, read_json, write_atomic
 from ..errors import APIError, BadRequestError, ModelNotAvailableError
-from .generator import ALL_MODES, Mode
+from .generator import KNOWN_MODES, Mode
 from ..settings import Settings
 
 __all__ = ["ModeMemory", "MODE_MEMORY", "LearnedMode", "is_mode_refusal", "route_of"]
@@ -67,7 +67,7 @@ class LearnedMode:
 
     model: str
     route: str
-    mode: Mode = attrs.field(validator=attrs.validators.in_(ALL_MODES))
+    mode: Mode = attrs.field(validator=attrs.validators.in_(KNOWN_MODES))
     learned_at: float
 
 
