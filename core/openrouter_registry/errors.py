@@ -373,3 +373,27 @@ class StructuredOutputError(OpenRouterError):
 
 class TruncatedOutputError(StructuredOutputError):
     """The reply was cut off (`finish_reason: "length"`) before the structure was complete."""
+
+
+class ToolLoopError(OpenRouterError):
+    """`OpenRouterService.run_tools` reached ``max_rounds`` and the model still asked for tools.
+
+    Carries the ``transcript`` (every message sent and received, tool results included), the
+    ``rounds`` run, and the ``usage``, ``cost`` and ``attempts`` summed over every round."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        transcript: list[dict[str, Any]],
+        rounds: int,
+        usage: Any = None,
+        cost: float | None = None,
+        attempts: int = 0,
+    ) -> None:
+        self.transcript = transcript
+        self.rounds = rounds
+        self.usage = usage
+        self.cost = cost
+        self.attempts = attempts
+        super().__init__(scrub(message))

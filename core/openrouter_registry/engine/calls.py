@@ -794,6 +794,10 @@ class TextStream:
                         for event in self._extras(chunk):
                             if not text_only:
                                 yield event
+                    if chunk.finish_reason is not None and self._calls:
+                        for finished in self._finish():  # the calls are whole: before the usage
+                            if not text_only:
+                                yield finished
                     if chunk.usage is not None:
                         self.usage = chunk.usage
                         if not text_only:
