@@ -68,7 +68,7 @@ class Tool:
 
         out: dict[str, Any] = {}
         for name, value in data.items():
-            annotation = self.annotations.get(name, Any)
+            annotation = _pydantic_in(self.annotations.get(name, Any), value)
             try:
                 if _is_pydantic(annotation):
                     out[name] = annotation.model_validate(value)
@@ -83,6 +83,32 @@ class Tool:
 
 def _is_pydantic(annotation: Any) -> bool:
     return isinstance(annotation, type) and callable(getattr(annotation, "model_json_schema", None))
+
+
+def _pydantic_in(annotation: Any, value: Any) -> Any:
+    """``Model | None`` given an object: the pydantic ``Model`` (cattrs does not build pydantic models)."""
+    args = typing.get_args(annotation)
+    if value is not None and args and type(None) in args:
+        models = [arg for arg in args if _is_pydantic(arg)]
+        if len(models) == 1 and len(args) == 2:
+            return models[0]
+    return annotation
+
+
+def _deriver(name: str) -> Any:
+    """A schema deriver (`schema._Deriver`) that also takes pydantic models, inlined, their $defs hoisted."""
+    from .schema import _Deriver
+
+    class _ToolDeriver(_Deriver):
+        def of_type(self, annotation: Any, where: str) -> dict[str, Any]:
+            if _is_pydantic(annotation):
+                found = dict(annotation.model_json_schema())
+                for def_name, definition in found.pop("$defs", {}).items():
+                    self.defs.setdefault(def_name, definition)
+                return found
+            return super().of_type(annotation, where)
+
+    return _ToolDeriver(type(name, (), {}))
 
 
 def _docs(function: Callable[..., Any]) -> tuple[str | None, dict[str, str]]:
@@ -109,8 +135,6 @@ def _docs(function: Callable[..., Any]) -> tuple[str | None, dict[str, str]]:
 
 
 def _from_callable(function: Callable[..., Any], where: str) -> Tool:
-    from .schema import _Deriver
-
     name = getattr(function, "__name__", None)
     if not isinstance(name, str) or not TOOL_NAME.match(name):
         raise ConfigurationError(
@@ -123,7 +147,7 @@ def _from_callable(function: Callable[..., Any], where: str) -> Tool:
     except (TypeError, ValueError, NameError) as exc:
         raise ConfigurationError(f"tool {name}: cannot read its signature ({exc})") from None
     summary, described = _docs(function)
-    deriver = _Deriver(type(name, (), {}))
+    deriver = _deriver(name)
     properties: dict[str, Any] = {}
     required: list[str] = []
     annotations: dict[str, Any] = {}
@@ -135,12 +159,7 @@ def _from_callable(function: Callable[..., Any], where: str) -> Tool:
             )
         annotation = hints.get(parameter.name, Any)
         annotations[parameter.name] = annotation
-        if _is_pydantic(annotation):
-            prop = dict(annotation.model_json_schema())
-            for def_name, definition in prop.pop("$defs", {}).items():
-                deriver.defs.setdefault(def_name, definition)
-        else:
-            prop = deriver.of_type(annotation, f"tool {name}, parameter {parameter.name}")
+        prop = deriver.of_type(annotation, f"tool {name}, parameter {parameter.name}")
         if parameter.name in described:
             prop = {**prop, "description": described[parameter.name]}
         if parameter.default is parameter.empty:
