@@ -449,7 +449,7 @@ class Engine:
     def _fall_back(call: _Call, error: APIError, settings: Settings) -> bool:
         """Move ``call`` to the next structured mode when ``error`` refuses the current one."""
         mode = call.mode
-        if mode is None or call.index + 1 >= len(call.modes) or not is_mode_refusal(error):
+        if mode is None or call.index + 1 >= len(call.modes) or not is_mode_refusal(error, mode):
             return False
         call.index += 1
         MODE_MEMORY.fall_back(call.model, mode, call.modes[call.index], call.route, settings)  # type: ignore[arg-type]

@@ -198,6 +198,15 @@ _REASONING_FACTS = frozenset(attrs.fields_dict(ReasoningFacts))
 _REASONING_FLAGS = frozenset({"default_enabled", "supports_max_tokens", "mandatory"})
 
 
+def _reasoning(value: Any, _: type) -> ReasoningFacts:
+    """The facts `_flatten` kept (each of its type already): built directly (cattrs takes no ``bool | None``)."""
+    efforts = value.get("supported_efforts")
+    return ReasoningFacts(**{**value, "supported_efforts": tuple(efforts) if efforts is not None else None})
+
+
+_converter.register_structure_hook(ReasoningFacts, _reasoning)
+
+
 def _flatten(entry: Mapping[str, Any]) -> dict[str, Any]:
     """The wire format (nested ``architecture`` and ``top_provider``) as `ModelInfo`'s flat fields;
     a flat (cached) entry passes through."""
