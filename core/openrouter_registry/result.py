@@ -46,7 +46,8 @@ def _int(value: Any) -> int:
 def _add_numbers(left: Mapping[str, Any] | None, right: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """Two usage detail objects summed key by key where both hold numbers (the right one wins for the rest)."""
     if not left or not right:
-        return dict(left or right) if (left or right) else None
+        only = left or right
+        return dict(only) if only else None
     total = dict(left)
     for key, value in right.items():
         mine = total.get(key)
