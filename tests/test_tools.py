@@ -421,3 +421,28 @@ async def test_the_local_server_can_put_reasoning_in_a_think_block(server: FakeO
         result = await service.generate("Hi", reasoning={"effort": "low"})
     assert result.reasoning and not result.text.startswith("<think>") and result.text
     assert result.reasoning_details == ()
+
+
+# --- the README's examples -------------------------------------------------------------------------
+
+
+async def test_the_readme_tools_examples_run_against_the_local_server(
+    server: FakeOpenRouter, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Tools, reasoning and the rest of a reply", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
+    assert len(blocks) == 4
+    namespace: dict[str, Any] = {}
+    async with make_service(server) as service:
+        for block in blocks:
+            exec(compile(block, "README.md", "exec"), namespace)
+            await namespace["main"](service)
+    out = capsys.readouterr().out
+    assert "tool_calls (ToolCall(id='call_" in out  # the first example's print
+    assert "The tools answered: " in out and "ToolCallFinished" in out and "UsageReport" in out
+    assert len(server.requests) == 6  # two turns by hand, two loop rounds, one stream, one reasoning call
+    assert server.requests[-1].body["reasoning"] == {"effort": "high"}
