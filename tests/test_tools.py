@@ -446,3 +446,43 @@ async def test_the_readme_tools_examples_run_against_the_local_server(
     assert "The tools answered: " in out and "ToolCallFinished" in out and "UsageReport" in out
     assert len(server.requests) == 6  # two turns by hand, two loop rounds, one stream, one reasoning call
     assert server.requests[-1].body["reasoning"] == {"effort": "high"}
+
+
+async def test_a_streamed_think_block_in_the_content_becomes_reasoning(server: FakeOpenRouter) -> None:
+    server.think_in_content = True
+    async with make_service(server) as service:
+        stream = service.stream("Hi", reasoning={"effort": "low"})
+        events = [event async for event in stream.events()]
+        plain = await service.generate("Hi")
+    kinds = [type(event).__name__ for event in events]
+    assert kinds[0] == "ReasoningDelta" and "TextDelta" in kinds and kinds[-1] == "UsageReport"
+    assert kinds.index("TextDelta") > max(i for i, k in enumerate(kinds) if k == "ReasoningDelta")
+    assert stream.reasoning == "The user asked a question; I work out the answer step by step before replying."
+    assert stream.text == plain.text and "<think>" not in stream.text  # the text that follows the block
+
+
+@pytest.mark.parametrize(
+    ("pieces", "text", "reasoning"),
+    [
+        (["<thi", "nk>abc</th", "ink>\n", "Hello"], "Hello", "abc"),
+        (["  <think>cut off at the li", "mit"], "", "cut off at the limit"),
+        (["<b>bold</b>"], "<b>bold</b>", None),
+        (["<", "p>x"], "<p>x", None),
+    ],
+)
+async def test_think_tags_split_across_chunks(server: FakeOpenRouter, pieces: list[str], text: str, reasoning: str | None) -> None:
+    server.enqueue(Scripted(sse=[delta_chunk({"content": piece}) for piece in pieces] + ["data: [DONE]\n\n"]))
+    async with make_service(server) as service:
+        stream = service.stream("x")
+        deltas = [delta async for delta in stream]
+    assert "".join(deltas) == stream.text == text and stream.reasoning == reasoning
+
+
+async def test_think_tags_inside_a_streamed_reasoning_field_are_taken_off(server: FakeOpenRouter) -> None:
+    pieces = [delta_chunk({"content": None, "reasoning": "<think>ab"}), delta_chunk({"content": None, "reasoning": "c</think>"}),
+              delta_chunk({"content": "<think>kept</think> as content"}), "data: [DONE]\n\n"]
+    server.enqueue(Scripted(sse=pieces))
+    async with make_service(server) as service:
+        stream = service.stream("x")
+        await stream.collect()
+    assert (stream.reasoning, stream.text) == ("abc", "<think>kept</think> as content")

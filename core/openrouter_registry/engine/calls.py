@@ -721,6 +721,9 @@ class _Call:
         }
 
 
+_THINK_TAG, _THINK_END = "<think>", "</think>"
+
+
 class TextStream:
     """An async iterator of text deltas; after iteration, the totals of the reply.
 
@@ -748,6 +751,9 @@ class TextStream:
         self.attempts = 0
         self._started = False
         self._calls: dict[int, list[Any]] = {}  # index -> [id, name, argument pieces]
+        self._think: str | None = ""
+        self._held = ""
+        self._think_delta = ""
 
     def __aiter__(self) -> AsyncIterator[str]:
         self._start()
@@ -788,8 +794,14 @@ class TextStream:
                     if chunk.cost is not None:
                         self.cost = chunk.cost
                     if chunk.text:
-                        self.text += chunk.text
-                        yield TextDelta(chunk.text)
+                        text = chunk.text if self._think is None else self._unthink(chunk.text)
+                        if self._think_delta:  # the block's reasoning comes before the text after it
+                            delta, self._think_delta = self._think_delta, ""
+                            if not text_only:
+                                yield ReasoningDelta(delta)
+                        if text:
+                            self.text += text
+                            yield TextDelta(text)
                     if chunk.reasoning or chunk.tool_calls or chunk.reasoning_details or chunk.annotations or chunk.images:
                         for event in self._extras(chunk):
                             if not text_only:
@@ -802,6 +814,14 @@ class TextStream:
                         self.usage = chunk.usage
                         if not text_only:
                             yield UsageReport(chunk.usage, chunk.cost)
+                rest = self._end_think()
+                if self._think_delta:
+                    delta, self._think_delta = self._think_delta, ""
+                    if not text_only:
+                        yield ReasoningDelta(delta)
+                if rest:
+                    self.text += rest
+                    yield TextDelta(rest)
                 for finished in self._finish():
                     if not text_only:
                         yield finished
@@ -815,10 +835,57 @@ class TextStream:
                 self._finish()
                 raise
 
+    # A ``<think>`` block at the start of the content (no reasoning field) goes to `reasoning`, as in
+    # `GenerationResult`. ``_think``: "" before any content (deciding), "in" inside the block, None after
+    # it or when there is none; ``_held`` the content not yet sent while deciding or near ``</think>``.
+
+    def _unthink(self, piece: str) -> str:
+        """The text of ``piece`` to yield; its reasoning part goes to `_think_delta`."""
+        held = self._held + piece
+        if self._think == "":
+            start = held.lstrip()
+            if not start or _THINK_TAG.startswith(start):
+                self._held = held  # still maybe "<think>"
+                return ""
+            if not start.startswith(_THINK_TAG):
+                self._think, self._held = None, ""
+                return held
+            self._think, held = "in", start[len(_THINK_TAG):]
+        end = held.find(_THINK_END)
+        if end < 0:
+            keep = len(_THINK_END) - 1  # the end of the text may be the start of "</think>"
+            self._take_reasoning(held[:-keep] if len(held) > keep else "")
+            self._held = held[-keep:] if len(held) > keep else held
+            return ""
+        self._take_reasoning(held[:end])
+        self._think, self._held = None, ""
+        return held[end + len(_THINK_END):].lstrip()
+
+    def _take_reasoning(self, text: str) -> None:
+        if text:
+            self.reasoning = (self.reasoning or "") + text
+            self._think_delta += text
+
+    def _end_think(self) -> str:
+        """At the end of the stream: held text that never became a ``<think>`` block is text; a block cut
+        off before ``</think>`` is all reasoning. A reasoning field's own ``<think>`` tags are taken off."""
+        held, self._held = self._held, ""
+        if self._think == "in":
+            self._take_reasoning(held)
+            held = ""
+        self._think = None
+        if self.reasoning is not None:
+            from ..replies.decode import split_think
+
+            self.reasoning = split_think("", self.reasoning)[1]
+        return held
+
     def _extras(self, chunk: Any) -> list[StreamEvent]:
         """Take in a chunk's reasoning, tool call fragments and the rest; the events they make."""
         events: list[StreamEvent] = []
         if chunk.reasoning:
+            if self._think == "":
+                self._think = None  # a reasoning field: the content is left alone
             self.reasoning = (self.reasoning or "") + chunk.reasoning
             events.append(ReasoningDelta(chunk.reasoning))
         if chunk.reasoning_details:
