@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 import time
 import types
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from openrouter_registry import ConfigurationError, OpenRouterService, Registry, Settings, ToolLoopError
+from openrouter_registry import ConfigurationError, Settings, ToolLoopError
 from openrouter_registry.models.catalog import ModelInfo, ReasoningFacts, modes_from_parameters, parse_models
 from openrouter_registry.models.generator import Generator
 from openrouter_registry.models.reasoning import check_reasoning
@@ -19,17 +18,8 @@ from openrouter_registry.plugin import ModelTable, parse_json_reply
 from openrouter_registry.plugins.family import family_hooks
 from openrouter_registry.testing import FakeOpenRouter, Scripted
 
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenRouter]:
-    with FakeOpenRouter() as s:
-        yield s
-
-
-def make_service(server: FakeOpenRouter, **overrides: Any) -> OpenRouterService:
-    overrides.setdefault("api_key", server.api_key)
-    overrides.setdefault("model", "openai/gpt-4o-mini")
-    return OpenRouterService(Settings.from_env({}, base_url=server.base_url, **overrides), registry=Registry(environ={}))
+from test_tools import make_service
+from test_tools import server  # noqa: F401  (the fixture: a local server)
 
 
 def tool_reply(*calls: tuple[str, str, str], cost: float = 0.001) -> Scripted:

@@ -210,7 +210,20 @@ def _api_when_reported(reply: Reply) -> CostSource | None:
 
 
 @attrs.frozen
-class Reply:
+class ReplyParts:
+    """What a reply carries besides its text and totals (shared by `Reply` and `GenerationResult`)."""
+
+    tool_calls: tuple[ToolCall, ...] = attrs.field(default=(), kw_only=True)
+    reasoning: str | None = attrs.field(default=None, kw_only=True)
+    reasoning_details: tuple[Mapping[str, Any], ...] = attrs.field(default=(), kw_only=True, eq=False)
+    annotations: tuple[Mapping[str, Any], ...] = attrs.field(default=(), kw_only=True, eq=False)
+    images: tuple[Mapping[str, Any], ...] = attrs.field(default=(), kw_only=True, eq=False)
+    #: The assistant message as received (``tool_calls`` and ``reasoning_details`` untouched), or None.
+    message: Mapping[str, Any] | None = attrs.field(default=None, kw_only=True, repr=False, eq=False)
+
+
+@attrs.frozen
+class Reply(ReplyParts):
     """One decoded chat completion: what the model said and what it cost."""
 
     text: str
@@ -225,17 +238,10 @@ class Reply:
     cost_source: CostSource | None = attrs.field(
         default=attrs.Factory(_api_when_reported, takes_self=True), kw_only=True
     )
-    tool_calls: tuple[ToolCall, ...] = attrs.field(default=(), kw_only=True)
-    reasoning: str | None = attrs.field(default=None, kw_only=True)
-    reasoning_details: tuple[Mapping[str, Any], ...] = attrs.field(default=(), kw_only=True, eq=False)
-    annotations: tuple[Mapping[str, Any], ...] = attrs.field(default=(), kw_only=True, eq=False)
-    images: tuple[Mapping[str, Any], ...] = attrs.field(default=(), kw_only=True, eq=False)
-    #: The assistant message as received (``tool_calls`` and ``reasoning_details`` untouched), or None.
-    message: Mapping[str, Any] | None = attrs.field(default=None, kw_only=True, repr=False, eq=False)
 
 
 @attrs.frozen
-class GenerationResult(Generic[T]):
+class GenerationResult(ReplyParts, Generic[T]):
     """A finished generation.
 
     ``content`` is the validated data (dict/list for a JSON Schema, an instance for a class schema,
@@ -267,12 +273,6 @@ class GenerationResult(Generic[T]):
     plugin: str = ""
     cost_source: CostSource | None = None
     finish_reason: str | None = attrs.field(default=None, kw_only=True)
-    tool_calls: tuple[ToolCall, ...] = attrs.field(default=(), kw_only=True)
-    reasoning: str | None = attrs.field(default=None, kw_only=True)
-    reasoning_details: tuple[Mapping[str, Any], ...] = attrs.field(default=(), kw_only=True, eq=False)
-    annotations: tuple[Mapping[str, Any], ...] = attrs.field(default=(), kw_only=True, eq=False)
-    images: tuple[Mapping[str, Any], ...] = attrs.field(default=(), kw_only=True, eq=False)
-    message: Mapping[str, Any] | None = attrs.field(default=None, kw_only=True, repr=False, eq=False)
 
     def assistant_message(self) -> dict[str, Any]:
         """The assistant message to append to the conversation before the next turn: the reply's

@@ -795,10 +795,8 @@ class TextStream:
                         self.cost = chunk.cost
                     if chunk.text:
                         text = chunk.text if self._think is None else self._unthink(chunk.text)
-                        if self._think_delta:  # the block's reasoning comes before the text after it
-                            delta, self._think_delta = self._think_delta, ""
-                            if not text_only:
-                                yield ReasoningDelta(delta)
+                        if self._think_delta and not text_only:  # the block's reasoning, before the text after it
+                            yield self._reasoning_delta()
                         if text:
                             self.text += text
                             yield TextDelta(text)
@@ -815,10 +813,8 @@ class TextStream:
                         if not text_only:
                             yield UsageReport(chunk.usage, chunk.cost)
                 rest = self._end_think()
-                if self._think_delta:
-                    delta, self._think_delta = self._think_delta, ""
-                    if not text_only:
-                        yield ReasoningDelta(delta)
+                if self._think_delta and not text_only:
+                    yield self._reasoning_delta()
                 if rest:
                     self.text += rest
                     yield TextDelta(rest)
@@ -860,6 +856,10 @@ class TextStream:
         self._take_reasoning(held[:end])
         self._think, self._held = None, ""
         return held[end + len(_THINK_END):].lstrip()
+
+    def _reasoning_delta(self) -> ReasoningDelta:
+        delta, self._think_delta = self._think_delta, ""
+        return ReasoningDelta(delta)
 
     def _take_reasoning(self, text: str) -> None:
         if text:
