@@ -486,3 +486,12 @@ async def test_think_tags_inside_a_streamed_reasoning_field_are_taken_off(server
         stream = service.stream("x")
         await stream.collect()
     assert (stream.reasoning, stream.text) == ("abc", "<think>kept</think> as content")
+
+
+async def test_tools_sent_through_extra_body_come_back_unchecked(server: FakeOpenRouter) -> None:
+    spec = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+    server.enqueue(Scripted(json=CLAUDE_TOOL))
+    async with make_service(server) as service:
+        result = await service.generate("Weather?", extra_body={"tools": [spec]})
+    assert len(server.requests) == 1 and server.requests[0].body["tools"] == [spec]
+    assert result.tool_calls[0].name == "get_weather" and result.tool_calls[0].errors == ()

@@ -147,8 +147,9 @@ class ToolCall:
     ``id`` as the provider sent it (``call_...``, ``toolu_...``, ``functions.add:0``, ...), ``name`` the
     function, ``arguments_text`` the raw JSON string, ``arguments`` the parsed value (``{}`` for an empty
     string; locally repaired when the JSON was malformed; None when it could not be read) and
-    ``errors`` what is wrong with it against the tool's parameters schema (empty when it validates or
-    when the tool is not one the call declared)."""
+    ``errors`` what is wrong with it: arguments that do not validate against the tool's parameters, or
+    a tool the call did not declare (empty when it validates, and for tools given only in ``extra_body``,
+    which are not checked)."""
 
     id: str
     name: str

@@ -529,7 +529,10 @@ class Engine:
 
     @staticmethod
     def _checked_calls(call: _Call, reply: Reply) -> Reply:
-        """``reply`` with each tool call's arguments validated against its declared tool's parameters."""
+        """``reply`` with each tool call's arguments validated against its declared tool's parameters.
+        Tools sent only through ``extra_body`` are not known here: their calls come back unchecked."""
+        if not call.tools:
+            return reply
         by_name = {tool.name: tool for tool in call.tools}
         checked = []
         for tool_call in reply.tool_calls:
