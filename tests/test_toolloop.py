@@ -246,3 +246,13 @@ async def test_a_refused_reasoning_sends_nothing(server: FakeOpenRouter) -> None
         with pytest.raises(ConfigurationError, match="must exceed the reasoning budget"):
             await service.generate("x", reasoning={"max_tokens": 3000}, max_tokens=1000)
     assert server.requests == []
+
+
+async def test_a_call_with_its_own_tools_skips_the_tools_mode(server: FakeOpenRouter) -> None:
+    tools_only_catalog(server)
+    server.set_reply("City", {"name": "Paris"})
+    spec = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+    async with make_service(server, model="acme/toolsy-1") as service:
+        result = await service.generate("Capital of France?", schema=CITY, extra_body={"tools": [spec], "tool_choice": "none"})
+    assert result.mode == "prompt" and result.content == {"name": "Paris"}
+    assert server.requests[-1].body["tools"] == [spec]

@@ -394,8 +394,8 @@ class Engine:
         modes: tuple[Mode | None, ...] = (
             resolution.generator.facts().structured_modes if json_schema is not None else (None,)
         )
-        if "tools" in modes and (declared or json_schema is None or json_schema.get("type") != "object"):
-            modes = tuple(mode for mode in modes if mode != "tools")  # the caller's tools, or a non-object schema
+        if "tools" in modes and (json_schema is None or json_schema.get("type") != "object" or "tools" in (extra_body or {})):
+            modes = tuple(mode for mode in modes if mode != "tools")  # a non-object schema, or the caller's own tools
         route = route_of(extra_body)
         learned = MODE_MEMORY.get(model_id, route, self.settings) if json_schema is not None else None
         return _Call(
