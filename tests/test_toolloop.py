@@ -256,3 +256,11 @@ async def test_a_call_with_its_own_tools_skips_the_tools_mode(server: FakeOpenRo
         result = await service.generate("Capital of France?", schema=CITY, extra_body={"tools": [spec], "tool_choice": "none"})
     assert result.mode == "prompt" and result.content == {"name": "Paris"}
     assert server.requests[-1].body["tools"] == [spec]
+
+
+async def test_a_forced_tool_choice_holds_for_the_first_round_only(server: FakeOpenRouter) -> None:
+    async with make_service(server) as service:
+        result = await service.run_tools("Go", tools=[slow_a], tool_choice="slow_a", max_rounds=3)
+    assert result.rounds == 2
+    assert server.requests[0].body["tool_choice"] == {"type": "function", "function": {"name": "slow_a"}}
+    assert server.requests[1].body["tool_choice"] == "auto"

@@ -9,7 +9,8 @@ within ``tool_timeout`` seconds. A function that raises, a call to an unknown to
 not validate and a function that takes too long all go back to the model as that call's result
 (``"error: ..."``); none of them escapes. The loop stops when a reply holds no tool calls (with
 ``schema``, that answer is validated like any structured reply); past ``max_rounds`` rounds it raises
-`ToolLoopError` with the transcript, usage and cost.
+`ToolLoopError` with the transcript, usage and cost. A forcing ``tool_choice`` ("required", a tool's
+name) holds for the first round only; later rounds use "auto", so the model can answer.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ..result import CostSource, GenerationResult, ToolCall, Usage, add_cost_sou
 
 if TYPE_CHECKING:
     from ..schemas.tools import Tool
-    from .calls import Engine
+    from .calls import Engine, _Call
 
 __all__ = ["ToolRunResult", "run_tools", "DEFAULT_TOOL_TIMEOUT", "MAX_RESULT_CHARS"]
 
@@ -134,6 +135,9 @@ async def run_tools(
     conversation: list[dict[str, Any]] = normalize_messages(prompt, messages)
     usage, cost, source, attempts = Usage(), None, None, 0
     for round_number in range(1, max_rounds + 1):
+        if round_number == 2 and options.get("tool_choice") not in (None, "auto", "none"):
+            # a forced call ("required", a tool's name) is asked once: forced every round, it never ends
+            options = {**options, "tool_choice": "auto"}
         call = await _prepared(engine, conversation, schema, declared, options)
         result = await engine._run(call, schema, reask_tools=False)
         usage, cost = usage + result.usage, add_costs(cost, result.cost)
@@ -157,7 +161,7 @@ _GENERATE_OPTIONS = frozenset(
 
 async def _prepared(
     engine: Engine, conversation: list[dict[str, Any]], schema: Any, declared: tuple[Tool, ...], options: Mapping[str, Any]
-) -> Any:
+) -> _Call:
     return await engine._prepare(
         None, conversation, schema, options.get("model"),
         temperature=options.get("temperature"), max_tokens=options.get("max_tokens"),
