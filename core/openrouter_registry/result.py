@@ -11,7 +11,7 @@ import attrs
 from .schemas.fastjson import MAPPING
 
 __all__ = [
-    "Usage", "Reply", "GenerationResult", "EmbeddingResult", "CostSource", "ToolCall", "add_costs", "add_cost_sources",
+    "Usage", "Reply", "ReplyParts", "NO_PARTS", "GenerationResult", "EmbeddingResult", "CostSource", "ToolCall", "add_costs", "add_cost_sources",
     "check_json", "tool_message",
 ]
 
@@ -56,11 +56,9 @@ def _add_numbers(left: Mapping[str, Any] | None, right: Mapping[str, Any] | None
     return total
 
 
-def _details(value: Any) -> dict[str, Any] | None:
-    """A usage sub-object (``cost_details``, ``server_tool_use``) as a plain dict of JSON scalars, or None."""
-    if not isinstance(value, MAPPING):
-        return None
-    return {str(k): v for k, v in value.items() if v is None or isinstance(v, (str, int, float, bool))}
+def _details(value: Any) -> Mapping[str, Any] | None:
+    """A usage sub-object (``cost_details``, ``server_tool_use``) as received (decoded JSON), or None."""
+    return value if type(value) is dict else dict(value) if isinstance(value, MAPPING) else None
 
 
 @attrs.frozen
@@ -212,19 +210,55 @@ def _api_when_reported(reply: Reply) -> CostSource | None:
 
 @attrs.frozen
 class ReplyParts:
-    """What a reply carries besides its text and totals (shared by `Reply` and `GenerationResult`)."""
+    """What a reply carries besides its text and totals: one value, shared by `Reply` and
+    `GenerationResult` (most replies carry none of it: they share `NO_PARTS`)."""
 
-    tool_calls: tuple[ToolCall, ...] = attrs.field(default=(), kw_only=True)
-    reasoning: str | None = attrs.field(default=None, kw_only=True)
-    reasoning_details: tuple[Mapping[str, Any], ...] = attrs.field(default=(), kw_only=True, eq=False)
-    annotations: tuple[Mapping[str, Any], ...] = attrs.field(default=(), kw_only=True, eq=False)
-    images: tuple[Mapping[str, Any], ...] = attrs.field(default=(), kw_only=True, eq=False)
+    tool_calls: tuple[ToolCall, ...] = ()
+    reasoning: str | None = None
+    reasoning_details: tuple[Mapping[str, Any], ...] = attrs.field(default=(), eq=False)
+    annotations: tuple[Mapping[str, Any], ...] = attrs.field(default=(), eq=False)
+    images: tuple[Mapping[str, Any], ...] = attrs.field(default=(), eq=False)
     #: The assistant message as received (``tool_calls`` and ``reasoning_details`` untouched), or None.
-    message: Mapping[str, Any] | None = attrs.field(default=None, kw_only=True, repr=False, eq=False)
+    message: Mapping[str, Any] | None = attrs.field(default=None, repr=False, eq=False)
+
+
+#: The parts of a reply of text alone.
+NO_PARTS = ReplyParts()
+
+
+class _WithParts:
+    """A reply's `ReplyParts` read as its own attributes (one field to set, not six, on the hot path)."""
+
+    __slots__ = ()
+    parts: ReplyParts
+
+    @property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        return self.parts.tool_calls
+
+    @property
+    def reasoning(self) -> str | None:
+        return self.parts.reasoning
+
+    @property
+    def reasoning_details(self) -> tuple[Mapping[str, Any], ...]:
+        return self.parts.reasoning_details
+
+    @property
+    def annotations(self) -> tuple[Mapping[str, Any], ...]:
+        return self.parts.annotations
+
+    @property
+    def images(self) -> tuple[Mapping[str, Any], ...]:
+        return self.parts.images
+
+    @property
+    def message(self) -> Mapping[str, Any] | None:
+        return self.parts.message
 
 
 @attrs.frozen
-class Reply(ReplyParts):
+class Reply(_WithParts):
     """One decoded chat completion: what the model said and what it cost."""
 
     text: str
@@ -239,10 +273,11 @@ class Reply(ReplyParts):
     cost_source: CostSource | None = attrs.field(
         default=attrs.Factory(_api_when_reported, takes_self=True), kw_only=True
     )
+    parts: ReplyParts = attrs.field(default=NO_PARTS, kw_only=True)
 
 
 @attrs.frozen
-class GenerationResult(ReplyParts, Generic[T]):
+class GenerationResult(_WithParts, Generic[T]):
     """A finished generation.
 
     ``content`` is the validated data (dict/list for a JSON Schema, an instance for a class schema,
@@ -274,6 +309,8 @@ class GenerationResult(ReplyParts, Generic[T]):
     plugin: str = ""
     cost_source: CostSource | None = None
     finish_reason: str | None = attrs.field(default=None, kw_only=True)
+    #: ``tool_calls``, ``reasoning``, ``reasoning_details``, ``annotations``, ``images`` (read them as attributes).
+    parts: ReplyParts = attrs.field(default=NO_PARTS, kw_only=True, repr=False)
 
     def assistant_message(self) -> dict[str, Any]:
         """The assistant message to append to the conversation before the next turn: the reply's

@@ -510,12 +510,7 @@ class Engine:
             plugin=call.resolution.plugin,
             cost_source=call.cost_source,
             finish_reason=reply.finish_reason,
-            tool_calls=() if call.mode == "tools" else reply.tool_calls,
-            reasoning=reply.reasoning,
-            reasoning_details=reply.reasoning_details,
-            annotations=reply.annotations,
-            images=reply.images,
-            message=reply.message,
+            parts=attrs.evolve(reply.parts, tool_calls=()) if call.mode == "tools" else reply.parts,
         )
 
     @staticmethod
@@ -544,7 +539,7 @@ class Engine:
             else:
                 errors = [f"{tool_call.name}: {error}" for error in validate(tool_call.arguments, tool.parameters)]
             checked.append(attrs.evolve(tool_call, errors=tuple(errors)) if errors else tool_call)
-        return attrs.evolve(reply, tool_calls=tuple(checked))
+        return attrs.evolve(reply, parts=attrs.evolve(reply.parts, tool_calls=tuple(checked)))
 
     @staticmethod
     def _reask_tools(call: _Call, reply: Reply, errors: list[str]) -> None:

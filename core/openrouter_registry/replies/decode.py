@@ -30,7 +30,7 @@ import re
 import struct
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timezone
-from typing import Any, NamedTuple
+from typing import Any
 
 import attrs
 
@@ -48,7 +48,7 @@ from ..errors import (
     RateLimitError,
     TimeoutError,
 )
-from ..result import Reply, ToolCall, Usage, cost_from_api
+from ..result import NO_PARTS, Reply, ReplyParts, ToolCall, Usage, cost_from_api
 
 __all__ = [
     "TRANSIENT_STATUSES",
@@ -491,13 +491,13 @@ def decode_chat_checked(body: Mapping[str, Any]) -> Reply:
             provider=_str_or_none(data.get("provider")),
         )
     message = choice.get("message")
-    parts: _MessageParts = _NO_PARTS
+    parts = NO_PARTS
     if isinstance(message, MAPPING):
         text = _content_text(message.get("content"))
         parts = _message_parts(message)
         text, reasoning = split_think(text, parts.reasoning)
         if reasoning != parts.reasoning:
-            parts = parts._replace(reasoning=reasoning)
+            parts = attrs.evolve(parts, reasoning=reasoning)
     elif message is None and "text" in choice:  # the legacy completions shape
         text = _content_text(choice.get("text"), "choice text")
     elif message is None:
@@ -519,24 +519,8 @@ def decode_chat_checked(body: Mapping[str, Any]) -> Reply:
         cost=cost,
         raw=data,
         cost_source=None if cost is None else "api",
-        tool_calls=parts.tool_calls,
-        reasoning=parts.reasoning,
-        reasoning_details=parts.reasoning_details,
-        annotations=parts.annotations,
-        images=parts.images,
-        message=message if isinstance(message, MAPPING) else None,
+        parts=parts,
     )
-
-
-class _MessageParts(NamedTuple):
-    tool_calls: tuple[ToolCall, ...] = ()
-    reasoning: str | None = None
-    reasoning_details: tuple[Mapping[str, Any], ...] = ()
-    annotations: tuple[Mapping[str, Any], ...] = ()
-    images: tuple[Mapping[str, Any], ...] = ()
-
-
-_NO_PARTS = _MessageParts()
 
 
 def _objects(value: Any, what: str) -> tuple[Mapping[str, Any], ...]:
@@ -548,23 +532,24 @@ def _objects(value: Any, what: str) -> tuple[Mapping[str, Any], ...]:
     raise InvalidResponseError(f"Invalid upstream response: {what} is not a list of objects")
 
 
-def _message_parts(message: Mapping[str, Any]) -> _MessageParts:
+def _message_parts(message: Mapping[str, Any]) -> ReplyParts:
     """What a message holds besides its content. The usual reply holds none of it: one lookup each."""
     get = message.get
     calls, reasoning, details = get("tool_calls"), get("reasoning"), get("reasoning_details")
     annotations, images = get("annotations"), get("images")
     if calls is None and reasoning is None and details is None and annotations is None and images is None:
-        return _NO_PARTS
+        return NO_PARTS
     if reasoning is None:
         reasoning = get("reasoning_content")  # the DeepSeek name some providers pass through
     if reasoning is not None and not isinstance(reasoning, str):
         raise InvalidResponseError(f"Invalid upstream response: message.reasoning is a {_json_type(reasoning)}, not text")
-    return _MessageParts(
+    return ReplyParts(
         tuple(tool_call_of(raw, index) for index, raw in enumerate(_objects(calls, "message.tool_calls"))),
         clean_text(reasoning) if reasoning else None,
         _objects(details, "message.reasoning_details"),
         _objects(annotations, "message.annotations"),
         _objects(images, "message.images"),
+        message,
     )
 
 
