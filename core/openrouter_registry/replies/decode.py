@@ -495,9 +495,10 @@ def decode_chat_checked(body: Mapping[str, Any]) -> Reply:
     if isinstance(message, MAPPING):
         text = _content_text(message.get("content"))
         parts = _message_parts(message)
-        text, reasoning = split_think(text, parts.reasoning)
-        if reasoning != parts.reasoning:
-            parts = attrs.evolve(parts, reasoning=reasoning)
+        if parts.reasoning or "<think>" in text[:64]:
+            text, reasoning = split_think(text, parts.reasoning)
+            if reasoning != parts.reasoning:
+                parts = attrs.evolve(parts, reasoning=reasoning)
     elif message is None and "text" in choice:  # the legacy completions shape
         text = _content_text(choice.get("text"), "choice text")
     elif message is None:
