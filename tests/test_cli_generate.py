@@ -24,7 +24,7 @@ from city import CITY, PARIS
 PROG = "openrouter-registry: "
 RESULT_KEYS = {
     "content", "text", "model", "provider", "generation_id", "mode", "attempts", "usage", "cost", "cost_source",
-    "generator", "plugin", "parser",
+    "generator", "plugin", "parser", "finish_reason", "tool_calls", "reasoning", "reasoning_details", "annotations", "images",
 }
 DEFAULT_TEXT = "Hello from openai/gpt-4o (local OpenRouter test server)."
 
@@ -95,7 +95,11 @@ def test_generate_json_prints_one_object_with_the_documented_keys(server: FakeOp
         "total_tokens": generation["tokens_prompt"] + generation["tokens_completion"],
         "cached_tokens": 0,
         "reasoning_tokens": 0,
+        "cache_write_tokens": 0,
+        "cost_details": {"upstream_inference_cost": None},  # OpenRouter's usage details, as sent
+        "is_byok": False,
     }
+    assert (data["finish_reason"], data["tool_calls"], data["reasoning"]) == ("stop", [], None)
     assert data["cost"] == generation["total_cost"] > 0
     assert err == ""
 
@@ -335,7 +339,12 @@ def test_demo_without_a_key_runs_every_seed_model_on_the_local_server(no_key: No
     assert out.startswith("OPENROUTER_API_KEY is not set: using the local OpenRouter-compatible server")
     assert "Traceback" not in err
     blocks = {block.split("\n", 1)[0]: block for block in re.split(r"\n(?=\S)", out.split("\n\n", 1)[1].strip())}
+    tool_block = blocks.pop("tool round trip (openai/gpt-4o-mini)")
     assert list(blocks) == list(DEMO)
+    # one tool round trip: the model called the tool, the loop ran it, the model answered with its result
+    assert re.search(r'called  distance_km\(\{"city_a":"Lyon","city_b":"Paris"\}\) \[call_\w+\]', tool_block), tool_block
+    assert "result  392.5" in tool_block and "answer  \"The tools answered: 392.5\"" in tool_block
+    assert "2 rounds, 2 requests" in tool_block
     for model, (plugin, generator, mode, attempts) in DEMO.items():
         block = blocks[model]
         assert f"plugin {plugin}, generator {generator}, mode {mode}, attempts {attempts}" in block, block

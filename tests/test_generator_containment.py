@@ -235,10 +235,10 @@ def test_the_cli_shows_no_traceback_unless_debug(tmp_path: Path) -> None:
     ("attributes", "message"),
     [
         ({"structured_modes": "json_schema"}, "Bad.structured_modes must be a tuple of modes, best first ('json_schema', "
-         "'json_object', 'prompt'), got 'json_schema' (write ('json_schema',) for one mode)"),
+         "'json_object', 'tools', 'prompt'), got 'json_schema' (write ('json_schema',) for one mode)"),
         ({"structured_modes": ()}, "Bad.structured_modes is empty: give at least one mode"),
         ({"structured_modes": ("jsonschema", "prompt")}, "Bad.structured_modes holds 'jsonschema', which is not a "
-         "mode ('json_schema', 'json_object', 'prompt'); did you mean 'json_schema'?"),
+         "mode ('json_schema', 'json_object', 'tools', 'prompt'); did you mean 'json_schema'?"),
         ({"structured_modes": ("prompt", "prompt")}, "Bad.structured_modes names a mode twice"),
         ({"context_window": 0}, "Bad.context_window must be a positive integer or None, got 0"),
         ({"context_window": "128k"}, "Bad.context_window must be a positive integer or None, got '128k'"),

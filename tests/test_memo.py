@@ -98,10 +98,18 @@ def test_name_and_strict_flag_follow_in_place_edits() -> None:
 
 
 def test_usage_addition_sums_every_field() -> None:
-    fields = [f.name for f in attrs.fields(Usage)]
+    fields = [f.name for f in attrs.fields(Usage) if f.type in (int, "int")]  # the token counts
+    assert len(fields) == 6
     a = Usage(**{name: i + 1 for i, name in enumerate(fields)})
     b = Usage(**{name: 10 * (i + 1) for i, name in enumerate(fields)})
-    assert attrs.asdict(a + b) == {name: 11 * (i + 1) for i, name in enumerate(fields)}
+    assert attrs.asdict(a + b, filter=lambda f, _: f.name in fields) == {name: 11 * (i + 1) for i, name in enumerate(fields)}
+    # OpenRouter's usage details: numbers summed key by key, is_byok true when any attempt was
+    c = Usage(cost_details={"upstream_inference_cost": 0.5, "note": "x"}, is_byok=False, server_tool_use={"web_search_requests": 1})
+    d = Usage(cost_details={"upstream_inference_cost": 0.25}, is_byok=True, server_tool_use={"web_search_requests": 2})
+    total = c + d
+    assert total.cost_details == {"upstream_inference_cost": 0.75, "note": "x"}
+    assert (total.is_byok, total.server_tool_use) == (True, {"web_search_requests": 3})
+    assert (Usage() + Usage()).cost_details is None and (Usage() + Usage()).is_byok is None
 
 
 def test_model_id_check_still_refuses_every_whitespace_character() -> None:

@@ -272,11 +272,12 @@ async def test_content_only_on_opt_in(server: FakeOpenRouter, telemetry: Telemet
     messages = [{"role": "system", "content": "You extract cities."}, {"role": "user", "content": "Extract: Paris."}]
     tools = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
     async with service_for(server) as service:
-        await service.generate(messages=messages, schema=CITY, extra_body={"tools": tools})
+        # tool_choice "none": the tools are declared (and captured), the local server answers with content
+        await service.generate(messages=messages, schema=CITY, extra_body={"tools": tools, "tool_choice": "none"})
         off = dict(telemetry.call_span().attributes or {})
         telemetry.spans.clear()
         monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
-        await service.generate(messages=messages, schema=CITY, extra_body={"tools": tools})
+        await service.generate(messages=messages, schema=CITY, extra_body={"tools": tools, "tool_choice": "none"})
         on = dict(telemetry.call_span().attributes or {})
     content = {"gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions", "gen_ai.tool.definitions"}
     assert not content & set(off) and not any("Paris" in str(v) for v in off.values())

@@ -37,6 +37,18 @@ def test_price_usage_is_exact_and_prices_cached_tokens_at_the_cache_rate() -> No
     assert price_usage(Pricing(prompt=Decimal("0.000001")), usage) is None  # no completion price: unknown
 
 
+def test_cache_writes_are_priced_at_the_cache_write_rate() -> None:
+    pricing = Pricing(prompt=Decimal("0.000003"), completion=Decimal("0.000015"),
+                      input_cache_read=Decimal("0.0000003"), input_cache_write=Decimal("0.00000375"))
+    usage = Usage(prompt_tokens=1400, completion_tokens=90, total_tokens=1490, cached_tokens=100, cache_write_tokens=1200)
+    assert price_usage(pricing, usage) == (
+        Decimal("0.000003") * 100 + Decimal("0.0000003") * 100 + Decimal("0.00000375") * 1200 + Decimal("0.000015") * 90
+    )
+    # without a cache-write price, writes cost the prompt price (never less than the tokens sent)
+    plain = Pricing(prompt=Decimal("0.000003"), completion=Decimal("0.000015"))
+    assert price_usage(plain, usage) == Decimal("0.000003") * 1400 + Decimal("0.000015") * 90
+
+
 async def test_a_reply_without_usage_cost_is_priced_from_the_catalog(server: FakeOpenRouter) -> None:
     server.enqueue(Scripted(json=reply_without_cost("openai/gpt-4o")))
     async with make_service(server) as service:

@@ -212,7 +212,7 @@ def test_envelope_like_the_real_api(server: FakeOpenRouter) -> None:
     assert usage["cost"] == pytest.approx(expected)
     assert isinstance(usage["cost"], float)
     assert usage["is_byok"] is False
-    assert usage["prompt_tokens_details"] == {"cached_tokens": 0, "audio_tokens": 0}
+    assert usage["prompt_tokens_details"] == {"cached_tokens": 0, "cache_write_tokens": 0, "audio_tokens": 0}  # as recorded 2026-04
     assert usage["cost_details"] == {"upstream_inference_cost": None}
     assert usage["completion_tokens_details"] == {"reasoning_tokens": 0}
 

@@ -40,6 +40,17 @@ _EXPORTS: dict[str, str] = {
     "Usage": "result",
     "CostSource": "result",
     "TextStream": "engine.calls",
+    "StreamEvent": "engine.calls",
+    "TextDelta": "engine.calls",
+    "ReasoningDelta": "engine.calls",
+    "ToolCallStarted": "engine.calls",
+    "ToolCallArgumentsDelta": "engine.calls",
+    "ToolCallFinished": "engine.calls",
+    "UsageReport": "engine.calls",
+    "ToolCall": "result",
+    "tool_message": "result",
+    "ToolRunResult": "engine.toolloop",
+    "ReasoningFacts": "models.catalog",
     "CostEstimate": "models.pricing",
     "Catalog": "models.catalog",
     "ModelInfo": "models.catalog",
@@ -81,6 +92,7 @@ _EXPORTS: dict[str, str] = {
     "ConnectionError": "errors",
     "StructuredOutputError": "errors",
     "TruncatedOutputError": "errors",
+    "ToolLoopError": "errors",
 }
 
 #: Plugin-author names that this package exported before `openrouter_registry.plugin` existed:
@@ -151,12 +163,13 @@ if TYPE_CHECKING:
     from .batch.run import BatchError as BatchError, BatchRow as BatchRow, BatchRun as BatchRun, BatchSummary as BatchSummary, ConcurrencyReport as ConcurrencyReport
     from .batch.engines import BatchUDF as BatchUDF
     from .batch.shared import JobLedger as JobLedger
-    from .engine.calls import TextStream as TextStream
-    from .errors import APIError as APIError, AuthenticationError as AuthenticationError, BadRequestError as BadRequestError, ContextLengthError as ContextLengthError, ConfigurationError as ConfigurationError, ConnectionError as ConnectionError, HeaderError as HeaderError, InsufficientCreditsError as InsufficientCreditsError, MissingAPIKeyError as MissingAPIKeyError, ModelNotAvailableError as ModelNotAvailableError, ModerationError as ModerationError, OpenRouterError as OpenRouterError, PluginError as PluginError, ProviderError as ProviderError, InvalidResponseError as InvalidResponseError, RateLimitError as RateLimitError, SettingsError as SettingsError, StructuredOutputError as StructuredOutputError, TimeoutError as TimeoutError, PoolTimeoutError as PoolTimeoutError, TruncatedOutputError as TruncatedOutputError
+    from .engine.calls import ReasoningDelta as ReasoningDelta, StreamEvent as StreamEvent, TextDelta as TextDelta, TextStream as TextStream, ToolCallArgumentsDelta as ToolCallArgumentsDelta, ToolCallFinished as ToolCallFinished, ToolCallStarted as ToolCallStarted, UsageReport as UsageReport
+    from .engine.toolloop import ToolRunResult as ToolRunResult
+    from .errors import APIError as APIError, AuthenticationError as AuthenticationError, BadRequestError as BadRequestError, ConfigurationError as ConfigurationError, ConnectionError as ConnectionError, ContextLengthError as ContextLengthError, HeaderError as HeaderError, InsufficientCreditsError as InsufficientCreditsError, InvalidResponseError as InvalidResponseError, MissingAPIKeyError as MissingAPIKeyError, ModelNotAvailableError as ModelNotAvailableError, ModerationError as ModerationError, OpenRouterError as OpenRouterError, PluginError as PluginError, PoolTimeoutError as PoolTimeoutError, ProviderError as ProviderError, RateLimitError as RateLimitError, SettingsError as SettingsError, StructuredOutputError as StructuredOutputError, TimeoutError as TimeoutError, ToolLoopError as ToolLoopError, TruncatedOutputError as TruncatedOutputError
     from .http.events import CallEvent as CallEvent, RetryEvent as RetryEvent, observe_retries as observe_retries
-    from .models.catalog import Catalog as Catalog, ModelInfo as ModelInfo, Pricing as Pricing
+    from .models.catalog import Catalog as Catalog, ModelInfo as ModelInfo, Pricing as Pricing, ReasoningFacts as ReasoningFacts
     from .models.pricing import CostEstimate as CostEstimate
     from .plugins.registry import PluginInfo as PluginInfo, Registry as Registry, Resolution as Resolution, get_registry as get_registry
-    from .result import CostSource as CostSource, EmbeddingResult as EmbeddingResult, GenerationResult as GenerationResult, Usage as Usage
+    from .result import CostSource as CostSource, EmbeddingResult as EmbeddingResult, GenerationResult as GenerationResult, ToolCall as ToolCall, Usage as Usage, tool_message as tool_message
     from .service import NLPServices as NLPServices, OpenRouterService as OpenRouterService
     from .settings import Secret as Secret, Settings as Settings

@@ -376,6 +376,30 @@ class TruncatedOutputError(StructuredOutputError):
     """The reply was cut off (`finish_reason: "length"`) before the structure was complete."""
 
 
+class ToolLoopError(OpenRouterError):
+    """`OpenRouterService.run_tools` reached ``max_rounds`` and the model still asked for tools.
+
+    Carries the ``transcript`` (every message sent and received, tool results included), the
+    ``rounds`` run, and the ``usage``, ``cost`` and ``attempts`` summed over every round."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        transcript: list[dict[str, Any]],
+        rounds: int,
+        usage: Any = None,
+        cost: float | None = None,
+        attempts: int = 0,
+    ) -> None:
+        self.transcript = transcript
+        self.rounds = rounds
+        self.usage = usage
+        self.cost = cost
+        self.attempts = attempts
+        super().__init__(scrub(message))
+
+
 def warn_moved(old: str, new: str, *, stacklevel: int = 3) -> None:
     """The DeprecationWarning for a pre-0.2 import path: ``old`` still works in 0.1, ``new`` is the one to use.
     ``stacklevel`` 3 points at the caller of the module ``__getattr__`` or loader that calls this."""

@@ -10,7 +10,7 @@ What is here:
 - hooks: `hookimpl` (mark your hook functions), `hookspec`, `PROJECT_NAME` (the entry-point group);
   each hookspec in `openrouter_registry.plugins.hookspecs` says who calls it, when, and what a
   result means;
-- generators: `Generator` (subclass it per model family), `Facts`, `Mode`, `ALL_MODES`,
+- generators: `Generator` (subclass it per model family), `Facts`, `Mode`, `ALL_MODES`, `KNOWN_MODES`,
   `SCHEMA_MARKER`, `schema_instruction`, `schema_name`, `is_strict_compatible`;
 - prompt caching: `CachePolicy` (set ``cache_policy`` on your generator), `policy_for` (the core's table);
 - matching: `ModelTable`, `Match`, `Candidate`, and `Resolution` (what ``build_headers`` receives);
@@ -41,6 +41,7 @@ _EXPORTS: dict[str, str] = {
     "Facts": "models.generator",
     "Mode": "models.generator",
     "ALL_MODES": "models.generator",
+    "KNOWN_MODES": "models.generator",
     "SCHEMA_MARKER": "models.generator",
     "schema_instruction": "models.generator",
     "schema_name": "models.generator",
@@ -88,7 +89,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from .models.caching import CachePolicy as CachePolicy, policy_for as policy_for
-    from .models.generator import ALL_MODES as ALL_MODES, SCHEMA_MARKER as SCHEMA_MARKER, Facts as Facts, Generator as Generator, Mode as Mode, is_strict_compatible as is_strict_compatible, schema_instruction as schema_instruction, schema_name as schema_name
+    from .models.generator import ALL_MODES as ALL_MODES, Facts as Facts, Generator as Generator, KNOWN_MODES as KNOWN_MODES, Mode as Mode, SCHEMA_MARKER as SCHEMA_MARKER, is_strict_compatible as is_strict_compatible, schema_instruction as schema_instruction, schema_name as schema_name
     from .plugins.family import FamilyHooks as FamilyHooks, ReplyParser as ReplyParser, family_hooks as family_hooks
     from .plugins.hookspecs import PROJECT_NAME as PROJECT_NAME, hookimpl as hookimpl, hookspec as hookspec
     from .plugins.matching import Candidate as Candidate, Match as Match, ModelTable as ModelTable, Resolution as Resolution

@@ -11,7 +11,8 @@ import attrs
 from .schemas.fastjson import MAPPING
 
 __all__ = [
-    "Usage", "Reply", "GenerationResult", "EmbeddingResult", "CostSource", "add_costs", "add_cost_sources", "check_json",
+    "Usage", "Reply", "ReplyParts", "NO_PARTS", "GenerationResult", "EmbeddingResult", "CostSource", "ToolCall", "add_costs", "add_cost_sources",
+    "check_json", "tool_message",
 ]
 
 T = TypeVar("T")
@@ -42,15 +43,43 @@ def _int(value: Any) -> int:
     return count if 0 <= count <= _MAX_COUNT else 0
 
 
+def _add_numbers(left: Mapping[str, Any] | None, right: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Two usage detail objects summed key by key where both hold numbers (the right one wins for the rest)."""
+    if not left or not right:
+        only = left or right
+        return dict(only) if only else None
+    total = dict(left)
+    for key, value in right.items():
+        mine = total.get(key)
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (mine, value))
+        total[key] = mine + value if numbers else value if value is not None else mine
+    return total
+
+
+def _details(value: Any) -> Mapping[str, Any] | None:
+    """A usage sub-object (``cost_details``, ``server_tool_use``) as received (decoded JSON), or None."""
+    return value if type(value) is dict else dict(value) if isinstance(value, MAPPING) else None
+
+
 @attrs.frozen
 class Usage:
-    """Token counts, summed over every attempt of a generation."""
+    """Token counts, summed over every attempt of a generation.
+
+    ``cached_tokens`` were read from the prompt cache, ``cache_write_tokens`` written to it (both are part
+    of ``prompt_tokens``); ``reasoning_tokens`` are part of ``completion_tokens`` (some providers report
+    more reasoning than completion tokens: both are kept as sent). ``cost_details`` (e.g.
+    ``upstream_inference_cost``), ``is_byok`` and ``server_tool_use`` (e.g. ``web_search_requests``) are
+    OpenRouter's, as sent (numbers summed over attempts), None when it sent none."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_details: Mapping[str, Any] | None = attrs.field(default=None, eq=False)
+    is_byok: bool | None = attrs.field(default=None, eq=False)
+    server_tool_use: Mapping[str, Any] | None = attrs.field(default=None, eq=False)
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(  # field by field: attrs.astuple costs more than the whole sum
@@ -59,33 +88,91 @@ class Usage:
             self.total_tokens + other.total_tokens,
             self.cached_tokens + other.cached_tokens,
             self.reasoning_tokens + other.reasoning_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
+            _add_numbers(self.cost_details, other.cost_details),
+            None if self.is_byok is None and other.is_byok is None else bool(self.is_byok or other.is_byok),
+            _add_numbers(self.server_tool_use, other.server_tool_use),
         )
 
     @classmethod
     def from_api(cls, usage: Mapping[str, Any] | None) -> Usage:
-        """Read OpenRouter's ``usage`` object; missing or null parts count as 0."""
+        """Read OpenRouter's ``usage`` object; missing or null parts count as 0 (None for the details)."""
         if not isinstance(usage, MAPPING):
             return cls()
         get = usage.get
         prompt_details = get("prompt_tokens_details")
         completion_details = get("completion_tokens_details")
         prompt, completion = _int(get("prompt_tokens")), _int(get("completion_tokens"))
+        byok = get("is_byok")
+        if isinstance(prompt_details, MAPPING):
+            cached, written = _int(prompt_details.get("cached_tokens")), _int(prompt_details.get("cache_write_tokens"))
+        else:
+            cached = written = 0
         return cls(
             prompt,
             completion,
             _int(get("total_tokens")) or prompt + completion,
-            _int(prompt_details.get("cached_tokens")) if isinstance(prompt_details, MAPPING) else 0,
+            cached,
             _int(completion_details.get("reasoning_tokens")) if isinstance(completion_details, MAPPING) else 0,
+            written,
+            _details(get("cost_details")),
+            byok if isinstance(byok, bool) else None,
+            _details(get("server_tool_use")),
         )
 
-    def to_dict(self) -> dict[str, int]:
-        return {  # field by field: attrs.asdict costs several times more (batch writes one per row)
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {  # field by field: attrs.asdict costs several times more (batch writes one per row)
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.total_tokens,
             "cached_tokens": self.cached_tokens,
             "reasoning_tokens": self.reasoning_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
         }
+        if self.cost_details is not None:
+            out["cost_details"] = dict(self.cost_details)
+        if self.is_byok is not None:
+            out["is_byok"] = self.is_byok
+        if self.server_tool_use is not None:
+            out["server_tool_use"] = dict(self.server_tool_use)
+        return out
+
+
+@attrs.frozen
+class ToolCall:
+    """One function call the model asked for.
+
+    ``id`` as the provider sent it (``call_...``, ``toolu_...``, ``functions.add:0``, ...), ``name`` the
+    function, ``arguments_text`` the raw JSON string, ``arguments`` the parsed value (``{}`` for an empty
+    string; locally repaired when the JSON was malformed; None when it could not be read) and
+    ``errors`` what is wrong with it: arguments that do not validate against the tool's parameters, or
+    a tool the call did not declare (empty when it validates, and for tools given only in ``extra_body``,
+    which are not checked)."""
+
+    id: str
+    name: str
+    arguments: Any
+    arguments_text: str
+    errors: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "arguments": self.arguments, "arguments_text": self.arguments_text}
+
+
+def tool_message(call: ToolCall | str, content: Any) -> dict[str, Any]:
+    """The message that gives a tool's result back: ``{"role": "tool", "tool_call_id": ..., "content": ...}``.
+    ``call`` is the `ToolCall` (or its id); ``content`` a string as it is, anything else as JSON text."""
+    from .errors import ConfigurationError
+
+    call_id = call.id if isinstance(call, ToolCall) else call
+    if not isinstance(call_id, str) or not call_id:
+        raise ConfigurationError(f"tool_message() needs a ToolCall or its id (a non-empty string), got {call!r}")
+    if not isinstance(content, str):
+        import json
+
+        check_json(content, "the tool's result")
+        content = json.dumps(content, ensure_ascii=False, allow_nan=False)
+    return {"role": "tool", "tool_call_id": call_id, "content": content}
 
 
 def cost_from_api(usage: Mapping[str, Any] | None) -> float | None:
@@ -122,7 +209,56 @@ def _api_when_reported(reply: Reply) -> CostSource | None:
 
 
 @attrs.frozen
-class Reply:
+class ReplyParts:
+    """What a reply carries besides its text and totals: one value, shared by `Reply` and
+    `GenerationResult` (most replies carry none of it: they share `NO_PARTS`)."""
+
+    tool_calls: tuple[ToolCall, ...] = ()
+    reasoning: str | None = None
+    reasoning_details: tuple[Mapping[str, Any], ...] = attrs.field(default=(), eq=False)
+    annotations: tuple[Mapping[str, Any], ...] = attrs.field(default=(), eq=False)
+    images: tuple[Mapping[str, Any], ...] = attrs.field(default=(), eq=False)
+    #: The assistant message as received (``tool_calls`` and ``reasoning_details`` untouched), or None.
+    message: Mapping[str, Any] | None = attrs.field(default=None, repr=False, eq=False)
+
+
+#: The parts of a reply of text alone.
+NO_PARTS = ReplyParts()
+
+
+class _WithParts:
+    """A reply's `ReplyParts` read as its own attributes (one field to set, not six, on the hot path)."""
+
+    __slots__ = ()
+    parts: ReplyParts
+
+    @property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        return self.parts.tool_calls
+
+    @property
+    def reasoning(self) -> str | None:
+        return self.parts.reasoning
+
+    @property
+    def reasoning_details(self) -> tuple[Mapping[str, Any], ...]:
+        return self.parts.reasoning_details
+
+    @property
+    def annotations(self) -> tuple[Mapping[str, Any], ...]:
+        return self.parts.annotations
+
+    @property
+    def images(self) -> tuple[Mapping[str, Any], ...]:
+        return self.parts.images
+
+    @property
+    def message(self) -> Mapping[str, Any] | None:
+        return self.parts.message
+
+
+@attrs.frozen
+class Reply(_WithParts):
     """One decoded chat completion: what the model said and what it cost."""
 
     text: str
@@ -137,10 +273,11 @@ class Reply:
     cost_source: CostSource | None = attrs.field(
         default=attrs.Factory(_api_when_reported, takes_self=True), kw_only=True
     )
+    parts: ReplyParts = attrs.field(default=NO_PARTS, kw_only=True)
 
 
 @attrs.frozen
-class GenerationResult(Generic[T]):
+class GenerationResult(_WithParts, Generic[T]):
     """A finished generation.
 
     ``content`` is the validated data (dict/list for a JSON Schema, an instance for a class schema,
@@ -150,6 +287,13 @@ class GenerationResult(Generic[T]):
     over every billed attempt; ``cost_source`` says where the cost came from: ``"api"`` (OpenRouter's
     ``usage.cost``), ``"catalog"`` (a reply without ``usage.cost``, priced from the model catalog), or
     None with ``cost`` None (neither was available).
+
+    What else the reply carried: ``finish_reason`` (``"stop"``, ``"length"``, ``"tool_calls"``, ...),
+    ``tool_calls`` (`ToolCall` values; a reply of only tool calls has ``text`` "" and ``finish_reason``
+    "tool_calls"), ``reasoning`` (the model's reasoning text, or None; a ``<think>`` block at the start
+    of the content is moved here when no reasoning field came), ``reasoning_details``, ``annotations``
+    (URL citations, file annotations) and ``images`` (output images), each exactly as received.
+    `assistant_message` is the message to append to the conversation for the next turn.
     """
 
     content: T
@@ -167,6 +311,15 @@ class GenerationResult(Generic[T]):
     #: The plugin whose ``parse_structured`` produced ``content`` (``"openrouter_registry"`` for the
     #: core's generic parser); None for a text reply (no schema).
     parser: str | None = None
+    finish_reason: str | None = attrs.field(default=None, kw_only=True)
+    #: ``tool_calls``, ``reasoning``, ``reasoning_details``, ``annotations``, ``images`` (read them as attributes).
+    parts: ReplyParts = attrs.field(default=NO_PARTS, kw_only=True, repr=False)
+
+    def assistant_message(self) -> dict[str, Any]:
+        """The assistant message to append to the conversation before the next turn: the reply's
+        content, and its ``tool_calls`` and ``reasoning_details`` exactly as received (providers that
+        sign their reasoning, such as Gemini 3, refuse a tool turn without them)."""
+        return assistant_message_of(self.message, self.text, self.tool_calls, self.reasoning_details)
 
     def to_dict(self) -> dict[str, Any]:
         """The `generate --json` object (``content`` as JSON data). Always strict JSON:
@@ -187,6 +340,12 @@ class GenerationResult(Generic[T]):
             "generator": self.generator,
             "plugin": self.plugin,
             "parser": self.parser,
+            "finish_reason": self.finish_reason,
+            "tool_calls": [call.to_dict() for call in self.tool_calls],
+            "reasoning": self.reasoning,
+            "reasoning_details": [dict(detail) for detail in self.reasoning_details],
+            "annotations": [dict(item) for item in self.annotations],
+            "images": [dict(item) for item in self.images],
         }
 
     def content_json(self) -> Any:
@@ -205,6 +364,31 @@ class GenerationResult(Generic[T]):
             content = unstructure(content)
         check_json(content, "content")
         return content
+
+
+def assistant_message_of(
+    message: Mapping[str, Any] | None,
+    text: str,
+    tool_calls: tuple[ToolCall, ...] = (),
+    reasoning_details: tuple[Mapping[str, Any], ...] = (),
+) -> dict[str, Any]:
+    """An assistant message for the next turn: from the message as received when there is one (its
+    ``tool_calls`` and ``reasoning_details`` untouched), else built from the reply's parts."""
+    out: dict[str, Any] = {"role": "assistant", "content": text if text or not tool_calls else None}
+    raw_calls = message.get("tool_calls") if message is not None else None
+    if isinstance(raw_calls, list) and raw_calls:
+        out["tool_calls"] = raw_calls
+    elif tool_calls:
+        out["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments_text}}
+            for c in tool_calls
+        ]
+    raw_details = message.get("reasoning_details") if message is not None else None
+    if isinstance(raw_details, list) and raw_details:
+        out["reasoning_details"] = raw_details
+    elif reasoning_details:
+        out["reasoning_details"] = list(reasoning_details)
+    return out
 
 
 def check_json(value: Any, where: str = "value") -> None:

@@ -11,7 +11,7 @@ this module adds only what sits on top of the engine, `batch` and the Parlant NL
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ from .settings import Settings
 
 if TYPE_CHECKING:
     from .batch.run import BatchRun
+    from .engine.toolloop import ToolRunResult
     from .http.events import EventObserver
 
 __all__ = ["OpenRouterService", "NLPServices"]
@@ -52,6 +53,32 @@ class OpenRouterService(Engine):
         return BatchRun(
             self, items, schema=schema, concurrency=concurrency, max_cost=max_cost, model=model, template=template,
             **options,
+        )
+
+    # --- tools -------------------------------------------------------------------------------------
+
+    async def run_tools(
+        self,
+        prompt: str | None = None,
+        *,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        tools: Sequence[Any],
+        max_rounds: int = 8,
+        schema: Any = None,
+        tool_timeout: float = 60.0,
+        **options: Any,
+    ) -> ToolRunResult:
+        """Ask, run the Python functions the model calls (a round's calls concurrently), give their
+        results back, and repeat until the model answers without tool calls, at most ``max_rounds``
+        times (then `ToolLoopError`, with the transcript, usage and cost). A tool that raises, an unknown
+        tool and invalid arguments go back to the model as that call's error. ``options`` are
+        `generate`'s (``model``, ``temperature``, ``max_tokens``, ``extra_body``, ``tool_choice``,
+        ``parallel_tool_calls``, ``reasoning``, ``max_reasks``). See `ToolRunResult`."""
+        from .engine.toolloop import run_tools
+
+        return await run_tools(
+            self, prompt, messages=messages, tools=tools, max_rounds=max_rounds, schema=schema,
+            tool_timeout=tool_timeout, **options,
         )
 
     # --- Parlant ----------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,42 @@ def _describe(model: str, result: GenerationResult[Any]) -> str:
     )
 
 
+def distance_km(city_a: str, city_b: str) -> float:
+    """The great-circle distance between two cities, in kilometres (the demo's tool; a small table).
+
+    Args:
+        city_a: the first city
+        city_b: the second city
+    """
+    places = {"lyon": (45.76, 4.84), "paris": (48.86, 2.35)}
+    (lat1, lon1), (lat2, lon2) = (places.get(c.strip().lower(), (0.0, 0.0)) for c in (city_a, city_b))
+    p1, p2, dl = math.radians(lat1), math.radians(lat2), math.radians(lon2 - lon1)
+    cosine = math.sin(p1) * math.sin(p2) + math.cos(p1) * math.cos(p2) * math.cos(dl)
+    return round(6371.0 * math.acos(max(-1.0, min(1.0, cosine))), 1)
+
+
+async def _tool_demo(service: OpenRouterService) -> bool:
+    """One tool round trip: the model calls `distance_km`, the loop runs it and gives the result back."""
+    model = SEED_MODELS[1]
+    try:
+        run = await service.run_tools("How far is Lyon from Paris?", tools=[distance_km], model=model, max_rounds=3)
+    except OpenRouterError as exc:
+        print(f"tool round trip ({model})\n  {type(exc).__name__}: {exc}")
+        return False
+    calls = [m for m in run.transcript if m.get("role") == "assistant" and m.get("tool_calls")]
+    results = [m for m in run.transcript if m.get("role") == "tool"]
+    print(f"tool round trip ({model})")
+    for message in calls:
+        for call in message["tool_calls"]:
+            print(f"  called  {call['function']['name']}({call['function']['arguments']}) [{call['id']}]")
+    for message in results:
+        print(f"  result  {message['content']}")
+    print(f"  answer  {_shorten(str(run.content))}")
+    print(f"  {run.rounds} rounds, {run.attempts} requests, {run.usage.total_tokens} tokens, "
+          "cost " + ("n/a" if run.cost is None else f"${run.cost:.6f}"))
+    return True
+
+
 async def _demo(settings: Settings, as_json: bool) -> int:
     failures = 0
     async with OpenRouterService(settings) as service:
@@ -114,6 +151,8 @@ async def _demo(settings: Settings, as_json: bool) -> int:
                 print(json.dumps({"requested": model, **result.to_dict()}, ensure_ascii=False, allow_nan=False))
             else:
                 print(_describe(model, result))
+        if not as_json and not await _tool_demo(service):
+            failures += 1
     return 0 if failures == 0 else 3
 
 
@@ -133,5 +172,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
     with FakeOpenRouter() as server:
         server.set_reply("city_country", {"city": "Lyon", "country": "France"})
+        server.set_reply("distance_km", {"city_a": "Lyon", "city_b": "Paris"})  # the tool call's arguments
         settings = Settings.from_env(base_url=server.base_url, api_key=server.api_key)
         return asyncio.run(_demo(settings, args.json))

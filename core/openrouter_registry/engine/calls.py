@@ -35,7 +35,9 @@ from ..schemas.inputs import check_call_options, check_extra_body, check_text, j
 from ..models.modes import MODE_MEMORY, is_mode_refusal, route_of
 from ..replies.offload import off_loop
 from ..plugins.registry import CORE_PLUGIN, Registry, Resolution, get_registry
-from ..result import CostSource, EmbeddingResult, GenerationResult, Reply, Usage, add_cost_sources, add_costs, cost_from_api
+from ..result import (
+    CostSource, EmbeddingResult, GenerationResult, Reply, ToolCall, Usage, add_cost_sources, add_costs, cost_from_api,
+)
 from ..settings import Settings, is_model_id
 from ..schemas.validation import validate
 from ..http.events import EventObserver
@@ -43,11 +45,15 @@ from . import observe
 from .observe import Watch
 
 if TYPE_CHECKING:
+    from ..schemas.tools import Tool
     from ..models.catalog import Catalog
     from ..models.pricing import CostEstimate
     from ..http.transport import Transport
 
-__all__ = ["Engine", "TextStream", "normalize_messages", "reask_message", "reask_excerpt", "REASK_EXCERPT_CHARS"]
+__all__ = [
+    "Engine", "TextStream", "StreamEvent", "TextDelta", "ReasoningDelta", "ToolCallStarted", "ToolCallArgumentsDelta",
+    "ToolCallFinished", "UsageReport", "normalize_messages", "reask_message", "reask_excerpt", "REASK_EXCERPT_CHARS",
+]
 
 log = logging.getLogger("openrouter_registry")
 
@@ -104,18 +110,46 @@ def normalize_messages(prompt: str | None, messages: Sequence[Mapping[str, Any]]
         raise ConfigurationError("messages must be a non-empty list of {'role': ..., 'content': ...} dicts")
     out = []
     for i, message in enumerate(messages):
-        if not isinstance(message, MAPPING) or message.get("role") not in _ROLES or "content" not in message:
+        if not isinstance(message, MAPPING) or message.get("role") not in _ROLES:
             raise ConfigurationError(
                 f"messages[{i}] must be a dict with 'role' (one of {', '.join(sorted(_ROLES))}) and 'content'"
             )
-        content = message["content"]
+        role = message["role"]
+        calls = message.get("tool_calls")
+        if "content" not in message and not (role == "assistant" and calls):
+            raise ConfigurationError(
+                f"messages[{i}] has no 'content': every message needs one, except an assistant message with "
+                "'tool_calls'"
+            )
+        content = message.get("content")
         if not (content is None or isinstance(content, str) or _is_parts(content)):
             raise ConfigurationError(
                 f"messages[{i}].content must be a string, null or a list of content parts "
-                f"({{'type': 'text', 'text': ...}}), got {type(content).__name__}"
+                f"({{'type': 'text', 'text': ...}}, 'image_url', 'file', 'input_audio'), got {type(content).__name__}"
+            )
+        if calls is not None and (role != "assistant" or not _is_tool_calls(calls)):
+            raise ConfigurationError(
+                f"messages[{i}].tool_calls must be on an assistant message, as a list of "
+                "{'id': ..., 'type': 'function', 'function': {'name': ..., 'arguments': '<JSON text>'}} "
+                "(result.assistant_message() builds it)"
+            )
+        if role == "tool" and not (isinstance(message.get("tool_call_id"), str) and message["tool_call_id"]):
+            raise ConfigurationError(
+                f"messages[{i}] is a tool message without 'tool_call_id': name the call it answers "
+                "(tool_message(call, content) builds it)"
             )
         out.append(json_copy(message, f"messages[{i}]"))
     return out
+
+
+def _is_tool_calls(calls: Any) -> bool:
+    return isinstance(calls, (list, tuple)) and bool(calls) and all(
+        isinstance(call, MAPPING)
+        and isinstance(call.get("id"), str)
+        and isinstance(call.get("function"), MAPPING)
+        and isinstance(call["function"].get("name"), str)
+        for call in calls
+    )
 
 
 def _is_parts(content: Any) -> bool:
@@ -146,6 +180,21 @@ def _late() -> _Late:
     from ..replies.structured import parse_unclosed
 
     return _Late(to_json_schema, decode_chat_checked, priced, parse_unclosed, structure, settled)
+
+
+class _Tooling(NamedTuple):
+    check_tools: Callable[[Sequence[Any] | None], tuple[Tool, ...]]
+    tool_request: Callable[..., dict[str, Any]]
+    check_reasoning: Callable[[Any, Generator, int | None], dict[str, Any] | None]
+
+
+@functools.cache
+def _tooling() -> _Tooling:
+    """The checks of ``tools=`` and ``reasoning=``, loaded by the first call that uses them."""
+    from ..models.reasoning import check_reasoning
+    from ..schemas.tools import check_tools, tool_request
+
+    return _Tooling(check_tools, tool_request, check_reasoning)
 
 
 def _kept(decode: Callable[[Any], T]) -> tuple[Callable[[Any], T], list[T]]:
@@ -293,9 +342,21 @@ class Engine:
         max_tokens: int | None = None,
         extra_body: Mapping[str, Any] | None = None,
         max_reasks: int | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: Any = None,
+        parallel_tool_calls: bool | None = None,
+        reasoning: Any = None,
     ) -> GenerationResult[Any]:
         """Generate a reply; with ``schema`` (JSON Schema dict, attrs class, dataclass or pydantic model)
         return validated data in ``content``, otherwise the text.
+
+        ``tools``: functions the model may call (OpenAI-style function dicts or Python callables, see
+        `openrouter_registry.schemas.tools`), with ``tool_choice`` ("auto", "none", "required" or a tool's
+        name) and ``parallel_tool_calls``. A reply that calls tools comes back with ``tool_calls`` (their
+        arguments validated against the tool's parameters; invalid ones are re-asked like a structured
+        reply) and ``finish_reason`` "tool_calls"; its ``content`` is the text (None with a schema).
+        ``reasoning``: OpenRouter's ``{effort | max_tokens, exclude, enabled}``, checked against the
+        model's catalog facts (see `openrouter_registry.models.reasoning`).
 
         Raises `MissingAPIKeyError` without a key, `ConfigurationError` (before any request) for a bad
         argument, naming it, a typed `APIError` for API failures (after retries), `StructuredOutputError` when no valid structure came back after ``max_reasks``
@@ -307,24 +368,38 @@ class Engine:
             call = await self._prepare(
                 prompt, messages, schema, model,
                 temperature=temperature, max_tokens=max_tokens, extra_body=extra_body, max_reasks=max_reasks,
+                tools=tools, tool_choice=tool_choice, parallel_tool_calls=parallel_tool_calls, reasoning=reasoning,
                 watch=watch,
             )
-            while True:
-                reply = await self._send(call)
-                if call.json_schema is None:
-                    return self._result(call, reply, reply.text)
-                self._refuse_truncated(call, reply)
-                checked = await off_loop(  # a large reply is parsed on a worker thread: the event loop never stalls
-                    len(reply.text), self._check_reply,
-                    call.resolution, reply.text, call.mode or "prompt", call.json_schema, reply.finish_reason,
-                )
-                if isinstance(checked, _Parsed):
-                    return self._result(call, reply, _late().structure(checked.data, schema), checked.parser)
-                self._reask(call, reply, checked)
+            return await self._run(call, schema)
         except BaseException as error:
             if watch is not None:
                 watch.ended(error)
             raise
+
+    async def _run(self, call: _Call, schema: Any, *, reask_tools: bool = True) -> GenerationResult[Any]:
+        """Steps 2 to 6 for a prepared call (`run_tools` calls it with ``reask_tools`` off: invalid tool
+        arguments then go back to the model as that call's error)."""
+        while True:
+            reply = await self._send(call)
+            if reply.tool_calls and call.mode != "tools":
+                reply = self._checked_calls(call, reply)
+                errors = [error for tool_call in reply.tool_calls for error in tool_call.errors]
+                if not errors or not reask_tools:
+                    return self._result(call, reply, reply.text if call.json_schema is None else None)
+                self._reask_tools(call, reply, errors)
+                continue
+            if call.json_schema is None:
+                return self._result(call, reply, reply.text)
+            self._refuse_truncated(call, reply)
+            text = self._structured_text(call, reply)
+            checked = await off_loop(  # a large reply is parsed on a worker thread: the event loop never stalls
+                len(text), self._check_reply,
+                call.resolution, text, call.mode or "prompt", call.json_schema, reply.finish_reason,
+            )
+            if isinstance(checked, _Parsed):
+                return self._result(call, reply, _late().structure(checked.data, schema), checked.parser)
+            self._reask(call, reply, checked)
 
     # The steps of `generate`, in order. ``_Call`` carries one generation's state between them.
 
@@ -339,6 +414,10 @@ class Engine:
         max_tokens: int | None,
         extra_body: Mapping[str, Any] | None,
         max_reasks: int | None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: Any = None,
+        parallel_tool_calls: bool | None = None,
+        reasoning: Any = None,
         watch: Watch | None = None,
     ) -> _Call:
         """Step 1: check every input (nothing is sent for bad input), resolve the generator, build the
@@ -349,10 +428,24 @@ class Engine:
         extra_body = check_extra_body(extra_body)
         late = _late()
         json_schema = late.to_json_schema(schema)
+        if json_schema is not None and extra_body and "response_format" in extra_body:
+            raise ConfigurationError(
+                "extra_body['response_format'] and schema= both ask for the reply's shape: pass the JSON Schema "
+                "as schema= (it picks the response_format per model and validates the reply), or drop schema="
+            )
+        declared = _tooling().check_tools(tools) if tools is not None else ()
+        if tools is not None or tool_choice is not None or parallel_tool_calls is not None:
+            extra_body = {**(extra_body or {}), **_tooling().tool_request(declared, tool_choice, parallel_tool_calls)}
         if not late.catalog_settled(self.settings):
             await self.load_catalog()  # once per TTL; resolution then reads the model's catalog facts
+        resolution = self.resolve(model)
+        if reasoning is not None:
+            extra_body = {
+                **(extra_body or {}),
+                "reasoning": _tooling().check_reasoning(reasoning, resolution.generator, max_tokens),
+            }
         call = _Call(
-            resolution=self.resolve(model),
+            resolution=resolution,
             headers={},
             conversation=conversation,
             json_schema=json_schema,
@@ -363,6 +456,7 @@ class Engine:
             temperature=temperature,
             max_tokens=max_tokens,
             extra_body=extra_body,
+            tools=declared,
             watch=watch,
         )
         self._serve(call, call.resolution)
@@ -380,6 +474,8 @@ class Engine:
         to the next candidate."""
         if call.json_schema is not None:
             resolution, modes = self._contained(resolution, lambda g: g.facts().structured_modes, "facts")
+            if "tools" in modes and (call.json_schema.get("type") != "object" or "tools" in (call.extra_body or {})):
+                modes = tuple(mode for mode in modes if mode != "tools")  # a non-object schema, or the caller's own tools
             learned = MODE_MEMORY.get(resolution.model, call.route, self.settings)
             call.modes, call.index = modes, modes.index(learned) if learned in modes else 0
         call.resolution = resolution
@@ -444,7 +540,7 @@ class Engine:
     def _fall_back(call: _Call, error: APIError, settings: Settings) -> bool:
         """Move ``call`` to the next structured mode when ``error`` refuses the current one."""
         mode = call.mode
-        if mode is None or call.index + 1 >= len(call.modes) or not is_mode_refusal(error):
+        if mode is None or call.index + 1 >= len(call.modes) or not is_mode_refusal(error, mode):
             return False
         call.index += 1
         MODE_MEMORY.fall_back(call.model, mode, call.modes[call.index], call.route, settings)  # type: ignore[arg-type]
@@ -494,7 +590,7 @@ class Engine:
         log.info("reply from %s did not validate (%s); asking again", call.model, "; ".join(errors[:3]))
         call.conversation = [
             *call.conversation,
-            {"role": "assistant", "content": reask_excerpt(reply.text)},
+            {"role": "assistant", "content": reask_excerpt(reply.text or "".join(c.arguments_text for c in reply.tool_calls))},
             {"role": "user", "content": reask_message(errors)},
         ]
 
@@ -515,6 +611,8 @@ class Engine:
             plugin=call.resolution.plugin,
             cost_source=call.cost_source,
             parser=parser,
+            finish_reason=reply.finish_reason,
+            parts=attrs.evolve(reply.parts, tool_calls=()) if call.mode == "tools" else reply.parts,
         )
         if call.watch is not None:
             call.watch.succeeded(
@@ -523,6 +621,57 @@ class Engine:
                 finish_reason=reply.finish_reason, output=reply.text,
             )
         return result
+
+    @staticmethod
+    def _structured_text(call: _Call, reply: Reply) -> str:
+        """The text to parse: the forced function call's arguments in the ``tools`` mode, else the reply."""
+        if call.mode == "tools":
+            if not reply.tool_calls:
+                return reply.text  # a model that answered in text after all: parsed like the prompt mode
+            return reply.tool_calls[0].arguments_text
+        return reply.text
+
+    @staticmethod
+    def _checked_calls(call: _Call, reply: Reply) -> Reply:
+        """``reply`` with each tool call's arguments validated against its declared tool's parameters.
+        Tools sent only through ``extra_body`` are not known here: their calls come back unchecked."""
+        if not call.tools:
+            return reply
+        by_name = {tool.name: tool for tool in call.tools}
+        checked = []
+        for tool_call in reply.tool_calls:
+            tool = by_name.get(tool_call.name)
+            if tool is None:
+                errors = [f"{tool_call.name}: no tool of this name was declared ({', '.join(by_name) or 'none'})"]
+            elif tool_call.arguments is None:
+                errors = [f"{tool_call.name}: the arguments are not JSON: {reask_excerpt(tool_call.arguments_text)[:200]!r}"]
+            else:
+                errors = [f"{tool_call.name}: {error}" for error in validate(tool_call.arguments, tool.parameters)]
+            checked.append(attrs.evolve(tool_call, errors=tuple(errors)) if errors else tool_call)
+        return attrs.evolve(reply, parts=attrs.evolve(reply.parts, tool_calls=tuple(checked)))
+
+    @staticmethod
+    def _reask_tools(call: _Call, reply: Reply, errors: list[str]) -> None:
+        """Step 5 for tool calls: give each call its errors back as its result and ask again, or raise
+        `StructuredOutputError` when no re-ask is left."""
+        if call.reasks_left <= 0:
+            raise StructuredOutputError(
+                "the model's tool call arguments do not match the tools' parameters", errors=errors, **call.spent(reply)
+            )
+        call.reasks_left -= 1
+        log.info("tool calls from %s did not validate (%s); asking again", call.model, "; ".join(errors[:3]))
+        from ..result import assistant_message_of, tool_message
+
+        answers = [
+            tool_message(
+                tool_call,
+                "error: invalid arguments: " + "; ".join(tool_call.errors) + ". Call it again with valid arguments."
+                if tool_call.errors else "not run: another call of this turn had invalid arguments; call it again",
+            )
+            for tool_call in reply.tool_calls
+        ]
+        message = assistant_message_of(reply.message, reply.text, reply.tool_calls, reply.reasoning_details)
+        call.conversation = [*call.conversation, message, *answers]
 
     # --- streaming --------------------------------------------------------------------------------
 
@@ -535,17 +684,33 @@ class Engine:
         temperature: float | None = None,
         max_tokens: int | None = None,
         extra_body: Mapping[str, Any] | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: Any = None,
+        parallel_tool_calls: bool | None = None,
+        reasoning: Any = None,
     ) -> TextStream:
-        """Stream a text reply: ``async for delta in service.stream(...)``. After the loop the stream
-        object holds ``text``, ``usage``, ``cost``, ``model``, ``provider``, ``generation_id``,
-        ``finish_reason`` and ``attempts``. An error that arrives mid-stream raises its typed error;
-        the text received before it stays in ``text`` and ``finish_reason`` becomes ``"error"``."""
+        """Stream a text reply: ``async for delta in service.stream(...)``, or every part of it with
+        ``async for event in service.stream(...).events()``. After the loop the stream object holds
+        ``text``, ``usage``, ``cost``, ``model``, ``provider``, ``generation_id``, ``finish_reason``,
+        ``tool_calls``, ``reasoning``, ``reasoning_details`` and ``attempts``. ``tools``, ``tool_choice``,
+        ``parallel_tool_calls`` and ``reasoning`` as for `generate`. An error that arrives mid-stream
+        raises its typed error; the text received before it stays in ``text`` and ``finish_reason``
+        becomes ``"error"``."""
         self.settings.require_api_key()
         check_call_options(temperature, max_tokens, model)
         conversation = normalize_messages(prompt, messages)
         extra_body = check_extra_body(extra_body)
+        declared = _tooling().check_tools(tools) if tools is not None else ()
+        if tools is not None or tool_choice is not None or parallel_tool_calls is not None:
+            extra_body = {**(extra_body or {}), **_tooling().tool_request(declared, tool_choice, parallel_tool_calls)}
+        resolution = self.resolve(model)
+        if reasoning is not None:
+            extra_body = {
+                **(extra_body or {}),
+                "reasoning": _tooling().check_reasoning(reasoning, resolution.generator, max_tokens),
+            }
         resolution, body = self._contained(
-            self.resolve(model),
+            resolution,
             lambda generator: generator.build_body(
                 conversation, mode="prompt", max_tokens=max_tokens, temperature=temperature, extra_body=extra_body,
                 stream=True,
@@ -667,6 +832,7 @@ class _Call:
     temperature: float | None
     max_tokens: int | None
     extra_body: Mapping[str, Any] | None
+    tools: tuple[Tool, ...] = ()
     attempts: int = 0
     usage: Usage = _NO_USAGE
     cost: float | None = None
@@ -697,8 +863,14 @@ class _Call:
         }
 
 
+_THINK_TAG, _THINK_END = "<think>", "</think>"
+
+
 class TextStream:
-    """An async iterator of text deltas; after iteration, the totals of the reply."""
+    """An async iterator of text deltas; after iteration, the totals of the reply.
+
+    `events` iterates the same stream as typed events instead (text and reasoning deltas, tool calls
+    started, their argument pieces and finished, usage). A stream is iterated once, either way."""
 
     def __init__(self, service: Engine, resolution: Resolution, body: dict[str, Any], headers: dict[str, str]):
         self._service, self._resolution, self._body, self._headers = service, resolution, body, headers
@@ -709,17 +881,43 @@ class TextStream:
         self.provider: str | None = None
         self.generation_id: str | None = None
         self.finish_reason: str | None = None
+        #: The tool calls of the reply, assembled from their fragments by index (after iteration).
+        self.tool_calls: tuple[ToolCall, ...] = ()
+        #: The reasoning text (the ``delta.reasoning`` pieces joined), or None.
+        self.reasoning: str | None = None
+        #: The ``delta.reasoning_details`` entries in the order received.
+        self.reasoning_details: tuple[Mapping[str, Any], ...] = ()
+        self.annotations: tuple[Mapping[str, Any], ...] = ()
+        self.images: tuple[Mapping[str, Any], ...] = ()
         #: HTTP requests it took to open the stream (retries included); set once the stream answered.
         self.attempts = 0
         self._started = False
+        self._calls: dict[int, list[Any]] = {}  # index -> [id, name, argument pieces]
+        self._think: str | None = ""
+        self._held = ""
+        self._think_delta = ""
 
     def __aiter__(self) -> AsyncIterator[str]:
+        self._start()
+        return self._deltas()
+
+    def events(self) -> AsyncIterator[StreamEvent]:
+        """The stream as typed events, in order: `TextDelta`, `ReasoningDelta`, `ToolCallStarted`,
+        `ToolCallArgumentsDelta`, `ToolCallFinished` (once the reply ends, for each call by index) and
+        `UsageReport`."""
+        self._start()
+        return self._events()
+
+    def _start(self) -> None:
         if self._started:
             raise RuntimeError("a TextStream can be iterated only once")
         self._started = True
-        return self._deltas()
 
     async def _deltas(self) -> AsyncIterator[str]:
+        async for event in self._events(text_only=True):
+            yield event.text  # type: ignore[union-attr]
+
+    async def _events(self, text_only: bool = False) -> AsyncIterator[StreamEvent]:
         from ..replies.decode import decode_chunk
 
         model = self._resolution.model
@@ -748,13 +946,36 @@ class TextStream:
                         self.provider = chunk.provider or self.provider
                         self.generation_id = chunk.generation_id or self.generation_id
                         self.finish_reason = chunk.finish_reason or self.finish_reason
-                        if chunk.usage is not None:
-                            self.usage = chunk.usage
                         if chunk.cost is not None:
                             self.cost = chunk.cost
                         if chunk.text:
-                            self.text += chunk.text
-                            yield chunk.text
+                            text = chunk.text if self._think is None else self._unthink(chunk.text)
+                            if self._think_delta and not text_only:  # the block's reasoning, before the text after it
+                                yield self._reasoning_delta()
+                            if text:
+                                self.text += text
+                                yield TextDelta(text)
+                        if chunk.reasoning or chunk.tool_calls or chunk.reasoning_details or chunk.annotations or chunk.images:
+                            for event in self._extras(chunk):
+                                if not text_only:
+                                    yield event
+                        if chunk.finish_reason is not None and self._calls:
+                            for finished in self._finish():  # the calls are whole: before the usage
+                                if not text_only:
+                                    yield finished
+                        if chunk.usage is not None:
+                            self.usage = chunk.usage
+                            if not text_only:
+                                yield UsageReport(chunk.usage, chunk.cost)
+                    rest = self._end_think()
+                    if self._think_delta and not text_only:
+                        yield self._reasoning_delta()
+                    if rest:
+                        self.text += rest
+                        yield TextDelta(rest)
+                    for finished in self._finish():
+                        if not text_only:
+                            yield finished
                 except APIError as error:
                     self.attempts = error.attempts
                     if handle.status is not None:  # the stream was open: the provider failed mid-reply
@@ -762,6 +983,7 @@ class TextStream:
                     usage = handle.error_chunk.get("usage") if handle.error_chunk is not None else None
                     if isinstance(usage, MAPPING):  # what the failed reply was billed
                         self.usage, self.cost = Usage.from_api(usage), cost_from_api(usage)
+                    self._finish()
                     if watch is not None:
                         watch.spent(self.usage, self.cost)
                         watch.request_failed(error)
@@ -778,8 +1000,165 @@ class TextStream:
                 watch.ended(error)
             raise
 
+    # A ``<think>`` block at the start of the content (no reasoning field) goes to `reasoning`, as in
+    # `GenerationResult`. ``_think``: "" before any content (deciding), "in" inside the block, None after
+    # it or when there is none; ``_held`` the content not yet sent while deciding or near ``</think>``.
+
+    def _unthink(self, piece: str) -> str:
+        """The text of ``piece`` to yield; its reasoning part goes to `_think_delta`."""
+        held = self._held + piece
+        if self._think == "":
+            start = held.lstrip()
+            if not start or _THINK_TAG.startswith(start):
+                self._held = held  # still maybe "<think>"
+                return ""
+            if not start.startswith(_THINK_TAG):
+                self._think, self._held = None, ""
+                return held
+            self._think, held = "in", start[len(_THINK_TAG):]
+        end = held.find(_THINK_END)
+        if end < 0:
+            keep = len(_THINK_END) - 1  # the end of the text may be the start of "</think>"
+            self._take_reasoning(held[:-keep] if len(held) > keep else "")
+            self._held = held[-keep:] if len(held) > keep else held
+            return ""
+        self._take_reasoning(held[:end])
+        self._think, self._held = None, ""
+        return held[end + len(_THINK_END):].lstrip()
+
+    def _reasoning_delta(self) -> ReasoningDelta:
+        delta, self._think_delta = self._think_delta, ""
+        return ReasoningDelta(delta)
+
+    def _take_reasoning(self, text: str) -> None:
+        if text:
+            self.reasoning = (self.reasoning or "") + text
+            self._think_delta += text
+
+    def _end_think(self) -> str:
+        """At the end of the stream: held text that never became a ``<think>`` block is text; a block cut
+        off before ``</think>`` is all reasoning. A reasoning field's own ``<think>`` tags are taken off."""
+        held, self._held = self._held, ""
+        if self._think == "in":
+            self._take_reasoning(held)
+            held = ""
+        self._think = None
+        if self.reasoning is not None:
+            from ..replies.decode import split_think
+
+            self.reasoning = split_think("", self.reasoning)[1]
+        return held
+
+    def _extras(self, chunk: Any) -> list[StreamEvent]:
+        """Take in a chunk's reasoning, tool call fragments and the rest; the events they make."""
+        events: list[StreamEvent] = []
+        if chunk.reasoning:
+            if self._think == "":
+                self._think = None  # a reasoning field: the content is left alone
+            self.reasoning = (self.reasoning or "") + chunk.reasoning
+            events.append(ReasoningDelta(chunk.reasoning))
+        if chunk.reasoning_details:
+            self.reasoning_details += chunk.reasoning_details
+        self.annotations += chunk.annotations
+        self.images += chunk.images
+        for fragment in chunk.tool_calls:
+            held = self._calls.get(fragment.index)
+            if held is None:
+                held = self._calls[fragment.index] = [fragment.id, fragment.name, []]
+                if fragment.name is not None:
+                    events.append(ToolCallStarted(fragment.index, fragment.id, fragment.name))
+            else:
+                if held[0] is None and fragment.id is not None:
+                    held[0] = fragment.id
+                if held[1] is None and fragment.name is not None:
+                    held[1] = fragment.name
+                    events.append(ToolCallStarted(fragment.index, held[0], fragment.name))
+            if fragment.arguments:
+                held[2].append(fragment.arguments)
+                events.append(ToolCallArgumentsDelta(fragment.index, fragment.arguments))
+        return events
+
+    def _finish(self) -> list[StreamEvent]:
+        """Assemble the tool calls by index once the stream ended; their `ToolCallFinished` events."""
+        from ..replies.decode import parse_arguments
+
+        if not self._calls:
+            return []
+        events: list[StreamEvent] = []
+        calls = []
+        for index in sorted(self._calls):
+            call_id, name, pieces = self._calls[index]
+            text = "".join(pieces)
+            if text.startswith("{}") and len(text) > 2 and text.lstrip("{}").strip() == "":
+                text = "{}"  # a tool without parameters: "" then "{}", sometimes "{}" twice
+            call = ToolCall(call_id or f"call_{index}", name or "", parse_arguments(text), text)
+            calls.append(call)
+            events.append(ToolCallFinished(index, call))
+        self._calls = {}
+        self.tool_calls = tuple(calls)
+        if self.finish_reason in (None, "stop"):
+            self.finish_reason = "tool_calls"
+        return events
+
+    def assistant_message(self) -> dict[str, Any]:
+        """The assistant message to append to the conversation (after iteration), like
+        `GenerationResult.assistant_message`."""
+        from ..result import assistant_message_of
+
+        return assistant_message_of(None, self.text, self.tool_calls, self.reasoning_details)
+
     async def collect(self) -> str:
         """Consume the stream and return the whole text."""
         async for _ in self:
             pass
         return self.text
+
+
+@attrs.frozen
+class TextDelta:
+    """A piece of the reply's text."""
+
+    text: str
+
+
+@attrs.frozen
+class ReasoningDelta:
+    """A piece of the model's reasoning text."""
+
+    text: str
+
+
+@attrs.frozen
+class ToolCallStarted:
+    """The model began the tool call at ``index`` (its ``id`` as the provider gave it, or None)."""
+
+    index: int
+    id: str | None
+    name: str
+
+
+@attrs.frozen
+class ToolCallArgumentsDelta:
+    """A piece of the JSON arguments of the tool call at ``index``."""
+
+    index: int
+    text: str
+
+
+@attrs.frozen
+class ToolCallFinished:
+    """The tool call at ``index``, whole (sent when the reply ended)."""
+
+    index: int
+    call: ToolCall
+
+
+@attrs.frozen
+class UsageReport:
+    """The reply's token counts and cost (the stream's usage chunk)."""
+
+    usage: Usage
+    cost: float | None
+
+
+StreamEvent = TextDelta | ReasoningDelta | ToolCallStarted | ToolCallArgumentsDelta | ToolCallFinished | UsageReport

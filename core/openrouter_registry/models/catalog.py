@@ -47,6 +47,7 @@ if TYPE_CHECKING:  # asyncio and hashlib load on first use: resolving a model mu
 
 __all__ = [
     "ModelInfo",
+    "ReasoningFacts",
     "Pricing",
     "Catalog",
     "load_catalog",
@@ -96,6 +97,17 @@ class Pricing:
 
 
 @attrs.frozen
+class ReasoningFacts:
+    """What the catalog says about a model's reasoning: the efforts it takes, whether it can be turned off."""
+
+    supported_efforts: tuple[str, ...] | None = None
+    default_effort: str | None = None
+    default_enabled: bool | None = None
+    supports_max_tokens: bool | None = None
+    mandatory: bool | None = None
+
+
+@attrs.frozen
 class ModelInfo:
     """One model as OpenRouter lists it. ``max_completion_tokens`` is the top provider's output limit;
     ``supported_parameters`` is None when the listing did not say (older API versions)."""
@@ -110,6 +122,8 @@ class ModelInfo:
     output_modalities: tuple[str, ...] = ()
     tokenizer: str | None = None
     expiration_date: str | None = None
+    #: The listing's ``reasoning`` object (``supported_efforts``, ``default_effort``, ``mandatory``, ...).
+    reasoning: ReasoningFacts | None = None
 
     def structured_modes(self) -> tuple[str, ...] | None:
         """The structured-output modes its parameters allow, best first (see `modes_from_parameters`)."""
@@ -117,8 +131,9 @@ class ModelInfo:
 
 
 def modes_from_parameters(parameters: tuple[str, ...] | None) -> tuple[str, ...] | None:
-    """``structured_outputs`` -> json_schema first; ``response_format`` -> json_object; prompt always
-    last (it needs no parameter). None when the parameters are unknown."""
+    """``structured_outputs`` -> json_schema first; ``response_format`` -> json_object; ``tools`` without
+    either -> tools (one forced function call); prompt always last (it needs no parameter). None when
+    the parameters are unknown."""
     if parameters is None:
         return None
     modes = []
@@ -126,6 +141,8 @@ def modes_from_parameters(parameters: tuple[str, ...] | None) -> tuple[str, ...]
         modes.append("json_schema")
     if "response_format" in parameters:
         modes.append("json_object")
+    if not modes and "tools" in parameters:
+        modes.append("tools")
     modes.append("prompt")
     return tuple(modes)
 
@@ -177,10 +194,31 @@ _converter.register_structure_hook(str, _text)
 _converter.register_unstructure_hook(Decimal, decimal_text)
 
 
+_REASONING_FACTS = frozenset(attrs.fields_dict(ReasoningFacts))
+_REASONING_FLAGS = frozenset({"default_enabled", "supports_max_tokens", "mandatory"})
+
+
+def _reasoning(value: Any, _: type) -> ReasoningFacts:
+    """The facts `_flatten` kept (each of its type already): built directly (cattrs takes no ``bool | None``)."""
+    efforts = value.get("supported_efforts")
+    return ReasoningFacts(**{**value, "supported_efforts": tuple(efforts) if efforts is not None else None})
+
+
+_converter.register_structure_hook(ReasoningFacts, _reasoning)
+
+
 def _flatten(entry: Mapping[str, Any]) -> dict[str, Any]:
     """The wire format (nested ``architecture`` and ``top_provider``) as `ModelInfo`'s flat fields;
     a flat (cached) entry passes through."""
     flat = {k: entry[k] for k in ("id", "name", "context_length", "pricing", "supported_parameters", "expiration_date") if entry.get(k) is not None}
+    reasoning = entry.get("reasoning")
+    if isinstance(reasoning, Mapping):  # a malformed reasoning object is no facts, not a skipped model
+        flat["reasoning"] = {
+            k: v for k, v in reasoning.items()
+            if k in _REASONING_FACTS and (isinstance(v, bool) if k in _REASONING_FLAGS else
+                                          isinstance(v, str) if k == "default_effort" else
+                                          isinstance(v, list) and all(isinstance(e, str) for e in v))
+        }
     architecture = entry.get("architecture")
     if isinstance(architecture, Mapping):
         for key in ("tokenizer", "input_modalities", "output_modalities"):

@@ -34,14 +34,18 @@ from .preflight import check_fits
 from ..settings import Settings
 
 __all__ = [
-    "Generator", "Facts", "Mode", "ALL_MODES", "SCHEMA_MARKER", "schema_name", "schema_instruction",
+    "Generator", "Facts", "Mode", "ALL_MODES", "KNOWN_MODES", "SCHEMA_MARKER", "schema_name", "schema_instruction",
     "is_strict_compatible",
 ]
 
 log = logging.getLogger("openrouter_registry")
 
-Mode = Literal["json_schema", "json_object", "prompt"]
+Mode = Literal["json_schema", "json_object", "tools", "prompt"]
+#: The default order of a generator that states none (the ``tools`` mode is opt-in: a family plugin puts it
+#: in its own order, and the catalog adds it for models that list ``tools`` but no JSON mode).
 ALL_MODES: tuple[Mode, ...] = ("json_schema", "json_object", "prompt")
+#: Every mode there is, in the order they are tried: the JSON modes, one forced function call, the prompt.
+KNOWN_MODES: tuple[Mode, ...] = ("json_schema", "json_object", "tools", "prompt")
 #: Where a fact came from: the generator class (its plugin's table) or the model catalog.
 FactSource = Literal["plugin", "catalog"]
 
@@ -148,7 +152,8 @@ class Generator:
     #: The most tokens the model can produce in one reply, when known. Requests are capped to it.
     max_output_tokens: ClassVar[int | None] = None
     #: Structured-output modes, best first: "json_schema" (strict response_format), "json_object",
-    #: "prompt" (the schema in the system message, no response_format).
+    #: "tools" (one forced function call whose parameters are the schema), "prompt" (the schema in the
+    #: system message, no response_format).
     structured_modes: ClassVar[tuple[Mode, ...]] = ALL_MODES
     #: One line for `openrouter-registry resolve`.
     description: ClassVar[str] = ""
@@ -229,7 +234,7 @@ class Generator:
 
     def response_format(self, mode: Mode, schema: Mapping[str, Any] | None) -> dict[str, Any] | None:
         """The ``response_format`` for ``mode``, or None when the mode sends none."""
-        if schema is None or mode == "prompt":
+        if schema is None or mode in ("prompt", "tools"):
             return None
         if mode == "json_object":
             return {"type": "json_object"}
@@ -243,7 +248,7 @@ class Generator:
     ) -> list[dict[str, Any]]:
         """The messages to send. In json_object and prompt modes the schema goes into the system message."""
         shaped = [dict(m) for m in messages]
-        if schema is None or mode == "json_schema":
+        if schema is None or mode in ("json_schema", "tools"):
             return shaped
         instruction = schema_instruction(schema)
         if shaped and shaped[0].get("role") == "system" and isinstance(shaped[0].get("content"), str):
@@ -283,12 +288,21 @@ class Generator:
         response_format = self.response_format(mode, schema)
         if response_format is not None:
             body["response_format"] = response_format
-        else:
+        elif schema is not None:  # without a schema, a response_format the caller put in extra_body is sent
             body.pop("response_format", None)
+        if mode == "tools" and schema is not None:
+            body.update(self.tool_mode_fields(schema))
         if stream:
             body["stream"] = True
         check_fits(body, self.model, self.facts().context_window)
         return body
+
+    def tool_mode_fields(self, schema: Mapping[str, Any]) -> dict[str, Any]:
+        """The request fields of the ``tools`` mode: one function whose parameters are ``schema``, forced."""
+        name = schema_name(schema)
+        function = {"name": name, "description": "Give the answer as this function's arguments.", "parameters": schema}
+        return {"tools": [{"type": "function", "function": function}],
+                "tool_choice": {"type": "function", "function": {"name": name}}}
 
     def finish_text(self, text: str, mode: Mode, schema: Mapping[str, Any] | None) -> str:
         """The reply text to parse (a generator that prefilled the reply puts the prefill back here)."""

@@ -28,7 +28,7 @@ import cattrs
 
 from .catalog import cache_file, read_json, write_atomic
 from ..errors import APIError, BadRequestError, ModelNotAvailableError
-from .generator import ALL_MODES, Mode
+from .generator import KNOWN_MODES, Mode
 from ..settings import Settings
 
 __all__ = ["ModeMemory", "MODE_MEMORY", "LearnedMode", "is_mode_refusal", "route_of"]
@@ -37,14 +37,17 @@ log = logging.getLogger("openrouter_registry")
 
 _REFUSAL = re.compile(r"json[ _-]?mode|response_format|json_schema|structured[ _-]?output", re.IGNORECASE)
 _NO_ENDPOINTS = "no endpoints found that can handle the requested parameters"
+#: The 404 for a request with ``tools`` (the ``tools`` mode) that no provider of the model serves.
+_NO_TOOL_ENDPOINTS = "no endpoints found that support tool use"
 
 
-def is_mode_refusal(error: APIError) -> bool:
+def is_mode_refusal(error: APIError, mode: str | None = None) -> bool:
     """True when ``error`` says the model or its providers cannot do the requested response_format:
-    a 400 naming JSON mode / response_format / json_schema / structured outputs, or the 404
-    "No endpoints found that can handle the requested parameters"."""
+    a 400 naming JSON mode / response_format / json_schema / structured outputs, or the 404s
+    "No endpoints found that can handle the requested parameters" and "... that support tool use" (for the ``tools`` ``mode`` only)."""
     if isinstance(error, ModelNotAvailableError):
-        return _NO_ENDPOINTS in error.api_message.lower()
+        message = error.api_message.lower()
+        return _NO_ENDPOINTS in message or mode == "tools" and _NO_TOOL_ENDPOINTS in message
     if isinstance(error, BadRequestError) and error.status == 400:
         text = error.api_message + " " + json.dumps(error.metadata, default=str)
         return bool(_REFUSAL.search(text))
@@ -67,7 +70,7 @@ class LearnedMode:
 
     model: str
     route: str
-    mode: Mode = attrs.field(validator=attrs.validators.in_(ALL_MODES))
+    mode: Mode = attrs.field(validator=attrs.validators.in_(KNOWN_MODES))
     learned_at: float
 
 

@@ -6,7 +6,7 @@ highest price of a call before it is made.
     estimate(generator, body, reasks=1)  # CostEstimate(low, high), or None
 
 A reply's cost: uncached prompt tokens at ``prompt``, cached ones at ``input_cache_read`` (else
-``prompt``), completion tokens (reasoning tokens are part of them) at ``completion``, plus ``request``.
+``prompt``), tokens written to the cache at ``input_cache_write`` (else ``prompt``), completion tokens (reasoning tokens are part of them) at ``completion``, plus ``request``.
 
 An estimate bounds one `OpenRouterService.generate` call. ``low``: the prompt at its fewest tokens
 (`preflight.MAX_CHARS_PER_TOKEN` characters each) and a one-token reply. ``high``: the prompt at one
@@ -57,10 +57,13 @@ def price_usage(pricing: Pricing, usage: Usage) -> Decimal | None:
     if pricing.prompt is None or pricing.completion is None:
         return None
     cached = min(usage.cached_tokens, usage.prompt_tokens)
+    written = min(usage.cache_write_tokens, usage.prompt_tokens - cached)
     cache_read = pricing.input_cache_read if pricing.input_cache_read is not None else pricing.prompt
+    cache_write = pricing.input_cache_write if pricing.input_cache_write is not None else pricing.prompt
     return (
-        (usage.prompt_tokens - cached) * pricing.prompt
+        (usage.prompt_tokens - cached - written) * pricing.prompt
         + cached * cache_read
+        + written * cache_write
         + usage.completion_tokens * pricing.completion
         + (pricing.request or 0)
     )

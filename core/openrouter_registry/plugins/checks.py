@@ -135,11 +135,11 @@ def generator_problems(cls: type) -> list[str]:
     """What is wrong with the class attributes of the generator class ``cls``, one sentence each
     naming the class and the attribute: ``structured_modes`` must be a non-empty tuple of known modes
     (each once), ``context_window`` and ``max_output_tokens`` positive integers or None."""
-    from ..models.generator import ALL_MODES
+    from ..models.generator import KNOWN_MODES
 
     problems = [p for p in (_positive_or_none(cls, "context_window"), _positive_or_none(cls, "max_output_tokens")) if p]
     modes = getattr(cls, "structured_modes", None)
-    known = ", ".join(repr(m) for m in ALL_MODES)
+    known = ", ".join(repr(m) for m in KNOWN_MODES)
     where = f"{cls.__qualname__}.structured_modes"
     if not isinstance(modes, tuple):
         hint = f" (write ({modes!r},) for one mode)" if isinstance(modes, str) else ""
@@ -148,8 +148,8 @@ def generator_problems(cls: type) -> list[str]:
         problems.append(f"{where} is empty: give at least one mode, best first ({known})")
     else:
         for mode in modes:
-            if mode not in ALL_MODES:
-                hint = did_you_mean(mode, ALL_MODES) if isinstance(mode, str) else ""
+            if mode not in KNOWN_MODES:
+                hint = did_you_mean(mode, KNOWN_MODES) if isinstance(mode, str) else ""
                 problems.append(f"{where} holds {mode!r}, which is not a mode ({known}){hint}")
         if len(set(modes)) != len(modes):
             problems.append(f"{where} names a mode twice: {modes!r}")

@@ -48,7 +48,7 @@ from ..errors import (
     RateLimitError,
     TimeoutError,
 )
-from ..result import Reply, Usage, cost_from_api
+from ..result import NO_PARTS, Reply, ReplyParts, ToolCall, Usage, cost_from_api
 
 __all__ = [
     "TRANSIENT_STATUSES",
@@ -68,6 +68,10 @@ __all__ = [
     "iter_sse_data",
     "loads_chunk",
     "clean_text",
+    "split_think",
+    "tool_call_of",
+    "parse_arguments",
+    "ToolCallFragment",
 ]
 
 #: Statuses (HTTP or ``error.code``) that a later attempt may well not see again.
@@ -487,8 +491,14 @@ def decode_chat_checked(body: Mapping[str, Any]) -> Reply:
             provider=_str_or_none(data.get("provider")),
         )
     message = choice.get("message")
+    parts = NO_PARTS
     if isinstance(message, MAPPING):
         text = _content_text(message.get("content"))
+        parts = _message_parts(message)
+        if parts.reasoning or "<think>" in text[:64]:
+            text, reasoning = split_think(text, parts.reasoning)
+            if reasoning != parts.reasoning:
+                parts = attrs.evolve(parts, reasoning=reasoning)
     elif message is None and "text" in choice:  # the legacy completions shape
         text = _content_text(choice.get("text"), "choice text")
     elif message is None:
@@ -497,9 +507,12 @@ def decode_chat_checked(body: Mapping[str, Any]) -> Reply:
         raise InvalidResponseError(f"Invalid upstream response: the message is a {_json_type(message)}, not an object")
     usage = data.get("usage")
     cost = cost_from_api(usage)
+    finish_reason = _finish_reason(choice)
+    if parts.tool_calls and finish_reason in (None, "stop"):
+        finish_reason = "tool_calls"  # some providers say "stop" for a reply of tool calls
     return Reply(
         text=text,
-        finish_reason=_finish_reason(choice),
+        finish_reason=finish_reason,
         model=_str_or_none(data.get("model")),
         provider=_str_or_none(data.get("provider")),
         generation_id=_str_or_none(data.get("id")),
@@ -507,7 +520,102 @@ def decode_chat_checked(body: Mapping[str, Any]) -> Reply:
         cost=cost,
         raw=data,
         cost_source=None if cost is None else "api",
+        parts=parts,
     )
+
+
+def _objects(value: Any, what: str) -> tuple[Mapping[str, Any], ...]:
+    """A list of objects as received (null or missing: empty); anything else is not a usable answer."""
+    if value is None:
+        return ()
+    if isinstance(value, list) and all(isinstance(item, MAPPING) for item in value):
+        return tuple(value)
+    raise InvalidResponseError(f"Invalid upstream response: {what} is not a list of objects")
+
+
+def _message_parts(message: Mapping[str, Any]) -> ReplyParts:
+    """What a message holds besides its content. The usual reply holds none of it: one lookup each."""
+    get = message.get
+    calls, reasoning, details = get("tool_calls"), get("reasoning"), get("reasoning_details")
+    annotations, images = get("annotations"), get("images")
+    if calls is None and reasoning is None and details is None and annotations is None and images is None:
+        return NO_PARTS
+    if reasoning is None:
+        reasoning = get("reasoning_content")  # the DeepSeek name some providers pass through
+    if reasoning is not None and not isinstance(reasoning, str):
+        raise InvalidResponseError(f"Invalid upstream response: message.reasoning is a {_json_type(reasoning)}, not text")
+    return ReplyParts(
+        tuple(tool_call_of(raw, index) for index, raw in enumerate(_objects(calls, "message.tool_calls"))),
+        clean_text(reasoning) if reasoning else None,
+        _objects(details, "message.reasoning_details"),
+        _objects(annotations, "message.annotations"),
+        _objects(images, "message.images"),
+        message,
+    )
+
+
+_THINK_OPEN = re.compile(r"^\s*<think>")
+_THINK_CLOSE = "</think>"
+
+
+def split_think(text: str, reasoning: str | None) -> tuple[str, str | None]:
+    """A ``<think>`` block at the start of ``text`` moved out: (what follows it, the reasoning).
+
+    With a reasoning field the content is left alone and only the field's own ``<think>`` tags are
+    taken off. A block cut off before ``</think>`` (the length limit) is all reasoning, with no text."""
+    if reasoning:
+        opened = _THINK_OPEN.match(reasoning)
+        if opened is not None:
+            inner = reasoning[opened.end():]
+            end = inner.rfind(_THINK_CLOSE)
+            reasoning = (inner[:end] if end >= 0 else inner).strip() or None
+        return text, reasoning
+    opened = _THINK_OPEN.match(text) if "<think>" in text[:64] else None
+    if opened is None:
+        return text, reasoning
+    rest = text[opened.end():]
+    end = rest.find(_THINK_CLOSE)
+    if end < 0:
+        return "", rest.strip() or None
+    return rest[end + len(_THINK_CLOSE):].lstrip(), rest[:end].strip() or None
+
+
+def _call_id(value: Any, index: int) -> str:
+    if isinstance(value, str) and value:
+        return clean_text(value)
+    return f"call_{index}"  # a provider that sent no id: the index keeps the calls of one reply apart
+
+
+def tool_call_of(raw: Mapping[str, Any], index: int = 0) -> ToolCall:
+    """One ``message.tool_calls`` entry as a `ToolCall` (``arguments`` parsed, repaired when malformed)."""
+    function = raw.get("function")
+    if not isinstance(function, MAPPING):
+        raise InvalidResponseError("Invalid upstream response: a tool call without a function object")
+    name = function.get("name")
+    if not isinstance(name, str) or not name:
+        raise InvalidResponseError("Invalid upstream response: a tool call without a function name")
+    arguments = function.get("arguments")
+    if isinstance(arguments, MAPPING):  # a few providers send the object itself
+        text = json.dumps(arguments, ensure_ascii=False)
+    elif arguments is None or isinstance(arguments, str):
+        text = clean_text(arguments or "")
+    else:
+        raise InvalidResponseError(f"Invalid upstream response: tool call arguments are a {_json_type(arguments)}")
+    return ToolCall(_call_id(raw.get("id"), index), clean_text(name), parse_arguments(text), text)
+
+
+def parse_arguments(text: str) -> Any:
+    """Tool call arguments as JSON data: ``{}`` for an empty string (a tool without parameters streams
+    ``""``), else the JSON, else what the local repair of structured replies makes of it, else None."""
+    if not text.strip():
+        return {}
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        pass
+    from .structured import parse_json_reply
+
+    return parse_json_reply(text, None)
 
 
 # --- streaming -------------------------------------------------------------------------------------
@@ -527,6 +635,63 @@ class StreamChunk:
     model: str | None = None
     provider: str | None = None
     generation_id: str | None = None
+    tool_calls: tuple[ToolCallFragment, ...] = ()
+    reasoning: str = ""
+    reasoning_details: tuple[Mapping[str, Any], ...] = ()
+    annotations: tuple[Mapping[str, Any], ...] = ()
+    images: tuple[Mapping[str, Any], ...] = ()
+
+
+@attrs.frozen
+class ToolCallFragment:
+    """One ``delta.tool_calls`` entry: the call at ``index``; ``id`` and ``name`` on its first fragment,
+    ``arguments`` a piece of the JSON string to append."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+def _fragments(value: Any) -> tuple[ToolCallFragment, ...]:
+    fragments = []
+    for position, raw in enumerate(_objects(value, "delta.tool_calls")):
+        index = raw.get("index", position)
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < 1024:
+            raise InvalidResponseError("Invalid upstream response: a tool call fragment's index is not a small integer")
+        function = raw.get("function")
+        function = function if isinstance(function, MAPPING) else {}
+        arguments = function.get("arguments")
+        if isinstance(arguments, MAPPING):
+            arguments = json.dumps(arguments, ensure_ascii=False)
+        elif arguments is not None and not isinstance(arguments, str):
+            raise InvalidResponseError("Invalid upstream response: a tool call fragment's arguments are not text")
+        fragments.append(
+            ToolCallFragment(index, _str_or_none(raw.get("id")), _str_or_none(function.get("name")), clean_text(arguments or ""))
+        )
+    return tuple(fragments)
+
+
+def _delta_extras(delta: Mapping[str, Any]) -> dict[str, Any]:
+    """A delta's parts besides its content (tool call fragments, reasoning, annotations, images)."""
+    get = delta.get
+    extras: dict[str, Any] = {}
+    if get("tool_calls") is not None:
+        extras["tool_calls"] = _fragments(get("tool_calls"))
+    reasoning = get("reasoning")
+    if reasoning is None:
+        reasoning = get("reasoning_content")
+    if reasoning is not None:
+        if not isinstance(reasoning, str):
+            raise InvalidResponseError("Invalid upstream response: delta.reasoning is not text")
+        extras["reasoning"] = clean_text(reasoning)
+    for key in ("reasoning_details", "annotations", "images"):
+        if get(key) is not None:
+            extras[key] = _objects(get(key), f"delta.{key}")
+    return extras
+
+
+_DELTA_EXTRAS = ("tool_calls", "reasoning", "reasoning_content", "reasoning_details", "annotations", "images")
 
 
 def decode_chunk(chunk: Mapping[str, Any], *, model: str | None = None, attempts: int = 1) -> StreamChunk:
@@ -541,10 +706,13 @@ def decode_chunk(chunk: Mapping[str, Any], *, model: str | None = None, attempts
         raise InvalidResponseError("Invalid upstream response: a stream chunk's choices are not a list of objects")
     choice = _first_choice(data)
     text, finish_reason = "", None
+    extras: dict[str, Any] = {}
     if choice is not None:
         delta = choice.get("delta")
         if isinstance(delta, MAPPING):
             text = _content_text(delta.get("content"), "delta content")
+            if len(delta) > 2 or any(key in delta for key in _DELTA_EXTRAS):  # role and content: the usual delta
+                extras = _delta_extras(delta)
         elif delta is not None:
             raise InvalidResponseError(f"Invalid upstream response: a delta is a {_json_type(delta)}, not an object")
         finish_reason = _finish_reason(choice)
@@ -558,6 +726,7 @@ def decode_chunk(chunk: Mapping[str, Any], *, model: str | None = None, attempts
         model=_str_or_none(data.get("model")),
         provider=_str_or_none(data.get("provider")),
         generation_id=_str_or_none(data.get("id")),
+        **extras,
     )
 
 

@@ -40,6 +40,7 @@ import attrs
 
 from .caching import PromptCache
 from .styles import family_of, provider_of, style_json
+from .toolreplies import call_fragments, plan_tool_calls, reasoning_parts, tool_result_text
 from ..models.generator import SCHEMA_MARKER
 
 __all__ = [
@@ -265,10 +266,13 @@ class Scripted:
 
 def _sse_pieces(
     head: Mapping[str, Any], created: int, fingerprint: str | None, content: str, finish: str,
-    native: str, usage: Mapping[str, Any],
+    native: str, usage: Mapping[str, Any], calls: list[dict[str, Any]] | None = None,
+    reasoning: tuple[str, list[dict[str, Any]]] | None = None,
 ) -> list[bytes]:
-    """A streamed chat reply as OpenRouter sends it: processing comments, the text in 8-character
-    deltas, a chunk with the finish reason, a usage chunk with ``choices: []``, then ``[DONE]``."""
+    """A streamed chat reply as OpenRouter sends it: processing comments, the reasoning and the tool calls
+    in fragments, the text in 8-character deltas, a chunk with the finish reason, a usage chunk (with the
+    finish chunk's choice repeated when the reply has tool calls or reasoning, as since 2026-04, else
+    ``choices: []``), then ``[DONE]``."""
 
     def chunk(choices: list[Any], **extra: Any) -> bytes:
         data: dict[str, Any] = {**head, "object": "chat.completion.chunk", "created": created, "choices": choices}
@@ -286,14 +290,30 @@ def _sse_pieces(
             "logprobs": None,
         }
 
+    def delta_choice(delta: dict[str, Any]) -> dict[str, Any]:
+        return {"index": 0, "delta": {"role": "assistant", "content": None, **delta},
+                "finish_reason": None, "native_finish_reason": None, "logprobs": None}
+
     pieces: list[bytes] = [PROCESSING.encode(), PROCESSING.encode()]
+    if reasoning is not None:
+        text = reasoning[0]
+        for start in range(0, len(text), 16):
+            pieces.append(chunk([delta_choice({"reasoning": text[start:start + 16]})]))
+        pieces.append(chunk([delta_choice({"reasoning": None, "reasoning_details": reasoning[1]})]))
+    for fragments in call_fragments(calls or []):
+        pieces.append(chunk([delta_choice({"tool_calls": fragments})]))
+        arguments = fragments[0]["function"]["arguments"]
+        if arguments == "" and any(c["function"]["arguments"] == "{}" for c in calls or [] if c["id"] == fragments[0].get("id")):
+            pieces.append(PROCESSING.encode())  # a keep-alive between a call's head and its arguments
     parts = [content[i:i + 8] for i in range(0, len(content), 8)]
     for index, part in enumerate(parts):
         pieces.append(chunk([choice(part, None, None)]))
         if index == 0 and len(parts) > 1:
             pieces.append(PROCESSING.encode())
     pieces.append(chunk([choice("", finish, native)]))
-    pieces.append(chunk([], usage=dict(usage)))
+    # since 2026-04 the usage chunk repeats the finish chunk's choice (earlier: choices [])
+    pieces.append(chunk([choice("", finish, native)] if calls is not None or reasoning is not None else [],
+                        usage=dict(usage)))
     pieces.append(b"data: [DONE]\n\n")
     return pieces
 
@@ -562,6 +582,9 @@ class FakeOpenRouter:
         self.padding = padding
         self.latency = latency
         self.text_reply = text_reply
+        #: True: reasoning comes as a ``<think>`` block at the start of the content (``reasoning`` null),
+        #: as some open-weight models send it; False: in ``message.reasoning`` and ``reasoning_details``.
+        self.think_in_content = False
         self.host, self.requested_port = host, port
         #: Every request but ``GET /models``, in arrival order: the generation path's requests (chat,
         #: embeddings, generation, key...), which scripts answer.
@@ -843,6 +866,15 @@ class FakeOpenRouter:
         )
         return style_json(value, model, response_format_sent=mode is not None, prefill=prefill)
 
+    def _tool_arguments(self, parameters: Any, name: str) -> Any:
+        """A tool call's arguments: the reply set for ``name`` (`set_reply`), else a valid instance."""
+        with self._lock:
+            value = self._replies.get(name, _MISSING)
+        valid = json.loads(_instance_text(json.dumps(parameters, sort_keys=True), name))
+        if value is _MISSING:
+            return valid
+        return value(valid) if callable(value) else value
+
     def _plain_text(self, model: str) -> str:
         if self.text_reply is None:
             return _default_text(model)
@@ -855,15 +887,27 @@ class FakeOpenRouter:
     ) -> _Answer:
         model = requested.split(":", 1)[0]
         family = family_of(model)
-        content = self._content(model, messages, response_format, mode)
+        calls = plan_tool_calls(body, messages, family, self._tool_arguments, f"{time.time_ns()}")
+        after_tools = tool_result_text(messages) if mode is None and _schema_in_prompt(messages) is None else None
+        if calls is not None:
+            content = ""
+        else:
+            content = after_tools if after_tools is not None else self._content(model, messages, response_format, mode)
+        reasoning = reasoning_parts(body, family)
+        if reasoning is not None and self.think_in_content:
+            content, reasoning = f"<think>{reasoning[0]}</think>\n{content}", None
         # billed like the real thing: the messages and the schema sent in response_format
         prompt_chars = sum(len(_text_of(m.get("content"))) for m in messages if isinstance(m, Mapping))
         if isinstance(response_format, Mapping) and response_format.get("type") == "json_schema":
             prompt_chars += len(json.dumps(response_format.get("json_schema"), separators=(",", ":")))
+        if isinstance(body.get("tools"), list):
+            prompt_chars += len(json.dumps(body["tools"], separators=(",", ":")))
         prompt_tokens = _tokens(prompt_chars)
-        completion_tokens = _tokens(len(content))
-        finish = "stop"
-        native = "end_turn" if family == "anthropic" else "stop"
+        arguments_chars = sum(len(call["function"]["arguments"]) for call in calls or [])
+        reasoning_tokens = _tokens(len(reasoning[0])) if reasoning is not None else 0
+        completion_tokens = _tokens(len(content) + arguments_chars) + reasoning_tokens
+        finish = "stop" if calls is None else "tool_calls"
+        native = ("end_turn" if calls is None else "tool_use") if family == "anthropic" else finish
         limit = body.get("max_tokens", body.get("max_completion_tokens"))
         if isinstance(limit, int) and not isinstance(limit, bool) and 0 < limit < completion_tokens:
             content = content[: limit * 4]
@@ -881,9 +925,7 @@ class FakeOpenRouter:
             + written * prompt_price * bill.write_price
         )
         cost = round(input_cost + completion_tokens * completion_price, 12)
-        details: dict[str, Any] = {"cached_tokens": cached, "audio_tokens": 0}
-        if written:
-            details["cache_write_tokens"] = written
+        details: dict[str, Any] = {"cached_tokens": cached, "cache_write_tokens": written, "audio_tokens": 0}
         usage = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
@@ -892,7 +934,7 @@ class FakeOpenRouter:
             "is_byok": False,
             "prompt_tokens_details": details,
             "cost_details": {"upstream_inference_cost": None},
-            "completion_tokens_details": {"reasoning_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": reasoning_tokens},
         }
         generation_id = _generation_id()
         created = int(time.time())
@@ -922,7 +964,13 @@ class FakeOpenRouter:
         headers = {"X-Generation-Id": generation_id}
         head: dict[str, Any] = {"id": generation_id, "provider": provider, "model": model}
         if body.get("stream") is True:
-            return self._stream(head, created, fingerprint, content, finish, native, usage, headers)
+            return self._stream(head, created, fingerprint, content, finish, native, usage, headers, calls, reasoning)
+        message: dict[str, Any] = {"role": "assistant", "content": content or (None if calls else content),
+                                   "refusal": None, "reasoning": reasoning[0] if reasoning is not None else None}
+        if reasoning is not None:
+            message["reasoning_details"] = reasoning[1]
+        if calls is not None:
+            message["tool_calls"] = calls
         payload: dict[str, Any] = {
             **head,
             "object": "chat.completion",
@@ -933,7 +981,7 @@ class FakeOpenRouter:
                     "finish_reason": finish,
                     "native_finish_reason": native,
                     "index": 0,
-                    "message": {"role": "assistant", "content": content, "refusal": None, "reasoning": None},
+                    "message": message,
                 }
             ],
         }
@@ -945,11 +993,12 @@ class FakeOpenRouter:
     def _stream(
         self, head: Mapping[str, Any], created: int, fingerprint: str | None, content: str, finish: str,
         native: str, usage: Mapping[str, Any], headers: Mapping[str, str],
+        calls: list[dict[str, Any]] | None = None, reasoning: tuple[str, list[dict[str, Any]]] | None = None,
     ) -> _Answer:
         return _Answer(
             200,
             {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", **headers},
-            stream=_sse_pieces(head, created, fingerprint, content, finish, native, usage),
+            stream=_sse_pieces(head, created, fingerprint, content, finish, native, usage, calls, reasoning),
         )
 
     # -- other endpoints -------------------------------------------------------------------------
