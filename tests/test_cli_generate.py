@@ -4,6 +4,8 @@ printed, what is sent, and the exit status and one-line message of every failure
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import json
 import os
 import re
@@ -96,7 +98,7 @@ def test_generate_json_prints_one_object_with_the_documented_keys(server: FakeOp
         "cached_tokens": 0,
         "reasoning_tokens": 0,
     }
-    assert data["cost"] == generation["total_cost"] > 0
+    assert Decimal(data["cost"]) == Decimal(repr(generation["total_cost"])) > 0 and isinstance(data["cost"], str)
     assert err == ""
 
 
@@ -356,4 +358,4 @@ def test_demo_json_prints_one_object_per_model(no_key: None, capsys: pytest.Capt
         assert set(r) == RESULT_KEYS | {"requested"}
         assert (r["plugin"], r["generator"], r["mode"], r["attempts"]) == (plugin, generator, mode, attempts)
         assert r["content"] == {"city": "Lyon", "country": "France"}
-        assert r["usage"]["total_tokens"] > 0 and r["cost"] > 0
+        assert r["usage"]["total_tokens"] > 0 and Decimal(r["cost"]) > 0

@@ -8,7 +8,8 @@
 
 Two import surfaces are stable; every other module is internal and may move in any release:
 
-- ``openrouter_registry`` (this package), for apps: the service and `NLPServices`, `Settings`, every
+- ``openrouter_registry`` (this package), for apps: the services (async and sync) and `NLPServices`,
+  `Settings`, the per-call option types (`Provider`, `MaxPrice`, `WebSearch`...), every
   type a public call returns (`GenerationResult`, `TextStream`, `EmbeddingResult`, `BatchRun`,
   `BatchRow`, `BatchSummary`, `CostEstimate`, `Catalog`, `ModelInfo`, `Resolution`, ...) and the
   errors, all below `OpenRouterError`.
@@ -33,7 +34,19 @@ _EXPORTS: dict[str, str] = {
     # the service
     "NLPServices": "service",
     "OpenRouterService": "service",
+    "OpenRouterSyncService": "service",
+    "SyncTextStream": "service",
     "Settings": "settings",
+    "SettingsOptions": "settings",
+    # per-call options
+    "Provider": "engine.options",
+    "MaxPrice": "engine.options",
+    "WebSearch": "engine.options",
+    "FileParser": "engine.options",
+    "ResponseHealing": "engine.options",
+    "Plugin": "engine.options",
+    "CallOptions": "engine.options",
+    "GenerateOptions": "engine.options",
     "Secret": "settings",
     # what the calls return
     "GenerationResult": "result",
@@ -153,11 +166,12 @@ sys.meta_path.append(_OldModule)
 if TYPE_CHECKING:
     from .batch.run import BatchError as BatchError, BatchRow as BatchRow, BatchRun as BatchRun, BatchSummary as BatchSummary, ConcurrencyReport as ConcurrencyReport
     from .engine.calls import TextStream as TextStream
+    from .engine.options import CallOptions as CallOptions, FileParser as FileParser, GenerateOptions as GenerateOptions, MaxPrice as MaxPrice, Plugin as Plugin, Provider as Provider, ResponseHealing as ResponseHealing, WebSearch as WebSearch
     from .errors import APIError as APIError, AuthenticationError as AuthenticationError, BadRequestError as BadRequestError, ContextLengthError as ContextLengthError, ConfigurationError as ConfigurationError, ConnectionError as ConnectionError, HeaderError as HeaderError, InsufficientCreditsError as InsufficientCreditsError, MissingAPIKeyError as MissingAPIKeyError, ModelNotAvailableError as ModelNotAvailableError, ModerationError as ModerationError, OpenRouterError as OpenRouterError, PluginError as PluginError, ProviderError as ProviderError, InvalidResponseError as InvalidResponseError, RateLimitError as RateLimitError, SettingsError as SettingsError, StructuredOutputError as StructuredOutputError, TimeoutError as TimeoutError, PoolTimeoutError as PoolTimeoutError, TruncatedOutputError as TruncatedOutputError
     from .http.events import RetryEvent as RetryEvent, observe_retries as observe_retries
     from .models.catalog import Catalog as Catalog, ModelInfo as ModelInfo, Pricing as Pricing
     from .models.pricing import CostEstimate as CostEstimate
     from .plugins.registry import PluginInfo as PluginInfo, Registry as Registry, Resolution as Resolution, get_registry as get_registry
     from .result import CostSource as CostSource, EmbeddingResult as EmbeddingResult, GenerationResult as GenerationResult, Usage as Usage
-    from .service import NLPServices as NLPServices, OpenRouterService as OpenRouterService
-    from .settings import Secret as Secret, Settings as Settings
+    from .service import NLPServices as NLPServices, OpenRouterService as OpenRouterService, OpenRouterSyncService as OpenRouterSyncService, SyncTextStream as SyncTextStream
+    from .settings import Secret as Secret, Settings as Settings, SettingsOptions as SettingsOptions

@@ -8,6 +8,7 @@ is stored, so an upstream that echoes the key cannot get it into an exception or
 
 from __future__ import annotations
 
+from decimal import Decimal
 import builtins
 import logging
 import re
@@ -346,7 +347,7 @@ class StructuredOutputError(OpenRouterError):
         model: str | None = None,
         generation_id: str | None = None,
         usage: Any = None,
-        cost: float | None = None,
+        cost: Decimal | None = None,
         attempts: int = 1,
     ) -> None:
         self.text = scrub(text)

@@ -12,11 +12,12 @@ sit above it (``service.batch(...)``, Parlant's ``p.Server(nlp_service=service)`
 
 from __future__ import annotations
 
+from decimal import Decimal
 import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NamedTuple, Self, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, Self, TypeVar, Unpack, overload
 
 import attrs
 
@@ -24,7 +25,8 @@ from ..schemas.fastjson import MAPPING
 from ..errors import APIError, ConfigurationError, StructuredOutputError, TruncatedOutputError
 from ..models.generator import Generator, Mode
 from ..http.headers import with_authorization
-from ..schemas.inputs import check_call_options, check_extra_body, check_text, json_copy
+from ..schemas.inputs import check_call_options, check_text, json_copy
+from .options import GenerateOptions, Plugin, Provider, check_transport_options, request_fields
 from ..models.modes import MODE_MEMORY, is_mode_refusal, route_of
 from ..replies.offload import off_loop
 from ..plugins.registry import Registry, Resolution, get_registry
@@ -219,6 +221,10 @@ class Engine:
         max_tokens: int | None = None,
         extra_body: Mapping[str, Any] | None = None,
         max_reasks: int | None = None,
+        provider: Provider | Mapping[str, Any] | None = None,
+        models: Sequence[str] | None = None,
+        plugins: Sequence[Plugin] | None = None,
+        session_id: str | None = None,
     ) -> CostEstimate | None:
         """The lowest and highest price in USD (`decimal.Decimal`) of the `generate` call with these
         arguments, from the model catalog's prices, without sending it (see `openrouter_registry.models.pricing`).
@@ -228,13 +234,28 @@ class Engine:
 
         check_call_options(None, max_tokens, model, max_reasks)
         conversation = normalize_messages(prompt, messages)
-        extra_body = check_extra_body(extra_body)
+        extra_body = request_fields(extra_body, provider, models, plugins, session_id)
         await self.load_catalog()
         reasks = self.settings.max_reasks if max_reasks is None else max_reasks
         return estimate_call(self.resolve(model).generator, conversation, schema, max_tokens, extra_body, reasks)
 
     def _headers(self, model: str) -> dict[str, str]:
         return with_authorization(self.registry.build_headers(model, self.settings), self.settings)
+
+    @overload
+    async def generate(
+        self, prompt: str | None = None, *, schema: None = None, **options: Unpack[GenerateOptions]
+    ) -> GenerationResult[str]: ...
+
+    @overload
+    async def generate(
+        self, prompt: str | None = None, *, schema: type[T], **options: Unpack[GenerateOptions]
+    ) -> GenerationResult[T]: ...
+
+    @overload
+    async def generate(
+        self, prompt: str | None = None, *, schema: Mapping[str, Any], **options: Unpack[GenerateOptions]
+    ) -> GenerationResult[Any]: ...
 
     async def generate(
         self,
@@ -247,19 +268,34 @@ class Engine:
         max_tokens: int | None = None,
         extra_body: Mapping[str, Any] | None = None,
         max_reasks: int | None = None,
+        timeout: float | None = None,
+        max_attempts: int | None = None,
+        provider: Provider | Mapping[str, Any] | None = None,
+        models: Sequence[str] | None = None,
+        plugins: Sequence[Plugin] | None = None,
+        session_id: str | None = None,
     ) -> GenerationResult[Any]:
         """Generate a reply; with ``schema`` (JSON Schema dict, attrs class, dataclass or pydantic model)
-        return validated data in ``content``, otherwise the text.
+        return validated data in ``content`` (``GenerationResult[YourClass]`` for a class), otherwise
+        the text (``GenerationResult[str]``).
+
+        Per call: ``model``, ``temperature``, ``max_tokens``, ``max_reasks``; ``timeout`` (seconds per
+        attempt) and ``max_attempts`` override the service's settings; ``provider`` (a `Provider`),
+        ``models`` (fallback model ids), ``plugins`` (`WebSearch`, `FileParser`, `ResponseHealing`) and
+        ``session_id`` are sent in OpenRouter's shapes; ``extra_body`` passes any other request field.
 
         Raises `MissingAPIKeyError` without a key, `ConfigurationError` (before any request) for a bad
-        argument, naming it, a typed `APIError` for API failures (after retries), `StructuredOutputError` when no valid structure came back after ``max_reasks``
-        re-asks (default: the settings' ``max_reasks``), `TruncatedOutputError` for a reply cut off at
-        ``max_tokens``.
+        argument, naming it, a typed `APIError` for API failures (after retries), `StructuredOutputError`
+        when no valid structure came back after ``max_reasks`` re-asks (default: the settings'
+        ``max_reasks``), `TruncatedOutputError` for a reply cut off at ``max_tokens``.
         """
+        check_transport_options(timeout, max_attempts)
         call = await self._prepare(
             prompt, messages, schema, model,
-            temperature=temperature, max_tokens=max_tokens, extra_body=extra_body, max_reasks=max_reasks,
+            temperature=temperature, max_tokens=max_tokens, max_reasks=max_reasks,
+            extra_body=request_fields(extra_body, provider, models, plugins, session_id),
         )
+        call.timeout, call.max_attempts = timeout, max_attempts
         while True:
             reply = await self._send(call)
             if call.json_schema is None:
@@ -270,7 +306,14 @@ class Engine:
                 call.generator, call.model, reply.text, call.mode or "prompt", call.json_schema, reply.finish_reason,
             )
             if isinstance(checked, _Parsed):
-                return self._result(call, reply, _late().structure(checked.data, schema))
+                try:
+                    content = _late().structure(checked.data, schema)
+                except StructuredOutputError as error:  # the class's own validators refused it: re-ask too
+                    checked = list(error.errors) or [str(error)]
+                    name = getattr(schema, "__name__", "the schema class")
+                    self._reask(call, reply, checked, f"the model's reply does not fit {name} (its validators refused it)")
+                    continue
+                return self._result(call, reply, content)
             self._reask(call, reply, checked)
 
     # The steps of `generate`, in order. ``_Call`` carries one generation's state between them.
@@ -292,7 +335,6 @@ class Engine:
         self.settings.require_api_key()
         check_call_options(temperature, max_tokens, model, max_reasks)
         conversation = normalize_messages(prompt, messages)
-        extra_body = check_extra_body(extra_body)
         late = _late()
         json_schema = late.to_json_schema(schema)
         if not late.catalog_settled(self.settings):
@@ -335,7 +377,8 @@ class Engine:
             try:
                 # the check: an unusable answer is retried like any other invalid response
                 _, used = await self.transport.post_json(
-                    "/chat/completions", body, call.headers, model=call.model, check=check
+                    "/chat/completions", body, call.headers, model=call.model, check=check,
+                    timeout=call.timeout, max_attempts=call.max_attempts,
                 )
             except APIError as error:
                 call.attempts += error.attempts
@@ -385,11 +428,13 @@ class Engine:
         return errors if errors else _Parsed(data)
 
     @staticmethod
-    def _reask(call: _Call, reply: Reply, errors: list[str]) -> None:
-        """Step 5: append the invalid reply and the validation errors to the conversation, or raise
-        `StructuredOutputError` when no re-ask is left."""
+    def _reask(
+        call: _Call, reply: Reply, errors: list[str], message: str = "the model's reply does not match the schema"
+    ) -> None:
+        """Step 5: append the invalid reply and the validation errors (the schema's, or a schema class's
+        own validators') to the conversation, or raise `StructuredOutputError` when no re-ask is left."""
         if call.reasks_left <= 0:
-            raise StructuredOutputError("the model's reply does not match the schema", errors=errors, **call.spent(reply))
+            raise StructuredOutputError(message, errors=errors, **call.spent(reply))
         call.reasks_left -= 1
         log.info("reply from %s did not validate (%s); asking again", call.model, "; ".join(errors[:3]))
         call.conversation = [
@@ -427,21 +472,30 @@ class Engine:
         temperature: float | None = None,
         max_tokens: int | None = None,
         extra_body: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        max_attempts: int | None = None,
+        provider: Provider | Mapping[str, Any] | None = None,
+        models: Sequence[str] | None = None,
+        plugins: Sequence[Plugin] | None = None,
+        session_id: str | None = None,
     ) -> TextStream:
         """Stream a text reply: ``async for delta in service.stream(...)``. After the loop the stream
         object holds ``text``, ``usage``, ``cost``, ``model``, ``provider``, ``generation_id``,
         ``finish_reason`` and ``attempts``. An error that arrives mid-stream raises its typed error;
-        the text received before it stays in ``text`` and ``finish_reason`` becomes ``"error"``."""
+        the text received before it stays in ``text`` and ``finish_reason`` becomes ``"error"``.
+        Takes the options of `generate` (no ``schema``, no ``max_reasks``); ``timeout`` and
+        ``max_attempts`` bound opening the stream."""
         self.settings.require_api_key()
         check_call_options(temperature, max_tokens, model)
+        check_transport_options(timeout, max_attempts)
         conversation = normalize_messages(prompt, messages)
-        extra_body = check_extra_body(extra_body)
+        fields = request_fields(extra_body, provider, models, plugins, session_id)
         resolution = self.resolve(model)
         body = resolution.generator.build_body(
-            conversation, mode="prompt", max_tokens=max_tokens, temperature=temperature, extra_body=extra_body,
+            conversation, mode="prompt", max_tokens=max_tokens, temperature=temperature, extra_body=fields,
             stream=True,
         )
-        return TextStream(self, resolution, body, self._headers(resolution.model))
+        return TextStream(self, resolution, body, self._headers(resolution.model), limits=(timeout, max_attempts))
 
     # --- embeddings -------------------------------------------------------------------------------
 
@@ -451,13 +505,22 @@ class Engine:
         return self.settings.embedder_dimensions or _KNOWN_DIMENSIONS.get(self.settings.embedder_model)
 
     async def embed(
-        self, texts: str | Sequence[str], *, model: str | None = None, dimensions: int | None = None
+        self,
+        texts: str | Sequence[str],
+        *,
+        model: str | None = None,
+        dimensions: int | None = None,
+        timeout: float | None = None,
+        max_attempts: int | None = None,
     ) -> EmbeddingResult:
-        """Embed ``texts`` with ``model`` (default ``OPENROUTER_EMBEDDER_MODEL``); vectors come back in order."""
+        """Embed ``texts`` with ``model`` (default ``OPENROUTER_EMBEDDER_MODEL``); vectors come back in
+        order (``result.vectors``; ``len(result)`` and ``result[i]`` work on the result too).
+        ``timeout`` and ``max_attempts`` override the service's settings for this call."""
         from ..replies.decode import EmbeddingReply, decode_embeddings
         from ..errors import InvalidResponseError
 
         self.settings.require_api_key()
+        check_transport_options(timeout, max_attempts)
         items = [texts] if isinstance(texts, str) else list(texts)
         if not items or not all(isinstance(t, str) for t in items):
             raise ConfigurationError("embed() takes a string or a non-empty list of strings")
@@ -489,7 +552,8 @@ class Engine:
 
         check, decoded = _kept(decode)
         _, attempts = await self.transport.post_json(
-            "/embeddings", body, self._headers(model_id), model=model_id, check=check
+            "/embeddings", body, self._headers(model_id), model=model_id, check=check,
+            timeout=timeout, max_attempts=max_attempts,
         )
         reply = decoded[-1]
         return EmbeddingResult(
@@ -526,9 +590,11 @@ class _Call:
     temperature: float | None
     max_tokens: int | None
     extra_body: Mapping[str, Any] | None
+    timeout: float | None = None
+    max_attempts: int | None = None
     attempts: int = 0
     usage: Usage = _NO_USAGE
-    cost: float | None = None
+    cost: Decimal | None = None
     cost_source: CostSource | None = None
 
     @property
@@ -558,11 +624,20 @@ class _Call:
 class TextStream:
     """An async iterator of text deltas; after iteration, the totals of the reply."""
 
-    def __init__(self, service: Engine, resolution: Resolution, body: dict[str, Any], headers: dict[str, str]):
+    def __init__(
+        self,
+        service: Engine,
+        resolution: Resolution,
+        body: dict[str, Any],
+        headers: dict[str, str],
+        *,
+        limits: tuple[float | None, int | None] = (None, None),
+    ):
         self._service, self._resolution, self._body, self._headers = service, resolution, body, headers
+        self._timeout, self._max_attempts = limits
         self.text = ""
         self.usage = Usage()
-        self.cost: float | None = None
+        self.cost: Decimal | None = None
         self.model: str | None = None
         self.provider: str | None = None
         self.generation_id: str | None = None
@@ -581,7 +656,10 @@ class TextStream:
         from ..replies.decode import decode_chunk
 
         model = self._resolution.model
-        handle = self._service.transport.stream_data("/chat/completions", self._body, self._headers, model=model)
+        handle = self._service.transport.stream_data(
+            "/chat/completions", self._body, self._headers, model=model, timeout=self._timeout,
+            max_attempts=self._max_attempts,
+        )
         # ``async with``: a consumer that stops early (break, an exception in its loop body) gives the
         # connection back as soon as this generator is closed, not whenever the GC gets to it.
         async with handle:
