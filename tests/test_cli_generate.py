@@ -183,7 +183,7 @@ def test_bad_schema_exits_2_with_one_line(
         (["--max-tokens", "lots"], "error: argument --max-tokens: invalid int value: 'lots'"),
         (["--temperature", "7"], "ConfigurationError: temperature must be a number from 0 to 2, got 7.0"),
         (["--temperature", "warm"], "error: argument --temperature: invalid float value: 'warm'"),
-        ([], "error: the following arguments are required: PROMPT"),
+        ([], "ConfigurationError: give either PROMPT or --messages FILE (not both)"),  # PROMPT is optional with --messages
     ],
 )
 def test_bad_options_exit_2_with_one_line(
