@@ -42,7 +42,7 @@ $(DOCS_STAMP): $(CORE_STAMP)
 	touch $(DOCS_STAMP)
 
 docs: $(DOCS_STAMP)
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # the benchmark-only clients (the `bench` extra), installed once on top of the test environment
 $(BENCH_STAMP): $(STAMP)
