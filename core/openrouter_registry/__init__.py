@@ -38,6 +38,7 @@ _EXPORTS: dict[str, str] = {
     "SyncTextStream": "service",
     "Settings": "settings",
     "SettingsOptions": "settings",
+    "ServiceOptions": "settings",
     # per-call options
     "Provider": "engine.options",
     "MaxPrice": "engine.options",
@@ -174,4 +175,4 @@ if TYPE_CHECKING:
     from .plugins.registry import PluginInfo as PluginInfo, Registry as Registry, Resolution as Resolution, get_registry as get_registry
     from .result import CostSource as CostSource, EmbeddingResult as EmbeddingResult, GenerationResult as GenerationResult, Usage as Usage
     from .service import NLPServices as NLPServices, OpenRouterService as OpenRouterService, OpenRouterSyncService as OpenRouterSyncService, SyncTextStream as SyncTextStream
-    from .settings import Secret as Secret, Settings as Settings, SettingsOptions as SettingsOptions
+    from .settings import Secret as Secret, Settings as Settings, SettingsOptions as SettingsOptions, ServiceOptions as ServiceOptions

@@ -19,11 +19,11 @@ import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar, Unpack, overload
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, Unpack, overload
 
 from .adapters.sync import LoopThread
 from .engine.calls import Engine
-from .settings import Settings, SettingsOptions
+from .settings import ServiceOptions, Settings
 
 if TYPE_CHECKING:
     from .batch.run import BatchRow, BatchRun
@@ -77,6 +77,19 @@ class OpenRouterService(Engine):
         return ParlantNLPService(self, container)
 
 
+class _Total(Generic[T]):
+    """One of `TextStream`'s totals, read through a `SyncTextStream` (a read-only attribute)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, stream: SyncTextStream | None, owner: type | None = None) -> T:
+        if stream is None:
+            raise AttributeError(self.name)
+        value: T = getattr(stream._stream, self.name)
+        return value
+
+
 class SyncTextStream:
     """A streamed text reply as a plain iterator of text deltas (``for delta in client.stream(...)``);
     after the loop it holds the totals of the reply, as `TextStream` does."""
@@ -94,37 +107,15 @@ class SyncTextStream:
             pass
         return self.text
 
-    @property
-    def text(self) -> str:
-        return self._stream.text
-
-    @property
-    def usage(self) -> Usage:
-        return self._stream.usage
-
-    @property
-    def cost(self) -> Decimal | None:
-        return self._stream.cost
-
-    @property
-    def model(self) -> str | None:
-        return self._stream.model
-
-    @property
-    def provider(self) -> str | None:
-        return self._stream.provider
-
-    @property
-    def generation_id(self) -> str | None:
-        return self._stream.generation_id
-
-    @property
-    def finish_reason(self) -> str | None:
-        return self._stream.finish_reason
-
-    @property
-    def attempts(self) -> int:
-        return self._stream.attempts
+    # the totals of the reply, read from the async stream underneath (set as the iteration goes)
+    text: _Total[str] = _Total()
+    usage: _Total[Usage] = _Total()
+    cost: _Total[Decimal | None] = _Total()
+    model: _Total[str | None] = _Total()
+    provider: _Total[str | None] = _Total()
+    generation_id: _Total[str | None] = _Total()
+    finish_reason: _Total[str | None] = _Total()
+    attempts: _Total[int] = _Total()
 
 
 class OpenRouterSyncService:
@@ -266,26 +257,10 @@ class OpenRouterSyncService:
         return self.service.resolve(model)
 
 
-def _service(
-    model_name: str | None,
-    max_tokens: int | None,
-    http_referer: str | None,
-    site_name: str | None,
-    base_url: str | None,
-    api_key: str | None,
-    settings: Mapping[str, Any],
-) -> OpenRouterService:
-    return OpenRouterService(
-        Settings.from_env(
-            model=model_name,
-            max_tokens=max_tokens,
-            http_referer=http_referer,
-            site_name=site_name,
-            base_url=base_url,
-            api_key=api_key,
-            **settings,
-        )
-    )
+def _service(options: Mapping[str, Any]) -> OpenRouterService:
+    """The service for `NLPServices`' keywords: ``model_name`` is the `Settings` field ``model``."""
+    settings = dict(options)
+    return OpenRouterService(Settings.from_env(model=settings.pop("model_name", None), **settings))
 
 
 class NLPServices:
@@ -294,70 +269,28 @@ class NLPServices:
 
     @overload
     @staticmethod
-    def openrouter(
-        container: None = None,
-        /,
-        *,
-        model_name: str | None = None,
-        max_tokens: int | None = None,
-        http_referer: str | None = None,
-        site_name: str | None = None,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        **settings: Unpack[SettingsOptions],
-    ) -> OpenRouterService: ...
+    def openrouter(container: None = None, /, **options: Unpack[ServiceOptions]) -> OpenRouterService: ...
 
     @overload
     @staticmethod
-    def openrouter(
-        container: object,
-        /,
-        *,
-        model_name: str | None = None,
-        max_tokens: int | None = None,
-        http_referer: str | None = None,
-        site_name: str | None = None,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        **settings: Unpack[SettingsOptions],
-    ) -> Any: ...
+    def openrouter(container: object, /, **options: Unpack[ServiceOptions]) -> Any: ...
 
     @staticmethod
-    def openrouter(
-        container: Any = None,
-        /,
-        *,
-        model_name: str | None = None,
-        max_tokens: int | None = None,
-        http_referer: str | None = None,
-        site_name: str | None = None,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        **settings: Any,
-    ) -> Any:
-        """An `OpenRouterService` configured from the environment, explicit arguments winning (the
-        other settings by their `Settings` names: ``timeout=``, ``max_attempts=``, ``max_reasks=``...).
+    def openrouter(container: Any = None, /, **options: Any) -> Any:
+        """An `OpenRouterService` configured from the environment, explicit arguments winning:
+        ``model_name``, ``max_tokens``, ``http_referer``, ``site_name``, ``base_url``, ``api_key`` and
+        the other settings by their `Settings` names (``timeout=``, ``max_attempts=``, ``max_reasks=``...;
+        see `ServiceOptions`).
 
         Called by Parlant with its container (``p.Server(nlp_service=NLPServices.openrouter)``), it
         returns the Parlant NLP service directly.
         """
-        service = _service(model_name, max_tokens, http_referer, site_name, base_url, api_key, settings)
+        service = _service(options)
         if container is not None:
             return service(container)
         return service
 
     @staticmethod
-    def openrouter_sync(
-        *,
-        model_name: str | None = None,
-        max_tokens: int | None = None,
-        http_referer: str | None = None,
-        site_name: str | None = None,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        **settings: Unpack[SettingsOptions],
-    ) -> OpenRouterSyncService:
+    def openrouter_sync(**options: Unpack[ServiceOptions]) -> OpenRouterSyncService:
         """An `OpenRouterSyncService`: the same arguments as `openrouter`, the same calls, blocking."""
-        return OpenRouterSyncService(
-            _service(model_name, max_tokens, http_referer, site_name, base_url, api_key, settings)
-        )
+        return OpenRouterSyncService(_service(options))

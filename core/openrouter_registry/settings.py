@@ -25,7 +25,7 @@ import cattrs
 
 from .errors import MissingAPIKeyError, SettingsError, remember_secret
 
-__all__ = ["Secret", "Settings", "SettingsOptions", "DEFAULT_BASE_URL", "DEFAULT_MODEL", "DEFAULT_EMBEDDER_MODEL", "TRANSPORTS"]
+__all__ = ["Secret", "Settings", "SettingsOptions", "ServiceOptions", "DEFAULT_BASE_URL", "DEFAULT_MODEL", "DEFAULT_EMBEDDER_MODEL", "TRANSPORTS"]
 
 # --- URL checks -------------------------------------------------------------------------------
 # URL checks for the settings: the base URL requests go to, and the app URL sent as ``HTTP-Referer``.
@@ -451,9 +451,8 @@ attrs.resolve_types(Settings)
 
 
 class SettingsOptions(TypedDict, total=False):
-    """The settings `NLPServices.openrouter(...)` and `openrouter_sync(...)` take as keywords besides
-    ``model_name``, ``max_tokens``, ``http_referer``, ``site_name``, ``base_url`` and ``api_key``: the
-    `Settings` fields of the same names (see `Settings` for each one's environment variable). A value
+    """The settings `NLPServices.openrouter(...)` and `openrouter_sync(...)` take by their own names (see
+    `ServiceOptions` for the others): the `Settings` fields of the same names (see `Settings` for each one's environment variable). A value
     given here wins over the environment; None leaves the environment's (or the default)."""
 
     timeout: float | None
@@ -471,6 +470,19 @@ class SettingsOptions(TypedDict, total=False):
     cache_dir: str | None
     catalog_ttl: float | None
     catalog: bool | None
+
+
+class ServiceOptions(SettingsOptions, total=False):
+    """Every keyword of `NLPServices.openrouter(...)` and `openrouter_sync(...)`: `SettingsOptions` plus
+    ``model_name`` (the `Settings` field ``model``), ``max_tokens``, ``http_referer``, ``site_name``,
+    ``base_url`` and ``api_key``."""
+
+    model_name: str | None
+    max_tokens: int | None
+    http_referer: str | None
+    site_name: str | None
+    base_url: str | None
+    api_key: str | None
 
 
 # --- conversion: the one cattrs converter that turns raw values into settings ---------------------
