@@ -98,13 +98,18 @@ def cost_from_api(usage: Mapping[str, Any] | None) -> Decimal | None:
     cost = usage.get("cost")
     if isinstance(cost, bool) or not isinstance(cost, (int, float, str)) or isinstance(cost, str) and len(cost) > 64:
         return None
-    if isinstance(cost, int) and not -(10**30) < cost < 10**30:  # not a cost, and Decimal would keep every digit
+    if isinstance(cost, int) and not -(10**309) < cost < 10**309:  # not a cost, and Decimal would keep every digit
         return None
     try:
         value = Decimal(repr(cost) if isinstance(cost, float) else cost.strip() if isinstance(cost, str) else cost)
     except (InvalidOperation, ValueError):
         return None
-    return value if value.is_finite() and value >= 0 else None
+    # a float's range bounds it, as when costs were floats: 1e999 is no more a cost than NaN
+    return value if value.is_finite() and value >= 0 and value.adjusted() <= _MAX_COST_EXPONENT else None
+
+
+#: A cost of 10**309 USD or more is not a cost (beyond a float's range, as costs were read before).
+_MAX_COST_EXPONENT = 308
 
 
 def money_json(cost: Decimal | None) -> str | None:
