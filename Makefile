@@ -20,12 +20,15 @@ PACKAGES := -e . -e plugins/openrouter_gpt -e plugins/openrouter_claude -e plugi
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# setuptools once in .venv, then the four builds without isolation: each isolated build would
+# install setuptools again in a temporary environment (most of the install's time)
 $(CORE_STAMP): pyproject.toml plugins/*/pyproject.toml | $(BIN)/python
-	$(PIP) $(PACKAGES)
+	$(PIP) "setuptools>=77"
+	$(PIP) --no-build-isolation $(PACKAGES)
 	touch $(CORE_STAMP)
 
 $(STAMP): $(CORE_STAMP)
-	$(PIP) -e ".[test]"
+	$(PIP) --no-build-isolation -e ".[test]"
 	touch $(STAMP)
 
 # the development environment: the core, the plugins and the test toolchain
@@ -38,7 +41,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 $(DOCS_STAMP): $(CORE_STAMP)
-	$(PIP) -e ".[docs]"
+	$(PIP) --no-build-isolation -e ".[docs]"
 	touch $(DOCS_STAMP)
 
 docs: $(DOCS_STAMP)
@@ -46,7 +49,7 @@ docs: $(DOCS_STAMP)
 
 # the benchmark-only clients (the `bench` extra), installed once on top of the test environment
 $(BENCH_STAMP): $(STAMP)
-	$(PIP) -e ".[bench]"
+	$(PIP) --no-build-isolation -e ".[bench]"
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)
