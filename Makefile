@@ -1,33 +1,55 @@
-# Two commands do all the set-up on a fresh machine with Python 3.11+, pip and make:
-#   make demo   - install everything into .venv and run the main job
-#   make test   - install everything into .venv and run the whole test suite
+# Set-up on a fresh machine with Python 3.11+, pip and make:
+#   make demo   - install the library and its three plugins into .venv (seconds), then run the demo
+#   make test   - install the test toolchain too, then run the whole test suite
+#   make docs   - install the docs toolchain, then build the docs site (mkdocs build --strict) into site/
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+# what the demo needs: the core and the plugins, nothing else
+CORE_STAMP  := $(VENV)/.installed-core
+# + the `test` extra (pytest, hypothesis, mypy, Parlant...): everything the test suite needs
+STAMP       := $(VENV)/.installed
+DOCS_STAMP  := $(VENV)/.installed-docs
 BENCH_STAMP := $(VENV)/.installed-bench
 
 PACKAGES := -e . -e plugins/openrouter_gpt -e plugins/openrouter_claude -e plugins/openrouter_llama
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test docs bench clean
 
-$(STAMP): pyproject.toml plugins/*/pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet $(PACKAGES) -e ".[test]"
+
+# setuptools once in .venv, then the four builds without isolation: each isolated build would
+# install setuptools again in a temporary environment (most of the install's time)
+$(CORE_STAMP): pyproject.toml plugins/*/pyproject.toml | $(BIN)/python
+	$(PIP) "setuptools>=77"
+	$(PIP) --no-build-isolation $(PACKAGES)
+	touch $(CORE_STAMP)
+
+$(STAMP): $(CORE_STAMP)
+	$(PIP) --no-build-isolation -e ".[test]"
 	touch $(STAMP)
 
+# the development environment: the core, the plugins and the test toolchain
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: $(CORE_STAMP)
 	$(BIN)/openrouter-registry demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+$(DOCS_STAMP): $(CORE_STAMP)
+	$(PIP) --no-build-isolation -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 # the benchmark-only clients (the `bench` extra), installed once on top of the test environment
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	$(PIP) --no-build-isolation -e ".[bench]"
 	touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)
@@ -41,4 +63,4 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/bench_scale.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info core/*.egg-info plugins/*/*.egg-info
+	rm -rf $(VENV) build site *.egg-info core/*.egg-info plugins/*/*.egg-info

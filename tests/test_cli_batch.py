@@ -62,7 +62,7 @@ def test_one_row_per_input_row_and_an_exact_summary(server: FakeOpenRouter, tmp_
     assert sent == sorted(f"Extract the city from: We landed in Paris, visit {i}" for i in range(12))
     summary = json.loads(summary_file.read_text())
     assert (summary["rows"], summary["ok"], summary["failed"], summary["requests"]) == (12, 12, {}, 12)
-    assert Decimal(summary["cost_usd"]) == sum(Decimal(repr(row["cost"])) for row in rows)
+    assert Decimal(summary["cost_usd"]) == sum(Decimal(row["cost"]) for row in rows)
     assert summary["tokens"]["prompt"] == sum(row["usage"]["prompt_tokens"] for row in rows)
     assert summary["concurrency"] == {"start": 4, "min": 4, "max": 4, "final": 4, "decreases": 0, "increases": 0}
     assert summary["stopped"] is None and summary["latency_s"]["p50"] > 0 and summary["rows_per_s"] > 0
@@ -175,7 +175,7 @@ def test_budget_stop_says_how_far_it_got(server: FakeOpenRouter, tmp_path: Path,
     rows = read_rows(tmp_path / "out.jsonl")
     assert summary["stopped"] == "budget" and 3 <= summary["rows"] == len(rows) < 100
     assert summary["not_started"] == 100 - len(rows) and len(chat_requests(server)) == len(rows)
-    assert Decimal(summary["cost_usd"]) == sum(Decimal(repr(row["cost"])) for row in rows)
+    assert Decimal(summary["cost_usd"]) == sum(Decimal(row["cost"]) for row in rows)
     assert Decimal(summary["cost_usd"]) <= budget < Decimal(summary["cost_usd"]) + bound
     assert summary["max_cost_usd"] == str(budget)
     assert "rows not started" in capsys.readouterr().err

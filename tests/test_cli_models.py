@@ -94,7 +94,7 @@ def test_no_catalog_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch, capsys:
 
 
 def test_the_readme_example_is_the_real_output(server: FakeOpenRouter, capsys: pytest.CaptureFixture[str]) -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parent.parent / "docs" / "guides" / "models.md").read_text(encoding="utf-8")
     block = readme.split("$ openrouter-registry models\n", 1)[1].split("```", 1)[0]
     _, out, _ = run(capsys)
     assert out == block

@@ -7,6 +7,8 @@ sweeps those files directly when they are present.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import base64
 import json
 import struct
@@ -423,7 +425,7 @@ def test_decode_chat_old_usage_without_cost() -> None:
 def test_decode_chat_usage_details_and_cost() -> None:
     reply = decode_chat(GPT4O_MINI)
     assert reply.usage == Usage(29, 33, 62, cached_tokens=4, reasoning_tokens=7)
-    assert reply.cost == pytest.approx(0.00002415)
+    assert reply.cost == Decimal("0.00002415")
     assert reply.raw is GPT4O_MINI
 
 
@@ -506,7 +508,7 @@ def test_decode_chunk_usage_on_the_finish_chunk() -> None:
         "choices": [{"index": 0, "delta": {"content": "", "role": "assistant"}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 15, "completion_tokens": 9, "total_tokens": 24, "cost": 0.00006},
     })
-    assert chunk == StreamChunk(text="", finish_reason="stop", usage=Usage(15, 9, 24), cost=0.00006,
+    assert chunk == StreamChunk(text="", finish_reason="stop", usage=Usage(15, 9, 24), cost=Decimal("0.00006"),
                                 model="anthropic/claude-4.5-haiku-20251001", provider="Amazon Bedrock",
                                 generation_id="gen-1780944361-X5HAtL0Z2NQp8nHAiT6F")
 
@@ -553,7 +555,7 @@ def test_decode_embeddings_recorded_shape_in_index_order() -> None:
     assert reply == EmbeddingReply(
         vectors=[[-0.0137, 0.0057, -0.0137], [0.1, 0.2, 0.3], [0.4, 0.5, 0.6]],
         model="text-embedding-3-small", provider="OpenAI", generation_id="gen-emb-1787150071-alSj98b6YZi7IrVS68pQ",
-        usage=Usage(3, 0, 3), cost=6e-08,
+        usage=Usage(3, 0, 3), cost=Decimal("6e-08"),
     )
 
 

@@ -10,6 +10,8 @@ may turn into a wrong value. The last tests send the worst shapes through `gener
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import base64
 import json
 import math
@@ -158,10 +160,11 @@ def test_usage_reads_only_real_counts(usage: Any, expected: Usage) -> None:
     assert decode_chat({**chat(), "usage": usage}).usage == expected
 
 
-COSTS: list[tuple[str, Any, float | None]] = [
-    ("number", 0.0001, 0.0001),
-    ("numeric string", "0.25", 0.25),
-    ("zero", 0, 0.0),
+COSTS: list[tuple[str, Any, Decimal | None]] = [  # money is exact: a Decimal of the digits sent
+    ("number", 0.0001, Decimal("0.0001")),
+    ("numeric string", "0.25", Decimal("0.25")),
+    ("zero", 0, Decimal(0)),
+    ("largest float's range", "1e308", Decimal("1e308")),
     ("negative", -1, None),
     ("NaN", math.nan, None),
     ("infinite", math.inf, None),
@@ -175,7 +178,7 @@ COSTS: list[tuple[str, Any, float | None]] = [
 
 
 @pytest.mark.parametrize(("cost", "expected"), [(c, e) for _, c, e in COSTS], ids=[n for n, _, _ in COSTS])
-def test_cost_is_a_finite_non_negative_number_or_none(cost: Any, expected: float | None) -> None:
+def test_cost_is_a_finite_non_negative_number_or_none(cost: Any, expected: Decimal | None) -> None:
     assert cost_from_api({"cost": cost}) == expected
     assert decode_chat({**chat(), "usage": {"cost": cost}}).cost == expected
 

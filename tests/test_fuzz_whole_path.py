@@ -1,5 +1,5 @@
 """Hypothesis fuzz of the whole path: arbitrary settings, arguments and server answers in, only the
-README's documented errors out.
+documented errors (docs/guides/errors.md) out.
 
 - `test_answers_*`: random and adversarial answers (status, headers, body bytes or SSE events) from a
   local server to `generate` (text and schema), `stream` and `embed` (issue 8.2).
@@ -8,7 +8,7 @@ README's documented errors out.
   answers (issue 12.8).
 
 Every call must end (an outer bound) with a value of the documented shape or an exception whose class
-is named in the README's Errors table: `ConfigurationError`/`SettingsError` for bad input, `APIError`
+is named in the Errors table (docs/guides/errors.md): `ConfigurationError`/`SettingsError` for bad input, `APIError`
 subclasses for bad answers, never a bare builtin. Example counts are modest so CI stays fast.
 
 Shapes the fuzz found failing are also written below as explicit examples, so they are tried on every
@@ -46,11 +46,11 @@ FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthChe
 
 def documented_errors() -> tuple[type[BaseException], ...]:
     """The classes named in the README's Errors table."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "docs" / "guides" / "errors.md").read_text(encoding="utf-8")
     section = readme.split("## Errors", 1)[1].split("\n## ", 1)[0]
     names = re.findall(r"^\| `(\w+)` \|", section, flags=re.M)
     classes = tuple(c for c in (getattr(openrouter_registry, n, None) for n in names) if isinstance(c, type))
-    assert len(classes) >= 10, "the README's Errors table moved"
+    assert len(classes) >= 10, "the Errors table of docs/guides/errors.md moved"
     return classes
 
 

@@ -5,6 +5,8 @@ says so."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import json
 import subprocess
 import sys
@@ -328,7 +330,7 @@ async def test_events_in_order_on_a_retried_call(server: FakeOpenRouter) -> None
     assert (response.response_model, response.provider, response.generation_id) == (
         "openai/gpt-4o-2024-08-06", "OpenAI", "gen-observe-1"
     )
-    assert response.usage == result.usage and response.cost == result.cost == pytest.approx(0.0004)
+    assert response.usage == result.usage and response.cost == result.cost == Decimal("0.0004")
     assert response.cost_source == "api" and response.finish_reason == "stop"
     assert 0 < request.elapsed <= retry.elapsed <= response.elapsed
 
@@ -348,7 +350,7 @@ async def test_fallback_reask_and_error_events(server: FakeOpenRouter) -> None:
     assert (fallback.reason, fallback.mode) == ("json_schema", "json_object")
     assert reask.errors and "city" in reask.errors[0]
     assert error.error is raised.value and error.reason == "StructuredOutputError"
-    assert error.attempts == 3 and error.cost == pytest.approx(0.0008)
+    assert error.attempts == 3 and error.cost == Decimal("0.0008")
 
 
 class Recorder:
@@ -450,3 +452,15 @@ async def test_requests_identify_the_library(server: FakeOpenRouter, stack: str)
     if stack == "aiohttp":
         expected += f" aiohttp/{aiohttp.__version__}"
     assert [r.headers["user-agent"] for r in server.requests] == [expected, expected]
+
+
+def test_the_otlp_snippet_of_the_guide_compiles() -> None:
+    """The OTLP export snippet is documented, not run against a live collector: it must still be valid
+    Python that names the exporter and processor it tells the reader to use."""
+    import re
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "guides" / "observability.md").read_text(encoding="utf-8")
+    block = guide.split("<!-- otlp-export", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    compile(block, "observability.md", "exec")
+    assert re.search(r"BatchSpanProcessor\(OTLPSpanExporter\(\)\)", block)

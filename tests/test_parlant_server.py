@@ -251,8 +251,8 @@ def test_bare_form_uses_env_configuration_and_gpt_json_schema(tmp_path: Path) ->
 
 
 def readme_example(form: str) -> str:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    block = readme.split(f"<!-- parlant-example: {form} -->", 1)[1]
+    readme = (Path(__file__).resolve().parent.parent / "docs" / "guides" / "parlant.md").read_text()
+    block = readme.split(f"<!-- parlant-example: {form};", 1)[1]
     return block.split("```python\n", 1)[1].split("```", 1)[0]
 
 

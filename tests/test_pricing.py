@@ -54,9 +54,9 @@ async def test_a_reply_without_usage_cost_is_priced_from_the_catalog(server: Fak
     async with make_service(server) as service:
         g = await service.generate("Say hello", model="openai/gpt-4o")
         api = await service.generate("Say hello", model="openai/gpt-4o")  # the local server reports usage.cost
-    assert g.cost == float(Decimal("0.0000025") * 1200 + Decimal("0.00001") * 300) == 0.006
+    assert g.cost == Decimal("0.0000025") * 1200 + Decimal("0.00001") * 300 == Decimal("0.006")
     assert g.cost_source == "catalog" and g.to_dict()["cost_source"] == "catalog"
-    assert api.cost_source == "api" and api.cost == server.generations[api.generation_id or ""]["total_cost"]
+    assert api.cost_source == "api" and api.cost == Decimal(repr(server.generations[api.generation_id or ""]["total_cost"]))
 
 
 async def test_without_a_price_the_cost_stays_unknown(server: FakeOpenRouter) -> None:
@@ -72,7 +72,7 @@ async def test_one_catalog_priced_attempt_makes_the_sum_a_catalog_cost(server: F
         g = await service.generate("Extract: Paris, France.", schema=CITY, model="openai/gpt-4o")
     assert g.attempts == 2 and g.cost_source == "catalog"
     billed = next(iter(server.generations.values()))["total_cost"]
-    assert g.cost == pytest.approx(0.006 + billed)
+    assert g.cost == Decimal("0.006") + Decimal(repr(billed))  # exact: Decimal money
 
 
 async def test_estimate_cost_brackets_what_the_call_is_billed(server: FakeOpenRouter) -> None:

@@ -1,4 +1,6 @@
-"""The README is a contract: its example plugin works as written, and CI runs its test command."""
+"""The README and the guides are a contract: the example plugin (docs/guides/writing-a-plugin.md) and its
+test (docs/guides/testing.md) work as written, the errors table names the exported errors, and CI runs the
+README's test command."""
 
 from __future__ import annotations
 
@@ -13,13 +15,16 @@ from test_plugin_loading import install_fake_distribution
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+PLUGIN_GUIDE = (ROOT / "docs" / "guides" / "writing-a-plugin.md").read_text(encoding="utf-8")
+TESTING_GUIDE = (ROOT / "docs" / "guides" / "testing.md").read_text(encoding="utf-8")
+ERRORS_GUIDE = (ROOT / "docs" / "guides" / "errors.md").read_text(encoding="utf-8")
 SETTINGS = Settings.from_env({}, api_key="sk-or-v1-readme-test-key")
 
 
 def example_plugin_source() -> str:
-    block = README.split("<!-- example-plugin", 1)[1]
+    block = PLUGIN_GUIDE.split("<!-- example-plugin", 1)[1]
     match = re.search(r"```python\n(.*?)```", block, re.DOTALL)
-    assert match, "README lost its example plugin block"
+    assert match, "docs/guides/writing-a-plugin.md lost its example plugin block"
     return match.group(1)
 
 
@@ -72,9 +77,9 @@ def test_readme_plugin_test_example_runs_as_written(tmp_path: Path) -> None:
     import os
     import subprocess
 
-    block = README.split("<!-- example-plugin-test", 1)[1]
+    block = TESTING_GUIDE.split("<!-- example-plugin-test", 1)[1]
     match = re.search(r"```python\n(.*?)```", block, re.DOTALL)
-    assert match, "README lost its example plugin test"
+    assert match, "docs/guides/testing.md lost its example plugin test"
     site = tmp_path / "site"
     site.mkdir()
     install_fake_distribution(site, "acme-openrouter", "1.0.0", "acme_openrouter", example_plugin_source(), "acme_openrouter")
@@ -102,7 +107,7 @@ def test_readme_errors_table_names_the_exported_errors() -> None:
     import openrouter_registry
     from openrouter_registry import APIError, OpenRouterError
 
-    table = README.split("## Errors", 1)[1].split("\n## ", 1)[0]
+    table = ERRORS_GUIDE.split("## Errors", 1)[1].split("\n## ", 1)[0]
     named = re.findall(r"^\| `(\w+)` \|", table, re.MULTILINE)
     assert len(named) >= 14
     for name in named:
@@ -147,9 +152,9 @@ def test_readme_observability_example_prints_the_span(tmp_path: Path) -> None:
 
     from openrouter_registry.testing import FakeOpenRouter
 
-    block = README.split("## Observability", 1)[1]
+    block = (ROOT / "docs" / "guides" / "observability.md").read_text(encoding="utf-8")
     match = re.search(r"```python\n(.*?)```", block, re.DOTALL)
-    assert match, "README lost its observability example"
+    assert match, "docs/guides/observability.md lost its console example"
     assert len(match.group(1).strip().splitlines()) <= 16
     script = tmp_path / "spans.py"
     script.write_text(match.group(1))

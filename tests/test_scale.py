@@ -267,8 +267,8 @@ def _run_readme_block(marker: str, tmp_path: Path) -> str:
     import subprocess
     import sys
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    block = readme.split(f"<!-- {marker}", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "guides" / "scaling-out.md").read_text()
+    block = readme.split(marker, 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
     script = tmp_path / "recipe.py"
     script.write_text(block)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENROUTER_")}
@@ -280,17 +280,17 @@ def _run_readme_block(marker: str, tmp_path: Path) -> str:
 
 def test_readme_ray_recipe_runs_as_written(tmp_path: Path) -> None:
     pytest.importorskip("ray", reason="Ray is in the 'scale' extra, not installed here")
-    assert _run_readme_block("scaling-ray", tmp_path) == "200"
+    assert _run_readme_block("<!-- scaling-ray", tmp_path) == "200"
 
 
 def test_readme_dask_recipe_runs_as_written(tmp_path: Path) -> None:
     pytest.importorskip("dask.dataframe", reason="Dask is in the 'scale' extra, not installed here")
-    assert _run_readme_block("scaling-dask", tmp_path) == "100 100"
+    assert _run_readme_block("<!-- scaling-dask", tmp_path) == "100 100"
 
 
 def test_readme_multiprocessing_recipe_runs_as_written(tmp_path: Path) -> None:
-    summary = _run_readme_block("scaling-multiprocessing", tmp_path)
+    summary = _run_readme_block("<!-- scaling-multiprocessing", tmp_path)
     assert summary.startswith("{'rows': 40, 'ok': 40, 'failed': {}, 'not_started': 0,")
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "guides" / "scaling-out.md").read_text()
     shown = readme.split("print(BatchUDF.summarize(parts))  # ", 1)[1].splitlines()[0]
     assert summary.endswith(shown.split("...,", 1)[1].strip())  # the cost the comment shows

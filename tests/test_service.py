@@ -3,6 +3,8 @@ family styles, learned mode fallback, re-ask, truncation, settings, schema types
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import dataclasses
 import enum
 import json
@@ -165,7 +167,7 @@ async def test_invalid_after_reasks_raises_with_text_errors_usage_and_cost(serve
             await service.generate("Extract: Paris.", schema=CITY, model="openai/gpt-4o")
     error = info.value
     assert (error.text, error.attempts, error.usage.total_tokens) == ("I'm sorry, I can't help with that.", 2, 60)
-    assert error.cost == pytest.approx(0.004)
+    assert error.cost == Decimal("0.004")  # money is exact: 0.002 + 0.002
     assert error.errors == ["the reply holds no JSON value"]
     assert len(chat_requests(server)) == 2
 

@@ -4,6 +4,8 @@ the retries, and the key kept out of every log record and error."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import json
 import logging
 from collections.abc import Iterator
@@ -82,7 +84,7 @@ async def test_stream_yields_deltas_then_holds_the_totals_of_the_reply(server: F
     assert stream.usage.prompt_tokens == generation["tokens_prompt"] > 0
     assert stream.usage.completion_tokens == generation["tokens_completion"] > 0
     assert stream.usage.total_tokens == generation["tokens_prompt"] + generation["tokens_completion"]
-    assert stream.cost == generation["total_cost"] > 0
+    assert stream.cost == Decimal(repr(generation["total_cost"])) > 0
 
     assert (request.method, request.path) == ("POST", "/api/v1/chat/completions")
     assert request.body == {"model": "openai/gpt-4o", "messages": [{"role": "user", "content": "Say hello"}], "stream": True}
@@ -157,7 +159,7 @@ async def test_usage_and_cost_riding_on_the_finish_chunk_and_the_served_model(se
         stream = service.stream("Count from 1 to 3", model="anthropic/claude-haiku-4.5")
         assert await stream.collect() == "1\n2\n3"
     assert (stream.model, stream.provider, stream.generation_id) == (served, provider, gen)
-    assert (stream.usage.total_tokens, stream.usage.cached_tokens, stream.cost) == (24, 3, 0.00006)
+    assert (stream.usage.total_tokens, stream.usage.cached_tokens, stream.cost) == (24, 3, Decimal("0.00006"))
     assert server.requests[0].body["model"] == "anthropic/claude-haiku-4.5"
 
 
@@ -351,7 +353,7 @@ async def test_embed_orders_vectors_by_index_not_by_position(server: FakeOpenRou
     async with make_service(server) as service:
         result = await service.embed(["first", "second"], model="openai/text-embedding-3-small", dimensions=2)
     assert result.vectors == [[1.0, 0.0], [0.0, 1.0]]
-    assert (result.cost, result.generation_id) == (4e-8, "gen-emb-1787150071-alSj98b6YZi7IrVS68pQ")
+    assert (result.cost, result.generation_id) == (Decimal("4e-8"), "gen-emb-1787150071-alSj98b6YZi7IrVS68pQ")
     assert server.requests[0].body == {"model": "openai/text-embedding-3-small", "input": ["first", "second"], "dimensions": 2}
 
 

@@ -4,6 +4,8 @@ and say clearly where a value that JSON cannot hold came from."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import dataclasses
 import datetime
 import json
@@ -80,7 +82,7 @@ def test_plugin_modules_use_the_strict_parsers() -> None:
     assert openrouter_llama.parse_structured("meta-llama/llama-3.3-70b-instruct", "{'a': float('nan')}", None) is None
 
 
-def _result(content: Any, cost: float | None = 0.001) -> GenerationResult[Any]:
+def _result(content: Any, cost: Decimal | None = Decimal("0.001")) -> GenerationResult[Any]:
     return GenerationResult(
         content=content, text="", model="m", provider="p", generation_id="g", mode="json_schema",
         attempts=1, usage=Usage(), cost=cost,
@@ -113,10 +115,10 @@ def test_to_dict_is_always_strict_json() -> None:
     deep: Any = 1
     for _ in range(MAX_JSON_DEPTH - 1):
         deep = [deep]
-    for result in (_result({"a": [1.5, None, True, "x"], "b": deep}), _result("text", cost=math.nan)):
+    for result in (_result({"a": [1.5, None, True, "x"], "b": deep}), _result("text", cost=Decimal("NaN"))):
         data = result.to_dict()
         assert json.loads(json.dumps(data, allow_nan=False)) is not None
-    assert _result("text", cost=math.nan).to_dict()["cost"] is None
+    assert _result("text", cost=Decimal("NaN")).to_dict()["cost"] is None
 
 
 def test_to_dict_refuses_content_too_deep_to_encode() -> None:

@@ -4,6 +4,8 @@ against the local server on 127.0.0.1 (never the network)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import copy
 import dataclasses
 import json
@@ -401,7 +403,7 @@ async def test_streamed_tool_calls_are_assembled_by_index_in_every_wire_shape(se
     assert stream.reasoning == "I need two tools." and stream.finish_reason == "tool_calls" and stream.text == ""
     assert stream.tool_calls == (ToolCall("functions.now:0", "now", {}, "{}"),
                                  ToolCall("add:1", "add", {"a": 2, "b": 3}, '{"a": 2, "b": 3}'))
-    assert stream.usage.cache_write_tokens == 12 and stream.cost == 0.0001
+    assert stream.usage.cache_write_tokens == 12 and stream.cost == Decimal("0.0001")
     assert stream.assistant_message()["tool_calls"][1] == {
         "id": "add:1", "type": "function", "function": {"name": "add", "arguments": '{"a": 2, "b": 3}'}}
 
@@ -425,7 +427,7 @@ async def test_the_local_server_can_put_reasoning_in_a_think_block(server: FakeO
     assert result.reasoning_details == ()
 
 
-# --- the README's examples -------------------------------------------------------------------------
+# --- the guide's examples --------------------------------------------------------------------------
 
 
 async def test_the_readme_tools_examples_run_against_the_local_server(
@@ -434,14 +436,13 @@ async def test_the_readme_tools_examples_run_against_the_local_server(
     import re
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Tools, reasoning and the rest of a reply", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "guides" / "tools-and-reasoning.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", guide, re.DOTALL)
     assert len(blocks) == 4
     namespace: dict[str, Any] = {}
     async with make_service(server) as service:
         for block in blocks:
-            exec(compile(block, "README.md", "exec"), namespace)
+            exec(compile(block, "docs/guides/tools-and-reasoning.md", "exec"), namespace)
             await namespace["main"](service)
     out = capsys.readouterr().out
     assert "tool_calls (ToolCall(id='call_" in out  # the first example's print

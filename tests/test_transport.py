@@ -6,6 +6,8 @@ local `FakeOpenRouter` (127.0.0.1 only). Delays are kept tiny with ``base_delay`
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import asyncio
 import json
 import logging
@@ -530,7 +532,7 @@ async def test_stream_with_comments_usage_and_mid_stream_error(server: FakeOpenR
         async for raw in stream:
             seen.append(decode_chunk(raw))
     assert "".join(c.text for c in seen) == "Hello" and len(seen) == 4
-    assert seen[-1].usage is not None and seen[-1].usage.total_tokens == 53 and seen[-1].cost == 0.0001
+    assert seen[-1].usage is not None and seen[-1].usage.total_tokens == 53 and seen[-1].cost == Decimal("0.0001")
     assert info.value.status == 400 and info.value.model == "minimax/minimax-m2:free" and info.value.attempts == 1
     assert len(server.requests) == 1  # no retry once tokens flowed
 

@@ -8,7 +8,8 @@
 
 Two import surfaces are stable; every other module is internal and may move in any release:
 
-- ``openrouter_registry`` (this package), for apps: the service and `NLPServices`, `Settings`, every
+- ``openrouter_registry`` (this package), for apps: the services (async and sync) and `NLPServices`,
+  `Settings`, the per-call option types (`Provider`, `MaxPrice`, `WebSearch`...), every
   type a public call returns (`GenerationResult`, `TextStream`, `EmbeddingResult`, `BatchRun`,
   `BatchRow`, `BatchSummary`, `CostEstimate`, `Catalog`, `ModelInfo`, `Resolution`, ...) and the
   errors, all below `OpenRouterError`.
@@ -32,7 +33,20 @@ _EXPORTS: dict[str, str] = {
     # the service
     "NLPServices": "service",
     "OpenRouterService": "service",
+    "OpenRouterSyncService": "service",
+    "SyncTextStream": "service",
     "Settings": "settings",
+    "SettingsOptions": "settings",
+    "ServiceOptions": "settings",
+    # per-call options
+    "Provider": "engine.options",
+    "MaxPrice": "engine.options",
+    "WebSearch": "engine.options",
+    "FileParser": "engine.options",
+    "ResponseHealing": "engine.options",
+    "Plugin": "engine.options",
+    "CallOptions": "engine.options",
+    "GenerateOptions": "engine.options",
     "Secret": "settings",
     # what the calls return
     "GenerationResult": "result",
@@ -164,6 +178,7 @@ if TYPE_CHECKING:
     from .batch.engines import BatchUDF as BatchUDF
     from .batch.shared import JobLedger as JobLedger
     from .engine.calls import ReasoningDelta as ReasoningDelta, StreamEvent as StreamEvent, TextDelta as TextDelta, TextStream as TextStream, ToolCallArgumentsDelta as ToolCallArgumentsDelta, ToolCallFinished as ToolCallFinished, ToolCallStarted as ToolCallStarted, UsageReport as UsageReport
+    from .engine.options import CallOptions as CallOptions, FileParser as FileParser, GenerateOptions as GenerateOptions, MaxPrice as MaxPrice, Plugin as Plugin, Provider as Provider, ResponseHealing as ResponseHealing, WebSearch as WebSearch
     from .engine.toolloop import ToolRunResult as ToolRunResult
     from .errors import APIError as APIError, AuthenticationError as AuthenticationError, BadRequestError as BadRequestError, ConfigurationError as ConfigurationError, ConnectionError as ConnectionError, ContextLengthError as ContextLengthError, HeaderError as HeaderError, InsufficientCreditsError as InsufficientCreditsError, InvalidResponseError as InvalidResponseError, MissingAPIKeyError as MissingAPIKeyError, ModelNotAvailableError as ModelNotAvailableError, ModerationError as ModerationError, OpenRouterError as OpenRouterError, PluginError as PluginError, PoolTimeoutError as PoolTimeoutError, ProviderError as ProviderError, RateLimitError as RateLimitError, SettingsError as SettingsError, StructuredOutputError as StructuredOutputError, TimeoutError as TimeoutError, ToolLoopError as ToolLoopError, TruncatedOutputError as TruncatedOutputError
     from .http.events import CallEvent as CallEvent, RetryEvent as RetryEvent, observe_retries as observe_retries
@@ -171,5 +186,5 @@ if TYPE_CHECKING:
     from .models.pricing import CostEstimate as CostEstimate
     from .plugins.registry import PluginInfo as PluginInfo, Registry as Registry, Resolution as Resolution, get_registry as get_registry
     from .result import CostSource as CostSource, EmbeddingResult as EmbeddingResult, GenerationResult as GenerationResult, ToolCall as ToolCall, Usage as Usage, tool_message as tool_message
-    from .service import NLPServices as NLPServices, OpenRouterService as OpenRouterService
-    from .settings import Secret as Secret, Settings as Settings
+    from .service import NLPServices as NLPServices, OpenRouterService as OpenRouterService, OpenRouterSyncService as OpenRouterSyncService, SyncTextStream as SyncTextStream
+    from .settings import Secret as Secret, ServiceOptions as ServiceOptions, Settings as Settings, SettingsOptions as SettingsOptions

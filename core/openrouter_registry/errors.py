@@ -8,6 +8,7 @@ is stored, so an upstream that echoes the key cannot get it into an exception or
 
 from __future__ import annotations
 
+from decimal import Decimal
 import builtins
 import logging
 import re
@@ -347,7 +348,7 @@ class StructuredOutputError(OpenRouterError):
         model: str | None = None,
         generation_id: str | None = None,
         usage: Any = None,
-        cost: float | None = None,
+        cost: Decimal | None = None,
         attempts: int = 1,
     ) -> None:
         self.text = scrub(text)
@@ -389,7 +390,7 @@ class ToolLoopError(OpenRouterError):
         transcript: list[dict[str, Any]],
         rounds: int,
         usage: Any = None,
-        cost: float | None = None,
+        cost: Decimal | None = None,
         attempts: int = 0,
     ) -> None:
         self.transcript = transcript

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from decimal import Decimal, InvalidOperation
 from typing import Any, Generic, Literal, TypeVar
 
 import attrs
@@ -12,7 +13,7 @@ from .schemas.fastjson import MAPPING
 
 __all__ = [
     "Usage", "Reply", "ReplyParts", "NO_PARTS", "GenerationResult", "EmbeddingResult", "CostSource", "ToolCall", "add_costs", "add_cost_sources",
-    "check_json", "tool_message",
+    "check_json", "tool_message", "money_json",
 ]
 
 T = TypeVar("T")
@@ -175,22 +176,36 @@ def tool_message(call: ToolCall | str, content: Any) -> dict[str, Any]:
     return {"role": "tool", "tool_call_id": call_id, "content": content}
 
 
-def cost_from_api(usage: Mapping[str, Any] | None) -> float | None:
-    """``usage.cost`` in USD (a number or a numeric string), or None when OpenRouter gave none or
-    gave something that is not a cost (negative, not finite, not a number)."""
+def cost_from_api(usage: Mapping[str, Any] | None) -> Decimal | None:
+    """``usage.cost`` in USD as a `Decimal` (from a number, through its shortest repr: the digits
+    OpenRouter sent, or a numeric string), or None when OpenRouter gave none or gave something that is
+    not a cost (negative, not finite, not a number)."""
     if not isinstance(usage, MAPPING):
         return None
     cost = usage.get("cost")
     if isinstance(cost, bool) or not isinstance(cost, (int, float, str)) or isinstance(cost, str) and len(cost) > 64:
         return None
-    try:
-        value = float(cost)
-    except (ValueError, OverflowError):  # OverflowError: an integer beyond a float's range
+    if isinstance(cost, int) and not -(10**309) < cost < 10**309:  # not a cost, and Decimal would keep every digit
         return None
-    return value if math.isfinite(value) and value >= 0 else None
+    try:
+        value = Decimal(repr(cost) if isinstance(cost, float) else cost.strip() if isinstance(cost, str) else cost)
+    except (InvalidOperation, ValueError):
+        return None
+    # a float's range bounds it, as when costs were floats: 1e999 is no more a cost than NaN
+    return value if value.is_finite() and value >= 0 and value.adjusted() <= _MAX_COST_EXPONENT else None
 
 
-def add_costs(total: float | None, more: float | None) -> float | None:
+#: A cost of 10**309 USD or more is not a cost (beyond a float's range, as costs were read before).
+_MAX_COST_EXPONENT = 308
+
+
+def money_json(cost: Decimal | None) -> str | None:
+    """A cost as JSON writes it: an exact decimal string (``"0.000123"``), or null (also for a cost
+    that is not a finite amount)."""
+    return None if cost is None or not cost.is_finite() else str(cost)
+
+
+def add_costs(total: Decimal | None, more: Decimal | None) -> Decimal | None:
     """Sum costs where None means "not reported" (None + None stays None)."""
     if more is None:
         return total
@@ -267,7 +282,7 @@ class Reply(_WithParts):
     provider: str | None = None
     generation_id: str | None = None
     usage: Usage = Usage()
-    cost: float | None = None
+    cost: Decimal | None = None
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
     #: "api" when OpenRouter reported the cost, "catalog" when it was computed from catalog prices.
     cost_source: CostSource | None = attrs.field(
@@ -284,7 +299,7 @@ class GenerationResult(_WithParts, Generic[T]):
     the text when no schema was given); ``text`` the model's raw reply; ``model``, ``provider`` and
     ``generation_id`` as OpenRouter reported them; ``mode`` how the structure was obtained;
     ``attempts`` the HTTP requests spent (retries and re-asks included); ``usage`` and ``cost`` summed
-    over every billed attempt; ``cost_source`` says where the cost came from: ``"api"`` (OpenRouter's
+    over every billed attempt (``cost`` a `decimal.Decimal` in USD); ``cost_source`` says where the cost came from: ``"api"`` (OpenRouter's
     ``usage.cost``), ``"catalog"`` (a reply without ``usage.cost``, priced from the model catalog), or
     None with ``cost`` None (neither was available).
 
@@ -304,7 +319,7 @@ class GenerationResult(_WithParts, Generic[T]):
     mode: str | None
     attempts: int
     usage: Usage
-    cost: float | None
+    cost: Decimal | None
     generator: str = ""
     plugin: str = ""
     cost_source: CostSource | None = None
@@ -335,7 +350,7 @@ class GenerationResult(_WithParts, Generic[T]):
             "mode": self.mode,
             "attempts": self.attempts,
             "usage": self.usage.to_dict(),
-            "cost": self.cost if self.cost is None or math.isfinite(self.cost) else None,
+            "cost": money_json(self.cost),
             "cost_source": self.cost_source,
             "generator": self.generator,
             "plugin": self.plugin,
@@ -430,9 +445,19 @@ class EmbeddingResult:
     provider: str | None
     generation_id: str | None
     usage: Usage
-    cost: float | None
+    cost: Decimal | None
     attempts: int
 
     @property
     def dimensions(self) -> int:
         return len(self.vectors[0]) if self.vectors else 0
+
+    def __len__(self) -> int:
+        """The number of vectors (one per input text)."""
+        return len(self.vectors)
+
+    def __getitem__(self, index: int) -> list[float]:
+        return self.vectors[index]
+
+    def __iter__(self) -> Iterator[list[float]]:
+        return iter(self.vectors)

@@ -16,8 +16,8 @@ import ipaddress
 import math
 import os
 import unicodedata
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypedDict
 from urllib.parse import SplitResult, quote, urlsplit, urlunsplit
 
 import attrs
@@ -25,7 +25,7 @@ import cattrs
 
 from .errors import MissingAPIKeyError, SettingsError, remember_secret
 
-__all__ = ["Secret", "Settings", "DEFAULT_BASE_URL", "DEFAULT_MODEL", "DEFAULT_EMBEDDER_MODEL", "TRANSPORTS"]
+__all__ = ["Secret", "Settings", "SettingsOptions", "ServiceOptions", "DEFAULT_BASE_URL", "DEFAULT_MODEL", "DEFAULT_EMBEDDER_MODEL", "TRANSPORTS"]
 
 # --- URL checks -------------------------------------------------------------------------------
 # URL checks for the settings: the base URL requests go to, and the app URL sent as ``HTTP-Referer``.
@@ -459,6 +459,45 @@ class Settings:
 
 
 attrs.resolve_types(Settings)
+
+
+class SettingsOptions(TypedDict, total=False):
+    """The settings `NLPServices.openrouter(...)` and `openrouter_sync(...)` take by their own names (see
+    `ServiceOptions` for the others): the `Settings` fields of the same names (see `Settings` for each one's environment variable). A value
+    given here wins over the environment; None leaves the environment's (or the default)."""
+
+    timeout: float | None
+    connect_timeout: float | None
+    max_attempts: int | None
+    retry_after_max: float | None
+    max_reasks: int | None
+    embedder_model: str | None
+    embedder_dimensions: int | None
+    transport: str | None
+    max_connections: int | None
+    stream_idle_timeout: float | None
+    stream_timeout: float | None
+    max_response_bytes: int | None
+    cache_dir: str | None
+    catalog_ttl: float | None
+    catalog: bool | None
+    prompt_cache: str | None
+    prompt_cache_ttl: str | None
+
+
+class ServiceOptions(SettingsOptions, total=False):
+    """Every keyword of `NLPServices.openrouter(...)` and `openrouter_sync(...)`: `SettingsOptions` plus
+    ``model_name`` (the `Settings` field ``model``), ``max_tokens``, ``http_referer``, ``site_name``,
+    ``base_url``, ``api_key``, and ``on_event`` (a callable that gets every `CallEvent` of the service's
+    calls; not a setting)."""
+
+    model_name: str | None
+    max_tokens: int | None
+    http_referer: str | None
+    site_name: str | None
+    base_url: str | None
+    api_key: str | None
+    on_event: Callable[[Any], object] | None
 
 
 # --- conversion: the one cattrs converter that turns raw values into settings ---------------------

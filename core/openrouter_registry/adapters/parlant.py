@@ -17,6 +17,7 @@ package does, so it is loaded only when Parlant asks for a service.
 
 from __future__ import annotations
 
+from decimal import Decimal
 import re
 import sys
 import time
@@ -74,7 +75,7 @@ class OpenRouterEstimatingTokenizer(EstimatingTokenizer):
 TOKENIZER = OpenRouterEstimatingTokenizer()
 
 
-def usage_info(usage: Usage, cost: float | None) -> UsageInfo:
+def usage_info(usage: Usage, cost: Decimal | None) -> UsageInfo:
     """Parlant's usage record: input/output tokens, with cached and reasoning tokens and the cost in
     integer micro-dollars (``cost_micro_usd``, present when OpenRouter reported a cost) in ``extra``."""
     extra = {"cached_input_tokens": usage.cached_tokens, "reasoning_tokens": usage.reasoning_tokens}

@@ -39,7 +39,7 @@ import attrs
 
 from ..errors import APIError, ConfigurationError, OpenRouterError, RateLimitError, StructuredOutputError
 from ..http.events import RetryEvent, add_observer
-from ..result import GenerationResult, Usage
+from ..result import GenerationResult, Usage, money_json
 
 if TYPE_CHECKING:
     from ..engine.calls import Engine
@@ -142,7 +142,7 @@ class BatchRow:
             mode=self.mode,
             attempts=self.attempts,
             usage=self.usage.to_dict(),
-            cost=None if self.cost is None else float(self.cost),
+            cost=money_json(self.cost),  # money in JSON: an exact decimal string
             latency_s=round(self.latency_s, 4),
             line=self.line,
         )

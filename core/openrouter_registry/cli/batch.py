@@ -71,7 +71,11 @@ def cmd_batch(args: argparse.Namespace) -> int:
         raise ConfigurationError(f"no input file {str(args.input)!r}")
     if args.out.resolve() == args.input.resolve():
         raise ConfigurationError("--out must not be the input file")
-    settings = Settings.from_env(model=args.model, max_tokens=args.max_tokens)
+    from .modelflag import check_model_flag
+
+    settings = Settings.from_env(max_tokens=args.max_tokens)
+    check_model_flag(args.model, "--model", settings)  # named as the flag, with a did-you-mean
+    settings = settings.replace(model=args.model)
     settings.require_api_key()
     if not args.out.parent.is_dir():
         raise ConfigurationError(f"--out {str(args.out)!r}: no directory {str(args.out.parent)!r}")

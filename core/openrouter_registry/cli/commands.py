@@ -2,16 +2,18 @@
 
     openrouter-registry plugins [--json]
     openrouter-registry resolve MODEL [--json] [--explain]
-    openrouter-registry generate --model MODEL [--schema FILE_OR_JSON] [--json] PROMPT
+    openrouter-registry generate [--model MODEL] [--schema FILE_OR_JSON] [--json | --stream] [--system TEXT]
+                                 (PROMPT | --messages FILE.json)
     openrouter-registry models [QUERY] [--supports PARAM]... [--json] [--refresh]
     openrouter-registry batch INPUT.jsonl --out OUT.jsonl [--schema ...] [--concurrency N] [--max-cost USD] ...
     openrouter-registry demo
     openrouter-registry new-plugin NAME [--dir DIR] [--model MODEL]
 
 Exit status: 0 success, 1 an unexpected error (a bug, in a plugin or here), 2 usage or configuration
-error, 3 API error, 4 invalid structured output (batch adds 5: stopped by --max-cost, and 130 after Ctrl-C).
-Errors are one line on stderr, never a traceback; ``--debug`` (``-v``, before or after the command)
-shows the library's DEBUG log lines with their tracebacks (a failing plugin's included).
+error, 3 API error, 4 invalid structured output (batch adds 5: stopped by --max-cost, and 130 after Ctrl-C);
+a reader that closes the pipe early (``| head -1``) ends the command quietly with 141, as a program stopped
+by SIGPIPE does. Errors are one line on stderr, never a traceback; ``--debug`` (``-v``, before or after the
+command) shows the library's DEBUG log lines with their tracebacks (a failing plugin's included).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -28,6 +31,8 @@ from ..errors import OpenRouterError
 from .exits import EXIT_BUG, EXIT_OK, EXIT_USAGE, exit_status
 
 PROG = "openrouter-registry"
+#: The exit status after the reader of stdout went away (128 + SIGPIPE, as the shell reports it).
+EXIT_PIPE = 141
 
 
 class _UsageError(Exception):
@@ -73,7 +78,12 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     from ..models.catalog import load_catalog_blocking
     from ..plugins.registry import get_registry
 
-    load_catalog_blocking(get_registry().default_settings(), network=False)  # the cached catalog's facts, offline
+    from .modelflag import vendor_hint
+
+    settings = get_registry().default_settings()
+    load_catalog_blocking(settings, network=False)  # the cached catalog's facts, offline
+    if "/" not in args.model:
+        print(f"{PROG}: note: {vendor_hint(args.model, settings, network=False)}", file=sys.stderr)
     resolution = get_registry().resolve(args.model)
     if args.json:
         data = resolution.to_dict()
@@ -100,7 +110,10 @@ def _command(name: str, module: str = "generate") -> Callable[[argparse.Namespac
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+
     parser = _Parser(prog=PROG, description="Resolve and call OpenRouter models through pluggable generators.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("plugins", help="list the plugins found, with status, hooks and claimed models")
@@ -114,12 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_resolve)
 
     p = sub.add_parser("generate", help="run one (structured) generation and print the result")
-    p.add_argument("prompt", metavar="PROMPT")
+    p.add_argument("prompt", metavar="PROMPT", nargs="?", help="the user message (or give --messages)")
+    p.add_argument("--messages", metavar="FILE", help='a JSON file ("-": stdin) with [{"role": ..., "content": ...}, ...]')
+    p.add_argument("--system", metavar="TEXT", help="a system message sent first")
     p.add_argument("--model", help="model id (default: OPENROUTER_MODEL or openai/gpt-4o)")
     p.add_argument("--schema", help="a JSON Schema: a file path or inline JSON")
     p.add_argument("--max-tokens", type=int, dest="max_tokens")
     p.add_argument("--temperature", type=float)
     p.add_argument("--json", action="store_true", help="print one JSON object with content, usage, cost...")
+    p.add_argument("--stream", action="store_true", help="print the text as it arrives (no --schema, no --json)")
     p.set_defaults(handler=_command("cmd_generate"))
 
     p = sub.add_parser("demo", help="structured generation with the seed models (local server without a key)")
@@ -186,6 +202,17 @@ class _OneLine(logging.Formatter):
         return line
 
 
+def _drop_stdout() -> None:
+    """The reader of stdout is gone: point stdout at /dev/null, so that the interpreter's final flush
+    of what is still buffered does not print "Exception ignored ... BrokenPipeError"."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real stdout (captured, closed): nothing will be flushed to it anyway
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
     log_handler = _show_warnings()
@@ -199,7 +226,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             commands = "plugins, resolve, models, generate, batch, demo, new-plugin"
             return _fail(EXIT_USAGE, f"error: a command is required ({commands}); see --help")
         handler: Callable[[argparse.Namespace], int] = args.handler
-        return handler(args)
+        status = handler(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handling below, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        _drop_stdout()
+        return EXIT_PIPE
     except _UsageError as exc:
         return _fail(EXIT_USAGE, f"error: {exc}")
     except OpenRouterError as exc:

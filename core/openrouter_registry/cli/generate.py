@@ -60,17 +60,72 @@ def load_schema(value: str | None) -> dict[str, Any] | None:
     return schema
 
 
+#: A ``--messages`` file larger than this is refused before it is read (a conversation, not a data set).
+MAX_MESSAGES_BYTES = 16 * 1024 * 1024
+
+
+def load_messages(value: str) -> list[Any]:
+    """``--messages``: the path of a JSON file (``-``: standard input) holding a list of chat messages
+    (``[{"role": "user", "content": "..."}]``); each message is checked when the call is made."""
+    import sys
+
+    where = "standard input" if value == "-" else repr(value)
+    try:
+        if value == "-":
+            raw = sys.stdin.buffer.read(MAX_MESSAGES_BYTES + 1)
+        else:
+            with open(value, "rb") as handle:
+                raw = handle.read(MAX_MESSAGES_BYTES + 1)
+    except OSError as exc:
+        raise ConfigurationError(f"--messages file {where} cannot be read: {exc.strerror or type(exc).__name__}") from None
+    if len(raw) > MAX_MESSAGES_BYTES:
+        raise ConfigurationError(f"--messages file {where} is larger than {MAX_MESSAGES_BYTES // (1024 * 1024)} MB")
+    try:
+        messages = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ConfigurationError(f"--messages file {where} is not UTF-8 JSON: {exc}") from None
+    if not isinstance(messages, list) or not messages:
+        raise ConfigurationError(
+            f"--messages file {where} must hold a non-empty JSON list of {{\"role\": ..., \"content\": ...}} objects"
+        )
+    return messages
+
+
+def _conversation(args: argparse.Namespace) -> tuple[str | None, list[Any] | None]:
+    """(prompt, messages) for the call: PROMPT or ``--messages``, with ``--system`` first."""
+    if (args.prompt is None) == (args.messages is None):
+        raise ConfigurationError("give either PROMPT or --messages FILE (not both)")
+    if args.system is not None and not args.system.strip():
+        raise ConfigurationError("--system must be a non-empty text")
+    messages = load_messages(args.messages) if args.messages is not None else None
+    if args.system is None:
+        return args.prompt, messages
+    system = {"role": "system", "content": args.system}
+    if messages is None:
+        return None, [system, {"role": "user", "content": args.prompt}]
+    return None, [system, *messages]
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
+    from .modelflag import check_model_flag
+
+    if args.stream and (args.schema is not None or args.json):
+        raise ConfigurationError("--stream prints the text as it comes: leave out --schema and --json")
     schema = load_schema(args.schema)
     if args.max_tokens is not None and args.max_tokens < 1:
         # Checked here so the message names the option, not OPENROUTER_MAX_TOKENS.
         raise ConfigurationError(f"--max-tokens must be a positive integer, got {args.max_tokens}")
-    settings = Settings.from_env(model=args.model, max_tokens=args.max_tokens)
+    prompt, messages = _conversation(args)
+    settings = Settings.from_env(max_tokens=args.max_tokens)
+    check_model_flag(args.model, "--model", settings)  # named as the flag, with a did-you-mean
+    settings = settings.replace(model=args.model)
     settings.require_api_key()
+    if args.stream:
+        return asyncio.run(_stream(settings, prompt, messages, args.temperature))
 
     async def run() -> GenerationResult[Any]:
         async with OpenRouterService(settings) as service:
-            return await service.generate(args.prompt, schema=schema, temperature=args.temperature)
+            return await service.generate(prompt, messages=messages, schema=schema, temperature=args.temperature)
 
     result = asyncio.run(run())
     if args.json:
@@ -79,6 +134,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
         print(result.content)
     else:
         print(json.dumps(result.to_dict()["content"], indent=2, ensure_ascii=False, allow_nan=False))
+    return 0
+
+
+async def _stream(settings: Settings, prompt: str | None, messages: list[Any] | None, temperature: float | None) -> int:
+    """``generate --stream``: each text delta printed (and flushed) as it arrives, then a line break."""
+    import sys
+
+    async with OpenRouterService(settings) as service:
+        stream = service.stream(prompt, messages=messages, temperature=temperature)
+        async for delta in stream:
+            sys.stdout.write(delta)
+            sys.stdout.flush()
+    sys.stdout.write("\n")
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from decimal import Decimal
 from typing import Any
 
@@ -38,11 +39,13 @@ def model_rows(query: str | None, supports: list[str], refresh: bool) -> list[di
     settings = registry.default_settings()
     if not settings.catalog:
         raise ConfigurationError("the model catalog is off: unset OPENROUTER_CATALOG or set it to on")
-    catalog = load_catalog_blocking(settings, refresh=refresh)
+    with _FetchFailure() as failure:  # the one message below says it all: no "going on without it" first
+        catalog = load_catalog_blocking(settings, refresh=refresh)
     if catalog is None:
+        reason = f" ({failure.reason})" if failure.reason else ""
         raise OpenRouterError(
-            f"the model catalog is unavailable: {settings.base_url}/models could not be fetched and nothing is "
-            "cached; check your network and OPENROUTER_BASE_URL"
+            f"the model catalog is unavailable: {settings.base_url}/models could not be fetched{reason} and "
+            "nothing is cached; check your network and OPENROUTER_BASE_URL"
         )
     needle = (query or "").lower()
     rows = []
@@ -68,6 +71,30 @@ def model_rows(query: str | None, supports: list[str], refresh: bool) -> list[di
             "generator": type(resolution.generator).__name__,
         })
     return rows
+
+
+class _FetchFailure(logging.Filter):
+    """Holds back the library's "could not fetch the model catalog ...; going on without it" warning
+    while the ``models`` command loads the catalog, keeping its reason for the command's own error
+    (a command that cannot go on without the catalog says one thing). Other records pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reason = ""
+        self._logger = logging.getLogger("openrouter_registry")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage().startswith("Could not fetch the model catalog") and len(record.args or ()) >= 2:
+            self.reason = str(record.args[1])  # type: ignore[index]  # (base_url, reason)
+            return False
+        return True
+
+    def __enter__(self) -> _FetchFailure:
+        self._logger.addFilter(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._logger.removeFilter(self)
 
 
 def _per_million(price: str | None) -> str:

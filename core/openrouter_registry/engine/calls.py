@@ -19,11 +19,12 @@ sit above it (``service.batch(...)``, Parlant's ``p.Server(nlp_service=service)`
 
 from __future__ import annotations
 
+from decimal import Decimal
 import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NamedTuple, Self, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, Self, TypeVar, Unpack, overload
 
 import attrs
 
@@ -31,7 +32,8 @@ from ..schemas.fastjson import MAPPING
 from ..errors import APIError, ConfigurationError, OpenRouterError, StructuredOutputError, TruncatedOutputError
 from ..models.generator import Generator, Mode
 from ..http.headers import with_authorization
-from ..schemas.inputs import check_call_options, check_extra_body, check_text, json_copy
+from ..schemas.inputs import check_call_options, check_text, json_copy
+from .options import GenerateOptions, Plugin, Provider, check_transport_options, request_fields
 from ..models.modes import MODE_MEMORY, is_mode_refusal, route_of
 from ..replies.offload import off_loop
 from ..plugins.registry import CORE_PLUGIN, Registry, Resolution, get_registry
@@ -292,6 +294,10 @@ class Engine:
         max_tokens: int | None = None,
         extra_body: Mapping[str, Any] | None = None,
         max_reasks: int | None = None,
+        provider: Provider | Mapping[str, Any] | None = None,
+        models: Sequence[str] | None = None,
+        plugins: Sequence[Plugin] | None = None,
+        session_id: str | None = None,
     ) -> CostEstimate | None:
         """The lowest and highest price in USD (`decimal.Decimal`) of the `generate` call with these
         arguments, from the model catalog's prices, without sending it (see `openrouter_registry.models.pricing`).
@@ -301,7 +307,7 @@ class Engine:
 
         check_call_options(None, max_tokens, model, max_reasks)
         conversation = normalize_messages(prompt, messages)
-        extra_body = check_extra_body(extra_body)
+        extra_body = request_fields(extra_body, provider, models, plugins, session_id)
         await self.load_catalog()
         reasks = self.settings.max_reasks if max_reasks is None else max_reasks
         return self._contained(
@@ -331,6 +337,21 @@ class Engine:
             except Exception as exc:
                 resolution = self.registry.fall_through(resolution, method, exc)
 
+    @overload
+    async def generate(
+        self, prompt: str | None = None, *, schema: None = None, **options: Unpack[GenerateOptions]
+    ) -> GenerationResult[str]: ...
+
+    @overload
+    async def generate(
+        self, prompt: str | None = None, *, schema: type[T], **options: Unpack[GenerateOptions]
+    ) -> GenerationResult[T]: ...
+
+    @overload
+    async def generate(
+        self, prompt: str | None = None, *, schema: Mapping[str, Any], **options: Unpack[GenerateOptions]
+    ) -> GenerationResult[Any]: ...
+
     async def generate(
         self,
         prompt: str | None = None,
@@ -346,9 +367,21 @@ class Engine:
         tool_choice: Any = None,
         parallel_tool_calls: bool | None = None,
         reasoning: Any = None,
+        timeout: float | None = None,
+        max_attempts: int | None = None,
+        provider: Provider | Mapping[str, Any] | None = None,
+        models: Sequence[str] | None = None,
+        plugins: Sequence[Plugin] | None = None,
+        session_id: str | None = None,
     ) -> GenerationResult[Any]:
         """Generate a reply; with ``schema`` (JSON Schema dict, attrs class, dataclass or pydantic model)
-        return validated data in ``content``, otherwise the text.
+        return validated data in ``content`` (``GenerationResult[YourClass]`` for a class), otherwise
+        the text (``GenerationResult[str]``).
+
+        Per call: ``model``, ``temperature``, ``max_tokens``, ``max_reasks``; ``timeout`` (seconds per
+        attempt) and ``max_attempts`` override the service's settings; ``provider`` (a `Provider`),
+        ``models`` (fallback model ids), ``plugins`` (`WebSearch`, `FileParser`, `ResponseHealing`) and
+        ``session_id`` are sent in OpenRouter's shapes; ``extra_body`` passes any other request field.
 
         ``tools``: functions the model may call (OpenAI-style function dicts or Python callables, see
         `openrouter_registry.schemas.tools`), with ``tool_choice`` ("auto", "none", "required" or a tool's
@@ -359,18 +392,21 @@ class Engine:
         model's catalog facts (see `openrouter_registry.models.reasoning`).
 
         Raises `MissingAPIKeyError` without a key, `ConfigurationError` (before any request) for a bad
-        argument, naming it, a typed `APIError` for API failures (after retries), `StructuredOutputError` when no valid structure came back after ``max_reasks``
-        re-asks (default: the settings' ``max_reasks``), `TruncatedOutputError` for a reply cut off at
-        ``max_tokens``.
+        argument, naming it, a typed `APIError` for API failures (after retries), `StructuredOutputError`
+        when no valid structure came back after ``max_reasks`` re-asks (default: the settings'
+        ``max_reasks``), `TruncatedOutputError` for a reply cut off at ``max_tokens``.
         """
+        check_transport_options(timeout, max_attempts)
         watch = self._watch("chat", model, self.settings.model, output_type="text" if schema is None else "json")
         try:  # no cost when nothing is raised; observed, what leaves it is the call's error event and span
             call = await self._prepare(
                 prompt, messages, schema, model,
-                temperature=temperature, max_tokens=max_tokens, extra_body=extra_body, max_reasks=max_reasks,
+                temperature=temperature, max_tokens=max_tokens, max_reasks=max_reasks,
+                extra_body=request_fields(extra_body, provider, models, plugins, session_id),
                 tools=tools, tool_choice=tool_choice, parallel_tool_calls=parallel_tool_calls, reasoning=reasoning,
                 watch=watch,
             )
+            call.timeout, call.max_attempts = timeout, max_attempts
             return await self._run(call, schema)
         except BaseException as error:
             if watch is not None:
@@ -398,7 +434,14 @@ class Engine:
                 call.resolution, text, call.mode or "prompt", call.json_schema, reply.finish_reason,
             )
             if isinstance(checked, _Parsed):
-                return self._result(call, reply, _late().structure(checked.data, schema), checked.parser)
+                try:
+                    content = _late().structure(checked.data, schema)
+                except StructuredOutputError as error:  # the class's own validators refused it: re-ask too
+                    checked = list(error.errors) or [str(error)]
+                    name = getattr(schema, "__name__", "the schema class")
+                    self._reask(call, reply, checked, f"the model's reply does not fit {name} (its validators refused it)")
+                    continue
+                return self._result(call, reply, content, checked.parser)
             self._reask(call, reply, checked)
 
     # The steps of `generate`, in order. ``_Call`` carries one generation's state between them.
@@ -425,7 +468,6 @@ class Engine:
         self.settings.require_api_key()
         check_call_options(temperature, max_tokens, model, max_reasks)
         conversation = normalize_messages(prompt, messages)
-        extra_body = check_extra_body(extra_body)
         late = _late()
         json_schema = late.to_json_schema(schema)
         if json_schema is not None and extra_body and "response_format" in extra_body:
@@ -510,6 +552,7 @@ class Engine:
                 _, used = await self.transport.post_json(
                     "/chat/completions", body, call.headers, model=call.model, check=check,
                     on_retry=None if watch is None else watch.retry,
+                    timeout=call.timeout, max_attempts=call.max_attempts,
                 )
             except APIError as error:
                 call.attempts += error.attempts
@@ -579,11 +622,13 @@ class Engine:
         return errors if errors else _Parsed(data, parser)
 
     @staticmethod
-    def _reask(call: _Call, reply: Reply, errors: list[str]) -> None:
-        """Step 5: append the invalid reply and the validation errors to the conversation, or raise
-        `StructuredOutputError` when no re-ask is left."""
+    def _reask(
+        call: _Call, reply: Reply, errors: list[str], message: str = "the model's reply does not match the schema"
+    ) -> None:
+        """Step 5: append the invalid reply and the validation errors (the schema's, or a schema class's
+        own validators') to the conversation, or raise `StructuredOutputError` when no re-ask is left."""
         if call.reasks_left <= 0:
-            raise StructuredOutputError("the model's reply does not match the schema", errors=errors, **call.spent(reply))
+            raise StructuredOutputError(message, errors=errors, **call.spent(reply))
         call.reasks_left -= 1
         if call.watch is not None:
             call.watch.reask(errors)
@@ -688,6 +733,12 @@ class Engine:
         tool_choice: Any = None,
         parallel_tool_calls: bool | None = None,
         reasoning: Any = None,
+        timeout: float | None = None,
+        max_attempts: int | None = None,
+        provider: Provider | Mapping[str, Any] | None = None,
+        models: Sequence[str] | None = None,
+        plugins: Sequence[Plugin] | None = None,
+        session_id: str | None = None,
     ) -> TextStream:
         """Stream a text reply: ``async for delta in service.stream(...)``, or every part of it with
         ``async for event in service.stream(...).events()``. After the loop the stream object holds
@@ -695,11 +746,13 @@ class Engine:
         ``tool_calls``, ``reasoning``, ``reasoning_details`` and ``attempts``. ``tools``, ``tool_choice``,
         ``parallel_tool_calls`` and ``reasoning`` as for `generate`. An error that arrives mid-stream
         raises its typed error; the text received before it stays in ``text`` and ``finish_reason``
-        becomes ``"error"``."""
+        becomes ``"error"``. Takes the options of `generate` (no ``schema``, no ``max_reasks``);
+        ``timeout`` and ``max_attempts`` bound opening the stream."""
         self.settings.require_api_key()
         check_call_options(temperature, max_tokens, model)
+        check_transport_options(timeout, max_attempts)
         conversation = normalize_messages(prompt, messages)
-        extra_body = check_extra_body(extra_body)
+        extra_body = request_fields(extra_body, provider, models, plugins, session_id)
         declared = _tooling().check_tools(tools) if tools is not None else ()
         if tools is not None or tool_choice is not None or parallel_tool_calls is not None:
             extra_body = {**(extra_body or {}), **_tooling().tool_request(declared, tool_choice, parallel_tool_calls)}
@@ -717,7 +770,7 @@ class Engine:
             ),
             "build_body",
         )
-        return TextStream(self, resolution, body, self._headers(resolution))
+        return TextStream(self, resolution, body, self._headers(resolution), limits=(timeout, max_attempts))
 
     # --- embeddings -------------------------------------------------------------------------------
 
@@ -727,25 +780,35 @@ class Engine:
         return self.settings.embedder_dimensions or _KNOWN_DIMENSIONS.get(self.settings.embedder_model)
 
     async def embed(
-        self, texts: str | Sequence[str], *, model: str | None = None, dimensions: int | None = None
+        self,
+        texts: str | Sequence[str],
+        *,
+        model: str | None = None,
+        dimensions: int | None = None,
+        timeout: float | None = None,
+        max_attempts: int | None = None,
     ) -> EmbeddingResult:
-        """Embed ``texts`` with ``model`` (default ``OPENROUTER_EMBEDDER_MODEL``); vectors come back in order."""
+        """Embed ``texts`` with ``model`` (default ``OPENROUTER_EMBEDDER_MODEL``); vectors come back in
+        order (``result.vectors``; ``len(result)`` and ``result[i]`` work on the result too).
+        ``timeout`` and ``max_attempts`` override the service's settings for this call."""
         watch = self._watch("embeddings", model, self.settings.embedder_model)
         try:
-            return await self._embed(texts, model, dimensions, watch)
+            return await self._embed(texts, model, dimensions, watch, timeout, max_attempts)
         except BaseException as error:
             if watch is not None:
                 watch.ended(error)
             raise
 
     async def _embed(
-        self, texts: str | Sequence[str], model: str | None, dimensions: int | None, watch: Watch | None
+        self, texts: str | Sequence[str], model: str | None, dimensions: int | None, watch: Watch | None,
+        timeout: float | None = None, max_attempts: int | None = None,
     ) -> EmbeddingResult:
         """`embed`'s steps (observed by ``watch`` when something observes the call)."""
         from ..replies.decode import EmbeddingReply, decode_embeddings
         from ..errors import InvalidResponseError
 
         self.settings.require_api_key()
+        check_transport_options(timeout, max_attempts)
         items = [texts] if isinstance(texts, str) else list(texts)
         if not items or not all(isinstance(t, str) for t in items):
             raise ConfigurationError("embed() takes a string or a non-empty list of strings")
@@ -783,7 +846,7 @@ class Engine:
         try:
             _, attempts = await self.transport.post_json(
                 "/embeddings", body, headers, model=model_id, check=check,
-                on_retry=None if watch is None else watch.retry,
+                on_retry=None if watch is None else watch.retry, timeout=timeout, max_attempts=max_attempts,
             )
         except APIError as error:
             if watch is not None:
@@ -833,9 +896,11 @@ class _Call:
     max_tokens: int | None
     extra_body: Mapping[str, Any] | None
     tools: tuple[Tool, ...] = ()
+    timeout: float | None = None
+    max_attempts: int | None = None
     attempts: int = 0
     usage: Usage = _NO_USAGE
-    cost: float | None = None
+    cost: Decimal | None = None
     cost_source: CostSource | None = None
     watch: Watch | None = None
 
@@ -872,11 +937,20 @@ class TextStream:
     `events` iterates the same stream as typed events instead (text and reasoning deltas, tool calls
     started, their argument pieces and finished, usage). A stream is iterated once, either way."""
 
-    def __init__(self, service: Engine, resolution: Resolution, body: dict[str, Any], headers: dict[str, str]):
+    def __init__(
+        self,
+        service: Engine,
+        resolution: Resolution,
+        body: dict[str, Any],
+        headers: dict[str, str],
+        *,
+        limits: tuple[float | None, int | None] = (None, None),
+    ):
         self._service, self._resolution, self._body, self._headers = service, resolution, body, headers
+        self._timeout, self._max_attempts = limits
         self.text = ""
         self.usage = Usage()
-        self.cost: float | None = None
+        self.cost: Decimal | None = None
         self.model: str | None = None
         self.provider: str | None = None
         self.generation_id: str | None = None
@@ -933,7 +1007,8 @@ class TextStream:
                 )
                 watch.request()
             handle = self._service.transport.stream_data(
-                "/chat/completions", self._body, self._headers, model=model, on_retry=None if watch is None else watch.retry
+                "/chat/completions", self._body, self._headers, model=model, on_retry=None if watch is None else watch.retry,
+                timeout=self._timeout, max_attempts=self._max_attempts,
             )
             # ``async with``: a consumer that stops early (break, an exception in its loop body) gives the
             # connection back as soon as this generator is closed, not whenever the GC gets to it.
@@ -1158,7 +1233,7 @@ class UsageReport:
     """The reply's token counts and cost (the stream's usage chunk)."""
 
     usage: Usage
-    cost: float | None
+    cost: Decimal | None
 
 
 StreamEvent = TextDelta | ReasoningDelta | ToolCallStarted | ToolCallArgumentsDelta | ToolCallFinished | UsageReport

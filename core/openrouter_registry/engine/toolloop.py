@@ -16,6 +16,7 @@ name) holds for the first round only; later rounds use "auto", so the model can 
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 import inspect
 import json
 from collections.abc import Mapping, Sequence
@@ -50,7 +51,7 @@ class ToolRunResult:
     transcript: tuple[Mapping[str, Any], ...]
     rounds: int
     usage: Usage
-    cost: float | None
+    cost: Decimal | None
     cost_source: CostSource | None
     attempts: int
 

@@ -150,6 +150,9 @@ class _Call:
     attempts: int = 0
     #: The caller's own retry observer (one call's span or events), besides the context's.
     listener: RetryObserver | None = None
+    #: This call's own whole-attempt deadline (seconds) and attempt limit; None: the settings'.
+    timeout: float | None = None
+    max_attempts: int | None = None
     #: The first attempt's failure (made outside backoff, see `Transport._retrying`), for backoff to judge.
     replay: APIError | None = None
 
@@ -293,10 +296,16 @@ class Transport:
         self._host = urlsplit(settings.base_url).netloc
         self._urls: dict[str, httpx.URL] = {}
         # decorated once: building backoff's wrapper on every call cost a twentieth of a request's CPU
-        self._retry: Callable[..., Awaitable[Any]] = backoff.on_exception(
+        self._retry = self._retry_policy(settings.max_attempts)
+        #: The wrappers for per-call ``max_attempts`` values other than the settings', built on first use.
+        self._retries: dict[int, Callable[..., Awaitable[Any]]] = {settings.max_attempts: self._retry}
+
+    def _retry_policy(self, max_attempts: int) -> Callable[..., Awaitable[Any]]:
+        """`_one_attempt` under backoff's loop, for at most ``max_attempts`` requests."""
+        return backoff.on_exception(
             self._waits,
             APIError,
-            max_tries=settings.max_attempts,
+            max_tries=max_attempts,
             jitter=None,
             giveup=_give_up,
             on_backoff=self.log_retry,
@@ -385,6 +394,8 @@ class Transport:
         model: str,
         check: Callable[[Any], object] | None = None,
         on_retry: RetryObserver | None = None,
+        timeout: float | None = None,
+        max_attempts: int | None = None,
     ) -> tuple[Any, int]:
         """POST ``body`` as JSON to ``settings.base_url + path``; return (decoded JSON body, attempts used).
 
@@ -392,7 +403,8 @@ class Transport:
         are retried when `is_transient`; the last one is raised with ``attempts`` set. ``check``'s
         return value is ignored (so a decoder such as `decode_embeddings` can serve as the check).
         Each attempt (waiting for a pool slot, connecting, sending, reading the whole body) ends
-        within ``settings.timeout`` seconds. ``on_retry`` gets a `RetryEvent` before each retry.
+        within ``timeout`` seconds (default ``settings.timeout``); at most ``max_attempts`` requests
+        are made (default ``settings.max_attempts``). ``on_retry`` gets a `RetryEvent` before each retry.
         """
         url = self.url(path)
         encoded: list[bytes] = []  # the body as JSON, encoded once for every attempt (lean path only)
@@ -409,7 +421,7 @@ class Transport:
                 check(data)
             return data
 
-        return await self._retrying(once, model, on_retry)
+        return await self._retrying(once, model, on_retry, timeout, max_attempts)
 
     def stream_data(
         self,
@@ -419,6 +431,8 @@ class Transport:
         *,
         model: str,
         on_retry: RetryObserver | None = None,
+        timeout: float | None = None,
+        max_attempts: int | None = None,
     ) -> StreamHandle:
         """POST ``body`` with ``"stream": true``; the returned `StreamHandle` yields each decoded SSE
         JSON chunk (comments skipped) until ``[DONE]``.
@@ -428,27 +442,41 @@ class Transport:
         "error"``) raises its typed error, a dropped connection raises `errors.ConnectionError`, a
         stream that sends no data event for ``settings.stream_idle_timeout`` seconds or runs longer
         than ``settings.stream_timeout`` raises `errors.TimeoutError`.
-        Nothing is sent before the first ``async for`` step. ``on_retry`` as for `post_json`.
+        Nothing is sent before the first ``async for`` step. ``on_retry`` as for `post_json`; ``timeout``
+        and ``max_attempts`` bound opening the stream, as for `post_json`.
         """
-        return StreamHandle(self, self.url(path), {**body, "stream": True}, headers, model=model, on_retry=on_retry)
+        return StreamHandle(
+            self, self.url(path), {**body, "stream": True}, headers, model=model, on_retry=on_retry, timeout=timeout,
+            max_attempts=max_attempts,
+        )
 
     # --- machinery ---------------------------------------------------------------------------------
 
     async def _retrying(
-        self, operation: Callable[[_Call], Awaitable[T]], model: str, listener: RetryObserver | None = None
+        self,
+        operation: Callable[[_Call], Awaitable[T]],
+        model: str,
+        listener: RetryObserver | None = None,
+        timeout: float | None = None,
+        max_attempts: int | None = None,
     ) -> tuple[T, int]:
         """Run ``operation`` under the retry policy; return (its result, attempts used).
 
         The first attempt runs outside backoff's loop (entering it cost about as much CPU as the
         attempt's own bookkeeping); when it fails, backoff gets its error as its own first try's
         (`_one_attempt` raises it again) and decides as always: give up, or log, wait and retry."""
-        call = _Call(model, attempts=1, listener=listener)
+        call = _Call(model, attempts=1, listener=listener, timeout=timeout, max_attempts=max_attempts)
         try:
             try:
                 return await operation(call), 1
             except APIError as error:
                 call.replay = error
-            result: T = await self._retry(operation, call)
+            retry = self._retry
+            if max_attempts is not None:
+                retry = self._retries.get(max_attempts) or self._retries.setdefault(
+                    max_attempts, self._retry_policy(max_attempts)
+                )
+            result: T = await retry(operation, call)
         except APIError as error:
             raise _with_attempts(error, call.attempts)
         return result, call.attempts
@@ -486,7 +514,7 @@ class Transport:
             reason,
             call.model,
             details["tries"],
-            self.settings.max_attempts,
+            call.max_attempts or self.settings.max_attempts,
             details["wait"],
         )
         notify_retry(
@@ -567,7 +595,10 @@ class Transport:
         held = False
         try:
             async with asyncio.timeout(None) as deadline:
-                pool.deadlines.watch(deadline)  # ``settings.timeout`` from now
+                if call.timeout is None:
+                    pool.deadlines.watch(deadline)  # ``settings.timeout`` from now
+                else:  # this call's own deadline
+                    deadline.reschedule(pool.loop.time() + call.timeout)
                 try:
                     await pool.gate.acquire()
                     held, phase.waiting = True, False
@@ -630,8 +661,8 @@ class Transport:
         )
 
     def _deadline_error(self, call: _Call, phase: _Phase) -> APIError:
-        """The error for an attempt that ran out of ``settings.timeout``."""
-        limit = self.settings.timeout
+        """The error for an attempt that ran out of its time (the call's ``timeout``, else ``settings.timeout``)."""
+        limit = call.timeout or self.settings.timeout
         if phase.waiting:
             return PoolTimeoutError(
                 f"The local connection pool was exhausted: no connection came free within {limit:g}s "
@@ -639,8 +670,9 @@ class Transport:
                 model=call.model,
                 attempts=call.attempts,
             )
+        source = "timeout=" if call.timeout else "OPENROUTER_TIMEOUT"
         return TimeoutError(
-            f"No complete answer from OpenRouter at {self._host} within {limit:g}s (OPENROUTER_TIMEOUT)",
+            f"No complete answer from OpenRouter at {self._host} within {limit:g}s ({source})",
             model=call.model,
             attempts=call.attempts,
         )
@@ -650,7 +682,7 @@ class Transport:
         name = type(exc).__name__
         host = self._host
         if isinstance(exc, httpx.TimeoutException):
-            limit = self.settings.connect_timeout if isinstance(exc, httpx.ConnectTimeout) else self.settings.timeout
+            limit = self.settings.connect_timeout if isinstance(exc, httpx.ConnectTimeout) else call.timeout or self.settings.timeout
             return TimeoutError(
                 f"No answer from OpenRouter at {host} within {limit:g}s ({name})", model=call.model, attempts=call.attempts
             )
@@ -685,6 +717,8 @@ class Transport:
         headers: Mapping[str, str],
         model: str,
         listener: RetryObserver | None = None,
+        timeout: float | None = None,
+        max_attempts: int | None = None,
     ) -> tuple[httpx.Response, _Pool, int]:
         """Send the streaming request (with retries) until a 2xx event stream is open. The pool slot
         it took is the caller's to release (``pool.gate.release()``) once the stream is closed."""
@@ -705,7 +739,7 @@ class Transport:
                 "Invalid upstream response: expected an event stream", model=model, attempts=call.attempts
             )
 
-        (response, pool), attempts = await self._retrying(once, model, listener)
+        (response, pool), attempts = await self._retrying(once, model, listener, timeout, max_attempts)
         return response, pool, attempts
 
 
@@ -728,9 +762,12 @@ class StreamHandle:
         *,
         model: str,
         on_retry: RetryObserver | None = None,
+        timeout: float | None = None,
+        max_attempts: int | None = None,
     ) -> None:
         self._transport = transport
         self._on_retry = on_retry
+        self._limits = (timeout, max_attempts)
         self._url = url
         self._body = body
         self._headers = headers
@@ -776,7 +813,7 @@ class StreamHandle:
         transport = self._transport
         settings = transport.settings
         response, pool, self.attempts = await transport._open_stream(
-            self._url, self._body, self._headers, self.model, self._on_retry
+            self._url, self._body, self._headers, self.model, self._on_retry, *self._limits
         )
         try:
             self.status = response.status_code

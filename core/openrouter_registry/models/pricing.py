@@ -78,7 +78,7 @@ def priced(reply: Reply, generator: Generator) -> Reply:
     cost = price_usage(pricing, reply.usage) if pricing is not None else None
     if cost is None:
         return reply
-    return attrs.evolve(reply, cost=float(cost), cost_source="catalog")
+    return attrs.evolve(reply, cost=cost, cost_source="catalog")
 
 
 def _utf8_bytes(body: Mapping[str, Any]) -> int:

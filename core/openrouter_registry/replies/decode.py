@@ -22,6 +22,7 @@ bounded copy (depth and size), so nothing that later walks it can recurse withou
 
 from __future__ import annotations
 
+from decimal import Decimal
 import base64
 import email.utils
 import json
@@ -631,7 +632,7 @@ class StreamChunk:
     text: str = ""
     finish_reason: str | None = None
     usage: Usage | None = None
-    cost: float | None = None
+    cost: Decimal | None = None
     model: str | None = None
     provider: str | None = None
     generation_id: str | None = None
@@ -823,7 +824,7 @@ class EmbeddingReply:
     provider: str | None = None
     generation_id: str | None = None
     usage: Usage = Usage()
-    cost: float | None = None
+    cost: Decimal | None = None
 
 
 def _vector(value: Any) -> list[float]:

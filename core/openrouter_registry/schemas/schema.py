@@ -353,9 +353,20 @@ def structure(data: Any, schema: Any) -> Any:
             return converter.structure(data, schema)
         except Exception as exc:
             raise StructuredOutputError(
-                f"the reply could not be turned into {schema.__name__}", errors=cattrs.transform_error(exc, path="$")
+                f"the reply could not be turned into {schema.__name__}",
+                errors=cattrs.transform_error(exc, path="$", format_exception=_with_message),
             ) from exc
     raise ConfigurationError(f"cannot structure data as {_describe(schema)}: not a schema class")
+
+
+def _with_message(exc: BaseException, type_: type | None) -> str:
+    """cattrs' description of a structuring error, with the message of a validator's own error (the
+    re-ask sends it to the model: "invalid value" alone does not say what to fix)."""
+    from cattrs.v import format_exception
+
+    described = format_exception(exc, type_)
+    message = str(exc)
+    return f"{described} ({message})" if isinstance(exc, ValueError) and message and message not in described else described
 
 
 def _jsonable(value: Any) -> Any:

@@ -79,8 +79,8 @@ async def _one(service: OpenRouterService, call: str) -> bool:
         result = await service.generate("Where is the Eiffel tower?", model=MODEL, max_reasks=0)
         return bool(result.text) and _as_json(result.text) == EXPECTED_CONTENT
     if call == "generate_schema":
-        result = await service.generate("Where is the Eiffel tower?", model=MODEL, schema=dict(SCHEMA), max_reasks=0)
-        return bool(result.content == EXPECTED_CONTENT)
+        structured = await service.generate("Where is the Eiffel tower?", model=MODEL, schema=dict(SCHEMA), max_reasks=0)
+        return bool(structured.content == EXPECTED_CONTENT)
     if call == "stream":
         stream = service.stream("Where is the Eiffel tower?", model=MODEL)
         text = await stream.collect()
