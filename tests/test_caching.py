@@ -139,7 +139,7 @@ async def test_a_claude_call_is_marked_and_the_second_one_reads_the_cache(server
     prompt_price = price_of(CLAUDE)[0]
     assert first.cost is not None and second.cost is not None and second.cost < first.cost
     # reads at 0.1x the input price: the second call's input costs about a tenth
-    assert second.cost == pytest.approx(first.cost - second.usage.cached_tokens * prompt_price * (1.25 - 0.1), rel=0.02)
+    assert float(second.cost) == pytest.approx(float(first.cost) - second.usage.cached_tokens * prompt_price * (1.25 - 0.1), rel=0.02)
 
 
 async def test_off_sends_todays_bytes(server: FakeOpenRouter) -> None:
@@ -258,3 +258,50 @@ async def test_the_next_turn_reads_this_turns_prefix(server: FakeOpenRouter) -> 
     first, second = (json.loads(r.raw) for r in server.requests)
     assert markers(first) and markers(second)
     assert result.usage.cached_tokens >= 2200  # the static sections and turn 1's history, read in turn 2
+
+
+# --- what caching saved ----------------------------------------------------------------------------------
+
+
+async def test_results_say_what_caching_saved_from_the_catalog(server: FakeOpenRouter) -> None:
+    from decimal import Decimal
+
+    from openrouter_registry.models.catalog import Pricing
+    from openrouter_registry.models.pricing import cache_saving
+    from openrouter_registry.result import Usage
+
+    messages = [{"role": "system", "content": LONG}, {"role": "user", "content": "Where is the Louvre?"}]
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, cache_dir=None)
+    async with OpenRouterService(settings) as service:  # the catalog on: its cache prices price the saving
+        cold = await service.generate(messages=messages, schema=CITY, model=CLAUDE)
+        warm = await service.generate(messages=messages, schema=CITY, model=CLAUDE)
+    price = Decimal(repr(price_of(CLAUDE)[0]))
+    written, read = cold.usage.cache_write_tokens, warm.usage.cached_tokens
+    assert written > 2000 and read == written
+    assert cold.cache_saving == -written * (price * Decimal("1.25") - price)  # a cold write costs 25% more
+    assert warm.cache_saving == read * (price - price * Decimal("0.1"))  # a read saves 90%
+    plain = Pricing(prompt=Decimal("0.000003"), completion=Decimal("0.000015"))
+    assert cache_saving(plain, Usage(prompt_tokens=100, cached_tokens=50)) is None  # no read price listed
+    assert cache_saving(plain, Usage(prompt_tokens=100)) == 0
+    assert cache_saving(None, Usage(prompt_tokens=100, cached_tokens=50)) is None
+
+
+async def test_the_batch_summary_and_parlant_usage_carry_the_cache(server: FakeOpenRouter) -> None:
+    from openrouter_registry.adapters.parlant import usage_info
+
+    rows = [{"id": i, "messages": [{"role": "system", "content": LONG}, {"role": "user", "content": f"Q{i}"}]}
+            for i in range(3)]
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, cache_dir=None)
+    async with OpenRouterService(settings) as service:
+        run = service.batch(rows, model=CLAUDE, concurrency=1)
+        done = [row async for row in run]
+    summary = run.summary()
+    assert len(done) == 3 and summary.cache_write_tokens > 2000 and summary.cached_tokens > 4000
+    assert summary.cache_saving == sum(r.result.cache_saving for r in done if r.result is not None) > 0
+    data = summary.to_dict()
+    assert data["tokens"]["cached"] == summary.cached_tokens and data["cache_saving_usd"] == str(summary.cache_saving)
+    first = done[0].result
+    assert first is not None
+    extra = usage_info(first.usage, first.cost, first.cache_saving).extra
+    assert extra["cache_write_input_tokens"] == first.usage.cache_write_tokens
+    assert extra["cache_saving_micro_usd"] == round(first.cache_saving * 1_000_000)

@@ -327,6 +327,10 @@ class GenerationResult(_WithParts, Generic[T]):
     #: core's generic parser); None for a text reply (no schema).
     parser: str | None = None
     finish_reason: str | None = attrs.field(default=None, kw_only=True)
+    #: What prompt caching saved in USD against the uncached input price, from the model catalog's
+    #: prices (negative for a first, cold write; 0 when nothing was read or written; None without catalog
+    #: prices for a call that used the cache).
+    cache_saving: Decimal | None = attrs.field(default=None, kw_only=True)
     #: ``tool_calls``, ``reasoning``, ``reasoning_details``, ``annotations``, ``images`` (read them as attributes).
     parts: ReplyParts = attrs.field(default=NO_PARTS, kw_only=True, repr=False)
 

@@ -75,12 +75,19 @@ class OpenRouterEstimatingTokenizer(EstimatingTokenizer):
 TOKENIZER = OpenRouterEstimatingTokenizer()
 
 
-def usage_info(usage: Usage, cost: Decimal | None) -> UsageInfo:
-    """Parlant's usage record: input/output tokens, with cached and reasoning tokens and the cost in
-    integer micro-dollars (``cost_micro_usd``, present when OpenRouter reported a cost) in ``extra``."""
-    extra = {"cached_input_tokens": usage.cached_tokens, "reasoning_tokens": usage.reasoning_tokens}
+def usage_info(usage: Usage, cost: Decimal | None, cache_saving: Decimal | None = None) -> UsageInfo:
+    """Parlant's usage record: input/output tokens, with cached, cache-written and reasoning tokens, the
+    cost in integer micro-dollars (``cost_micro_usd``, present when OpenRouter reported a cost) and what
+    prompt caching saved (``cache_saving_micro_usd``, when the catalog prices the model) in ``extra``."""
+    extra = {
+        "cached_input_tokens": usage.cached_tokens,
+        "cache_write_input_tokens": usage.cache_write_tokens,
+        "reasoning_tokens": usage.reasoning_tokens,
+    }
     if cost is not None:
         extra["cost_micro_usd"] = round(cost * 1_000_000)
+    if cache_saving is not None:
+        extra["cache_saving_micro_usd"] = round(cache_saving * 1_000_000)
     return UsageInfo(input_tokens=usage.prompt_tokens, output_tokens=usage.completion_tokens, extra=extra)
 
 
@@ -170,7 +177,7 @@ class OpenRouterSchematicGenerator(_ServesModel, SchematicGenerator[T], Generic[
                 schema_name=self.schema.__name__,
                 model=result.model or self._resolution.model,
                 duration=time.perf_counter() - started,
-                usage=usage_info(result.usage, result.cost),
+                usage=usage_info(result.usage, result.cost, result.cache_saving),
             ),
         )
 

@@ -469,6 +469,11 @@ class BatchSummary:
     max_cost: Decimal | None
     stopped: str | None
     not_started: int | None
+    #: Prompt tokens read from and written to the prompt cache, and what caching saved (USD, from the
+    #: catalog's prices; rows without catalog prices add nothing).
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_saving: Decimal = Decimal(0)
 
     def to_dict(self) -> dict[str, Any]:
         """Strict JSON; money as exact decimal strings (``"cost_usd": "0.0123"``)."""
@@ -477,7 +482,9 @@ class BatchSummary:
             "ok": self.ok,
             "failed": dict(sorted(self.failed.items())),
             "requests": self.requests,
-            "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens},
+            "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens,
+                       "cached": self.cached_tokens, "cache_write": self.cache_write_tokens},
+            "cache_saving_usd": str(self.cache_saving),
             "cost_usd": str(self.cost),
             "rows_without_cost": self.rows_without_cost,
             "latency_s": {"p50": _round(self.latency_p50_s), "p95": _round(self.latency_p95_s)},
@@ -515,9 +522,9 @@ class BatchSummary:
 class _Stats:
     def __init__(self) -> None:
         self.rows = self.ok = self.requests = self.prompt_tokens = self.completion_tokens = 0
-        self.rows_without_cost = 0
+        self.rows_without_cost = self.cached_tokens = self.cache_write_tokens = 0
         self.failed: dict[str, int] = {}
-        self.cost = Decimal(0)
+        self.cost = self.cache_saving = Decimal(0)
         self.highest_cost: Decimal | None = None
         self.latencies = _Latencies()
 
@@ -531,6 +538,11 @@ class _Stats:
         self.requests += row.attempts
         self.prompt_tokens += row.usage.prompt_tokens
         self.completion_tokens += row.usage.completion_tokens
+        self.cached_tokens += row.usage.cached_tokens
+        self.cache_write_tokens += row.usage.cache_write_tokens
+        saving = row.result.cache_saving if row.result is not None else None
+        if saving:
+            self.cache_saving += saving
         if row.cost is None:
             self.rows_without_cost += row.attempts > 0
         else:
@@ -686,6 +698,9 @@ class BatchRun:
             max_cost=self.max_cost,
             stopped=self.stopped,
             not_started=not_started,
+            cached_tokens=stats.cached_tokens,
+            cache_write_tokens=stats.cache_write_tokens,
+            cache_saving=stats.cache_saving,
         )
 
     def __aiter__(self) -> AsyncIterator[BatchRow]:

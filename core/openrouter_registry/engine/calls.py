@@ -169,6 +169,7 @@ class _Late(NamedTuple):
     parse_unclosed: Callable[[str, Mapping[str, Any] | None], Any | None]
     structure: Callable[[Any, Any], Any]
     catalog_settled: Callable[[Settings], bool]
+    cache_saving: Callable[[Any, Usage], Decimal | None]
 
 
 @functools.cache
@@ -177,11 +178,11 @@ def _late() -> _Late:
     on every call; this costs a cached function call)."""
     from ..models.catalog import settled
     from ..replies.decode import decode_chat_checked
-    from ..models.pricing import priced
+    from ..models.pricing import cache_saving, priced
     from ..schemas.schema import structure, to_json_schema
     from ..replies.structured import parse_unclosed
 
-    return _Late(to_json_schema, decode_chat_checked, priced, parse_unclosed, structure, settled)
+    return _Late(to_json_schema, decode_chat_checked, priced, parse_unclosed, structure, settled, cache_saving)
 
 
 class _Tooling(NamedTuple):
@@ -657,6 +658,7 @@ class Engine:
             cost_source=call.cost_source,
             parser=parser,
             finish_reason=reply.finish_reason,
+            cache_saving=_saving(call),
             parts=attrs.evolve(reply.parts, tool_calls=()) if call.mode == "tools" else reply.parts,
         )
         if call.watch is not None:
@@ -874,6 +876,22 @@ class _Parsed:
     data: Any
     #: the plugin whose ``parse_structured`` produced ``data`` (the core's name for its own parsers)
     parser: str | None = None
+
+
+_NO_SAVING = Decimal(0)
+
+
+def _saving(call: _Call) -> Decimal | None:
+    """What caching saved on the call's usage, from its model's catalog prices: 0 when nothing was read
+    from or written to the cache; None without catalog prices, or when a plugin's ``facts`` raises (the
+    reply is already billed: the result is not withheld for it)."""
+    if not call.usage.cached_tokens and not call.usage.cache_write_tokens:
+        return _NO_SAVING
+    try:
+        pricing = call.generator.facts().pricing
+    except Exception:
+        return None
+    return _late().cache_saving(pricing, call.usage)
 
 
 #: A call's usage before its first reply (Usage is frozen: one shared zero).

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from .generator import Generator, Mode
 
 __all__ = [
-    "CostEstimate", "price_usage", "priced", "estimate", "estimate_call", "MESSAGE_OVERHEAD_TOKENS",
+    "CostEstimate", "price_usage", "priced", "cache_saving", "estimate", "estimate_call", "MESSAGE_OVERHEAD_TOKENS",
     "REASK_OVERHEAD_TOKENS",
 ]
 
@@ -67,6 +67,25 @@ def price_usage(pricing: Pricing, usage: Usage) -> Decimal | None:
         + usage.completion_tokens * pricing.completion
         + (pricing.request or 0)
     )
+
+
+def cache_saving(pricing: Pricing | None, usage: Usage) -> Decimal | None:
+    """What prompt caching saved on ``usage``, in USD, against the same prompt tokens at the uncached
+    input price: cached tokens save ``prompt - input_cache_read`` each, written ones cost
+    ``input_cache_write - prompt`` more (a cold write is a negative saving; a model the catalog lists
+    no write price for bills writes at the input price). Zero when the reply touched no cache; None
+    when the catalog has no prompt price, or no cache-read price for tokens that were read."""
+    if pricing is None or pricing.prompt is None:
+        return None
+    cached = min(usage.cached_tokens, usage.prompt_tokens)
+    written = min(usage.cache_write_tokens, usage.prompt_tokens - cached)
+    if not cached and not written:
+        return Decimal(0)
+    if cached and pricing.input_cache_read is None:
+        return None
+    cache_read = pricing.input_cache_read if pricing.input_cache_read is not None else pricing.prompt
+    cache_write = pricing.input_cache_write if pricing.input_cache_write is not None else pricing.prompt
+    return cached * (pricing.prompt - cache_read) - written * (cache_write - pricing.prompt)
 
 
 def priced(reply: Reply, generator: Generator) -> Reply:

@@ -123,18 +123,29 @@ def _model_entry(
             "tokenizer": tokenizer,
             "instruct_type": instruct_type,
         },
-        "pricing": {
-            "prompt": f"{prompt:.10f}".rstrip("0").rstrip("."),
-            "completion": f"{completion:.10f}".rstrip("0").rstrip("."),
-            "request": "0",
-            "image": "0",
-            "web_search": "0",
-            "internal_reasoning": "0",
-        },
+        "pricing": _pricing(id, prompt, completion),
         "top_provider": {"context_length": context, "max_completion_tokens": max_out, "is_moderated": moderated},
         "per_request_limits": None,
         "supported_parameters": parameters,
     }
+
+
+def _price_text(value: float) -> str:
+    return f"{value:.10f}".rstrip("0").rstrip(".")
+
+
+def _pricing(id: str, prompt: float, completion: float) -> dict[str, str]:
+    """A listing's prices, with the cache prices OpenRouter lists for the families the server bills
+    caching for (`caching.PromptCache`): Anthropic reads 0.1x and writes 1.25x, OpenAI reads 0.5x."""
+    pricing = {
+        "prompt": _price_text(prompt), "completion": _price_text(completion), "request": "0", "image": "0",
+        "web_search": "0", "internal_reasoning": "0",
+    }
+    if id.startswith("anthropic/"):
+        pricing["input_cache_read"], pricing["input_cache_write"] = _price_text(prompt * 0.1), _price_text(prompt * 1.25)
+    elif id.startswith("openai/"):
+        pricing["input_cache_read"] = _price_text(prompt * 0.5)
+    return pricing
 
 
 #: What ``GET /api/v1/models`` lists (before `FakeOpenRouter.refuse_modes` is applied): every chat model
