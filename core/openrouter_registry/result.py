@@ -88,19 +88,40 @@ class Usage:
         }
 
 
+#: The largest ``usage.cost`` of one reply taken as a cost (USD); a larger one (1e303) is not a price
+#: anyone was billed, and summing it would reach infinity: it is ignored with a warning.
+MAX_REPLY_COST = 1_000_000.0
+
+
 def cost_from_api(usage: Mapping[str, Any] | None) -> float | None:
     """``usage.cost`` in USD (a number or a numeric string), or None when OpenRouter gave none or
-    gave something that is not a cost (negative, not finite, not a number)."""
+    gave something that is not a cost (negative, not finite, not a number, above `MAX_REPLY_COST`;
+    all but a missing one with a warning)."""
     if not isinstance(usage, MAPPING):
         return None
     cost = usage.get("cost")
-    if isinstance(cost, bool) or not isinstance(cost, (int, float, str)) or isinstance(cost, str) and len(cost) > 64:
+    if cost is None:
         return None
-    try:
-        value = float(cost)
-    except (ValueError, OverflowError):  # OverflowError: an integer beyond a float's range
-        return None
-    return value if math.isfinite(value) and value >= 0 else None
+    value = None
+    if not isinstance(cost, bool) and isinstance(cost, (int, float, str)) and not (isinstance(cost, str) and len(cost) > 64):
+        try:
+            value = float(cost)
+        except (ValueError, OverflowError):  # OverflowError: an integer beyond a float's range
+            value = None
+    if value is not None and math.isfinite(value) and 0 <= value <= MAX_REPLY_COST:
+        return value
+    import logging
+
+    if isinstance(cost, str):
+        shown = ascii(cost)[:40]
+    elif isinstance(cost, int) and not isinstance(cost, bool) and cost.bit_length() > 64:
+        shown = f"(an integer of {cost.bit_length()} bits)"
+    else:
+        shown = repr(cost)[:40] if isinstance(cost, (int, float)) else f"(a {type(cost).__name__})"
+    logging.getLogger("openrouter_registry").warning(
+        "Ignoring the reply's usage.cost %s: not a cost between 0 and %s USD", shown, MAX_REPLY_COST
+    )
+    return None
 
 
 def add_costs(total: float | None, more: float | None) -> float | None:

@@ -16,7 +16,9 @@ transport retries, scoped to this run's tasks) pass 5% of the recent answers, th
 once per round of requests) and new launches pause for the ``Retry-After`` wait; each round of ``limit``
 rows completed without a 429 adds ``max(1, concurrency // 32)`` slots back (additive increase, up to
 ``concurrency``). See `_Limiter`. ``max_cost`` (USD) stops launching when the finished rows' exact cost
-plus a bound for each row in flight (`_in_flight_bound`) plus the next row's bound would pass it.
+plus a bound for each row in flight plus the next row's bound would pass it; until one row has come back
+with its cost only one row is in flight, and a billed row without any known cost stops the run (see
+`BatchRun._budget_allows`).
 """
 
 from __future__ import annotations
@@ -443,6 +445,8 @@ class BatchSummary:
     max_cost: Decimal | None
     stopped: str | None
     not_started: int | None
+    #: True when ``max_cost`` stopped the run because a billed row reported no cost and the catalog had no price.
+    unpriced: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Strict JSON; money as exact decimal strings (``"cost_usd": "0.0123"``)."""
@@ -461,6 +465,7 @@ class BatchSummary:
             "max_cost_usd": None if self.max_cost is None else str(self.max_cost),
             "stopped": self.stopped,
             "not_started": self.not_started,
+            "unpriced": self.unpriced,
         }
 
     def text(self) -> str:
@@ -479,7 +484,11 @@ class BatchSummary:
         ]
         if self.stopped == "budget":
             left = "" if self.not_started is None else f"; {self.not_started} rows not started"
-            lines.append(f"stopped: the next row could pass max_cost ${self.max_cost}{left}")
+            if self.unpriced:
+                lines.append(f"stopped: a row reported no cost and the catalog has no price for the model, so "
+                             f"max_cost ${self.max_cost} cannot be held{left}")
+            else:
+                lines.append(f"stopped: the next row could pass max_cost ${self.max_cost}{left}")
         elif self.stopped == "interrupted":
             left = "" if self.not_started is None else f"; {self.not_started} rows not finished"
             lines.append(f"stopped: interrupted{left}")
@@ -614,6 +623,7 @@ class BatchRun:
         self.limiter = _Limiter(concurrency)
         self.stats = _Stats()
         self.stopped: str | None = None
+        self.unpriced = False
         self.in_flight = 0
         self._check_duplicates = check_duplicates
         self._started_at: float | None = None
@@ -656,6 +666,7 @@ class BatchRun:
             max_cost=self.max_cost,
             stopped=self.stopped,
             not_started=not_started,
+            unpriced=self.unpriced,
         )
 
     def __aiter__(self) -> AsyncIterator[BatchRow]:
@@ -724,14 +735,41 @@ class BatchRun:
         except TimeoutError:
             pass
 
-    def _committed(self, flights: Iterable[_Flight]) -> Decimal | None:
-        """Spent plus the bounds of the rows in flight (None when one of those bounds is unknown)."""
-        total = self.stats.cost
+    def _committed(self, flights: Iterable[_Flight]) -> Decimal:
+        """Spent plus what the rows in flight may cost: each at its estimate or at the highest cost a
+        finished row of this run had, whichever is more (the observed cost corrects a wrong catalog)."""
+        total, highest = self.stats.cost, self.stats.highest_cost or Decimal(0)
         for flight in flights:
-            if flight.bound is None:
-                return None
-            total += flight.bound
+            total += highest if flight.bound is None else max(flight.bound, highest)
         return total
+
+    def _budget_allows(self, bound: Decimal | None, flights: Mapping[Any, _Flight]) -> bool:
+        """The budget rule (``max_cost``): until a row of this run has come back with its cost, one row is
+        in flight at a time (a catalog price may be wrong or missing: only an observed cost is trusted for
+        parallel rows); then a row is launched only when the spend, plus every row in flight at
+        max(its estimate, the highest observed cost), plus this row at the same, stays within
+        ``max_cost``. A billed row that reports no cost while the catalog has no price stops the run
+        (``unpriced``): the budget could not be held. Sets ``stopped`` when nothing more can start."""
+        assert self.max_cost is not None
+        if self.unpriced:
+            self.stopped = self.stopped or "budget"
+            return False
+        highest = self.stats.highest_cost
+        if highest is None and flights:
+            return False  # no observed cost yet: one row at a time
+        effective = bound if highest is None else highest if bound is None else max(bound, highest)
+        if effective is not None and self._committed(flights.values()) + effective > self.max_cost:
+            if not flights:
+                self.stopped = "budget"
+            return False
+        return True
+
+    def _note_cost(self, row: BatchRow) -> None:
+        if self.max_cost is not None and row.ok and row.cost is None and row.attempts > 0:
+            if not self.unpriced:
+                log.warning("batch: row %r reported no cost and the catalog has no price for its model: "
+                            "max_cost %s cannot be held; no more rows start", row.id, self.max_cost)
+            self.unpriced = True
 
     async def _rows(self) -> AsyncIterator[BatchRow]:
         self._started_at = time.monotonic()
@@ -776,21 +814,16 @@ class BatchRun:
                             )
                         held = (prepared, bound)
                     request, bound = held
-                    if self.max_cost is not None:
-                        committed = self._committed(flights.values())
-                        if bound is None or committed is None:
-                            if flights:  # unknown cost: one row at a time until a cost is known
-                                break
-                        elif committed + bound > self.max_cost:
-                            if not flights:
-                                self.stopped = "budget"
-                            break
+                    if self.max_cost is not None and not self._budget_allows(bound, flights):
+                        break
                     held = None
                     task, flight = self._launch(request, bound)
                     flights[task] = flight
                     self.in_flight = len(flights)
 
                 if not flights:
+                    if self.unpriced and held is not None:
+                        self.stopped = self.stopped or "budget"
                     if self._cancelled or self.stopped is not None or (exhausted and held is None):
                         break
                     await self._wait(self.limiter.pause_left())  # a 429 pause
@@ -809,6 +842,7 @@ class BatchRun:
                     row = task.result()
                     self.limiter.completed(row.ok and not flight_done.rate_limited)
                     self.stats.add(row)
+                    self._note_cost(row)
                     self.in_flight = len(flights)
                     yield row
                 if self._cancelled and not flights:

@@ -141,16 +141,37 @@ def decimal_text(value: Decimal) -> str:
 _converter = cattrs.Converter()
 
 
+#: Bounds on a catalog price (USD per token, request or image): at most `MAX_PRICE_DIGITS` significant
+#: digits, at least 10**`MIN_PRICE_EXPONENT` when not zero, below `MAX_PRICE`. Real prices sit far
+#: inside them (0.0000025, 0.02); "1e999999999" would print as a billion digits and overflow every sum.
+MAX_PRICE_DIGITS = 30
+MIN_PRICE_EXPONENT = -30
+MAX_PRICE = Decimal(1_000_000)
+#: Context windows and output limits above this many tokens are not real (the largest today is a few million).
+MAX_TOKEN_COUNT = 1_000_000_000
+#: A model id: printable ASCII without spaces, at most this long (a hostile id cannot forge a table row).
+MAX_ID_LENGTH = 256
+
+
 def _price(value: Any, _: type) -> Decimal | None:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise ValueError(f"a price must be a decimal string, got {type(value).__name__}")
+    text = str(value).strip()
+    if len(text) > 64:
+        raise ValueError(f"not a price: {text[:20]!r}... ({len(text)} characters)")
     try:
-        price = Decimal(str(value).strip())
+        price = Decimal(text)
     except InvalidOperation:
         raise ValueError(f"not a price: {value!r}") from None
     if not price.is_finite():
         raise ValueError(f"not a price: {value!r}")
-    return None if price < 0 else price  # OpenRouter's "-1": variable (openrouter/auto)
+    if price < 0:
+        return None  # OpenRouter's "-1": variable (openrouter/auto)
+    if price == 0:
+        return Decimal(0)
+    if len(price.as_tuple().digits) > MAX_PRICE_DIGITS or price.adjusted() < MIN_PRICE_EXPONENT or price >= MAX_PRICE:
+        raise ValueError(f"price {text!r} is out of range (0 or 1e{MIN_PRICE_EXPONENT} to {MAX_PRICE} USD)")
+    return price
 
 
 def _count(value: Any, _: type) -> int | None:
@@ -158,11 +179,20 @@ def _count(value: Any, _: type) -> int | None:
         raise ValueError("a token count must be an integer, got a bool")
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         value = int(value)
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value.strip()) < 20:
         value = int(value)
     if not isinstance(value, int):
-        raise ValueError(f"a token count must be an integer, got {value!r}")
+        raise ValueError(f"a token count must be an integer, got {str(value)[:40]!r}")
+    if value > MAX_TOKEN_COUNT:
+        raise ValueError(f"a token count of {str(value)[:40]} is out of range (at most {MAX_TOKEN_COUNT})")
     return value if value > 0 else None  # 0 means "unknown" in OpenRouter's listings
+
+
+def _model_id(entry: Mapping[str, Any]) -> None:
+    id = entry.get("id")
+    if not isinstance(id, str) or not 0 < len(id) <= MAX_ID_LENGTH or not id.isascii() or not id.isprintable() or " " in id:
+        shown = repr(id)[:60] if isinstance(id, str) else type(id).__name__
+        raise ValueError(f"id {shown} is not a model id (printable ASCII, no spaces, 1 to {MAX_ID_LENGTH} characters)")
 
 
 def _text(value: Any, _: type) -> str:
@@ -207,11 +237,13 @@ def parse_models(entries: Any, *, source: str = "/models") -> dict[str, ModelInf
         try:
             if not isinstance(entry, Mapping):
                 raise ValueError(f"not an object but {type(entry).__name__}")
+            _model_id(entry)
             info = _converter.structure(_flatten(entry), ModelInfo)
-        except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
+        except (cattrs.BaseValidationError, ValueError, TypeError, KeyError, RecursionError, ArithmeticError) as exc:
             name = entry.get("id") if isinstance(entry, Mapping) else None
             reason = "; ".join(str(e) for e in getattr(exc, "exceptions", [])) or str(exc)
-            skipped.append(f"{name or f'entry {index}'!s}: {reason}"[:300])
+            shown = ascii(name)[1:-1][:80] if isinstance(name, str) and name else f"entry {index}"
+            skipped.append(f"{shown}: {reason}"[:300])
             continue
         models[info.id] = info
     if skipped:
@@ -285,12 +317,16 @@ def cache_file(settings: Settings, kind: str) -> Path | None:
 
 def write_atomic(path: Path, data: Any) -> None:
     """Write ``data`` as JSON to ``path`` through a temporary file in the same directory and
-    ``os.replace``: a reader (another process too) sees the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ``os.replace``: a reader (another process too) sees the old file or the new one, never half. The
+    directory is created 0700; the temporary file is made with ``O_EXCL`` and a random name (mode 0600),
+    and the rename replaces a planted symlink itself, never what it points to."""
+    from .safefiles import private_dir
+
+    private_dir(path.parent)
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, separators=(",", ":"), ensure_ascii=False)
+            json.dump(data, handle, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
         os.replace(temporary, path)
     except BaseException:
         try:
@@ -300,14 +336,24 @@ def write_atomic(path: Path, data: Any) -> None:
         raise
 
 
-def read_json(path: Path) -> Any | None:
-    """The JSON in ``path``; None when the file does not exist; a warning and None when unreadable."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except FileNotFoundError:
+#: The largest cache file read back (the catalog's is about 1 MB; a larger one is ignored with a warning).
+MAX_CACHE_BYTES = 2 * MAX_BODY_BYTES
+#: Seconds a cache timestamp may lie in the future (clock skew between machines sharing a dir); beyond it, stale.
+CLOCK_SKEW = 300.0
+
+
+def read_json(path: Path, *, max_bytes: int | None = None) -> Any | None:
+    """The JSON in the cache file ``path``; None when the file does not exist; a warning and None when
+    it cannot be trusted (see `safefiles.read_trusted`: not a regular file, too large, another user's,
+    writable by others) or is not JSON (too deeply nested included). Never raises."""
+    from .safefiles import read_trusted
+
+    data = read_trusted(path, max_bytes=MAX_CACHE_BYTES if max_bytes is None else max_bytes)
+    if data is None:
         return None
-    except (OSError, ValueError) as exc:
+    try:
+        return _loads(data)
+    except (ValueError, RecursionError, MemoryError) as exc:
         log.warning("Ignoring the unreadable cache file %s (%s)", path, type(exc).__name__)
         return None
 
@@ -320,11 +366,18 @@ def _read_cache(settings: Settings) -> Catalog | None:
     if data is None:
         return None
     fetched_at = data.get("fetched_at") if isinstance(data, Mapping) else None
-    if data.get("format") != CACHE_FORMAT or isinstance(fetched_at, bool) or not isinstance(fetched_at, (int, float)):
+    if (
+        not isinstance(data, Mapping) or data.get("format") != CACHE_FORMAT or isinstance(fetched_at, bool)
+        or not isinstance(fetched_at, (int, float)) or not math.isfinite(fetched_at)
+    ):
         log.warning("Ignoring the cache file %s: not a catalog this version wrote", path)
         return None
+    if fetched_at > time.time() + CLOCK_SKEW:
+        log.warning("The cache file %s says it was written in the future; treating it as stale", path)
+        fetched_at = 0.0
+    source = data.get("source")
     models = parse_models(data.get("models"), source=str(path))
-    return Catalog(models, float(fetched_at), str(data.get("source") or path))
+    return Catalog(models, float(fetched_at), source if isinstance(source, str) else str(path))
 
 
 def _write_cache(settings: Settings, catalog: Catalog) -> None:
@@ -339,7 +392,7 @@ def _write_cache(settings: Settings, catalog: Catalog) -> None:
     }
     try:
         write_atomic(path, payload)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         log.warning("Could not write the model catalog cache %s (%s); it will be fetched again", path, exc)
 
 
@@ -368,7 +421,30 @@ async def _fetch(settings: Settings) -> Catalog:
                     body += piece
                     if len(body) > MAX_BODY_BYTES:
                         raise ValueError(f"more than {MAX_BODY_BYTES} bytes")
-    data = json.loads(bytes(body))
+    # parsed in a worker thread: a 1.5 MB catalog is tens of milliseconds of Python, a hostile 30 MB
+    # one a second or more, and the event loop keeps serving replies meanwhile
+    return await asyncio.to_thread(_parse_body, bytes(body), url)
+
+
+def _loads(data: bytes) -> Any:
+    """orjson (one C call that holds the GIL, ~3 ms per MB); the json module, whose C scanner holds it
+    about four times longer, only for a body of at most `JSON_MODULE_BYTES` orjson refused."""
+    import orjson
+
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        if len(data) > JSON_MODULE_BYTES:
+            raise
+        return json.loads(data)
+
+
+#: The largest catalog body or cache file the json module may read when orjson refuses it (a bounded stall).
+JSON_MODULE_BYTES = 4 * 1024 * 1024
+
+
+def _parse_body(body: bytes, url: str) -> Catalog:
+    data = _loads(body)
     if not isinstance(data, Mapping) or not isinstance(data.get("data"), list):
         raise ValueError('not {"data": [...]}')
     return Catalog(parse_models(data["data"], source=url), time.time(), url)
@@ -467,7 +543,9 @@ async def _load(settings: Settings, key: _Key, refresh: bool, network: bool) -> 
     if _fresh(held, settings) and not refresh:  # another task loaded it while this one waited
         return held
     if held is None:
-        held = _read_cache(settings)
+        import asyncio
+
+        held = await asyncio.to_thread(_read_cache, settings)  # parsing a cached catalog: off the loop
         if held is not None:
             _STORE.catalogs[key] = held
         if _fresh(held, settings) and not refresh:
@@ -495,7 +573,9 @@ async def _load(settings: Settings, key: _Key, refresh: bool, network: bool) -> 
     _STORE.failed_at.pop(key, None)
     _STORE.warned.discard(key)
     _STORE.catalogs[key] = catalog
-    _write_cache(settings, catalog)
+    import asyncio
+
+    await asyncio.to_thread(_write_cache, settings, catalog)
     return catalog
 
 
