@@ -68,12 +68,32 @@ def read_input(path: Path) -> Iterator[InputLine]:
                 yield InputLine(number, problem="not UTF-8 text")
                 continue
             except ValueError as exc:
-                yield InputLine(number, problem=f"not JSON ({exc})")
+                yield InputLine(number, problem=f"not JSON ({str(exc)[:200]})")
+                continue
+            except (RecursionError, MemoryError):
+                yield InputLine(number, problem="nested too deeply to read")
                 continue
             if not isinstance(value, dict):
                 yield InputLine(number, problem=f"expected a JSON object, got {type(value).__name__}")
                 continue
+            if _has_lone_surrogate(raw, value):
+                yield InputLine(number, problem="holds a lone surrogate escape (such as \\ud800), which is not text")
+                continue
             yield InputLine(number, value)
+
+
+def _has_lone_surrogate(raw: bytes, value: Any) -> bool:
+    """True when the JSON line decodes to text that is not valid Unicode (``"\\ud800"`` alone): such a row
+    could be sent but never written. Only a line with a ``\\u`` escape can hold one."""
+    if b"\\u" not in raw.lower():
+        return False
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    except (ValueError, RecursionError):
+        return False
+    return False
 
 
 def _line_id(item: InputLine) -> Any:
@@ -201,7 +221,10 @@ def _row_line(data: dict[str, Any], *, checked: bool) -> bytes:
         data["ok"] = False
         data["error"] = {"type": "StructuredOutputError", "message": "the content holds NaN or Infinity, not JSON"}
         line = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    return (line + "\n").encode("utf-8")
+    try:
+        return (line + "\n").encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: written as its JSON escape, so the row is never lost
+        return (json.dumps(data, ensure_ascii=True, allow_nan=False, separators=(",", ":")) + "\n").encode("ascii")
 
 
 def resume_done(out: Path) -> set[int]:

@@ -29,6 +29,7 @@ import functools
 import json
 import logging
 import math
+import re
 import string
 import time
 from collections import deque
@@ -184,40 +185,75 @@ class _Request:
     messages: Sequence[Mapping[str, Any]] | None
 
 
+#: The longest prompt a template may render (characters); a longer one is an `INPUT_ERROR` row, never built.
+MAX_PROMPT_CHARS = 32 * 1024 * 1024
+_SPEC_NUMBER = re.compile(r"\d+")
+
+
+def _check_spec(format_spec: str) -> None:
+    """Refuse a format spec whose width or precision alone would pass `MAX_PROMPT_CHARS` (``{text:>400000000}``)."""
+    for number in _SPEC_NUMBER.findall(format_spec):
+        if len(number) > 9 or int(number) > MAX_PROMPT_CHARS:
+            raise ValueError(f"the field width or precision {number[:12]} would build a prompt over {MAX_PROMPT_CHARS} characters")
+
+
 class _JSONFormatter(string.Formatter):
-    """`str.format` where dicts and lists are rendered as JSON (not as Python reprs)."""
+    """`str.format` where dicts and lists are rendered as JSON (not as Python reprs), and where no field,
+    nor the whole prompt, may pass `MAX_PROMPT_CHARS` (a width read from the input included)."""
+
+    def __init__(self) -> None:
+        self.size = 0
 
     def format_field(self, value: Any, format_spec: str) -> str:
+        _check_spec(format_spec)
         if isinstance(value, (dict, list)) and not format_spec:
-            return json.dumps(value, ensure_ascii=False)
-        return str(super().format_field(value, format_spec))
+            text = json.dumps(value, ensure_ascii=False)
+        else:
+            text = str(super().format_field(value, format_spec))
+        self.size += len(text)
+        if self.size > MAX_PROMPT_CHARS:
+            raise ValueError(f"the prompt would pass {MAX_PROMPT_CHARS} characters")
+        return text
 
 
 _FORMATTER = _JSONFormatter()
 
 
 @functools.lru_cache(maxsize=64)
-def _plain_fields(template: str) -> tuple[str, ...] | None:
-    """The field names of ``template`` when every one is a plain input key (``{text}``, ``{n:>4}``),
-    else None (``{a.b}``, ``{a[0]}``: only `_JSONFormatter` renders those)."""
+def _plain_fields(template: str) -> tuple[tuple[str, int], ...] | None:
+    """The field names of ``template`` (once per occurrence) when every one is a plain input key with a
+    fixed format spec (``{text}``, ``{n:>4}``), else None (``{a.b}``, ``{a[0]}``, ``{a:{width}}``: only
+    `_JSONFormatter` renders those, with its bounds)."""
     try:
-        names = [name for _, name, _, _ in _FORMATTER.parse(template) if name is not None]
+        fields = [(name, spec or "") for _, name, spec, _ in _FORMATTER.parse(template) if name is not None]
     except ValueError:
         return None
-    return tuple(names) if all(name.isidentifier() for name in names) else None
+    if not all(name.isidentifier() and "{" not in spec for name, spec in fields):
+        return None
+    return tuple((name, max(map(int, _SPEC_NUMBER.findall(spec)), default=0)) for name, spec in fields)
 
 
 def render(template: str, entry: Mapping[str, Any]) -> str:
     """``template`` filled from ``entry``, dicts and lists as JSON. A template of plain keys whose values
-    are not dicts or lists is rendered by ``str.format_map`` (in C; the Python ``string.Formatter``
-    costs a tenth of a row's CPU)."""
+    are strings or numbers is rendered by ``str.format_map`` (in C; the Python ``string.Formatter``
+    costs a tenth of a row's CPU) once the sum of their lengths is known to fit `MAX_PROMPT_CHARS`.
+    Raises ValueError for a prompt that would be longer."""
     fields = _plain_fields(template)
-    if fields is None:
-        return _FORMATTER.vformat(template, (), entry)
-    for name in fields:
-        if isinstance(entry.get(name), (dict, list)):
-            return _FORMATTER.vformat(template, (), entry)
-    return template.format_map(entry)
+    if fields is not None:
+        size = len(template)
+        for name, width in fields:
+            value = entry.get(name)
+            if isinstance(value, str):
+                size += max(len(value), width)
+            elif isinstance(value, (int, float)) and width <= 64:
+                size += 64  # a number's text (a huge integer fails to render: an InputError row)
+            else:
+                break  # dicts, lists and others: the bounded formatter
+        else:
+            if size <= MAX_PROMPT_CHARS:
+                return template.format_map(entry)
+            raise ValueError(f"the prompt would pass {MAX_PROMPT_CHARS} characters")
+    return _JSONFormatter().vformat(template, (), entry)
 
 
 def check_template(template: str | None) -> None:
@@ -232,6 +268,11 @@ def check_template(template: str | None) -> None:
         raise ConfigurationError(f"template {template!r} is not a valid format string: {exc}") from None
     if any(name == "" or name.isdigit() for name in fields):
         raise ConfigurationError("template fields must be named after input keys, e.g. {text}; not {} or {0}")
+    try:
+        for _, _, spec, _ in _FORMATTER.parse(template):
+            _check_spec(spec or "")
+    except ValueError as exc:
+        raise ConfigurationError(f"template {template!r}: {exc}") from None
 
 
 def _valid_id(value: Any) -> bool:
@@ -266,7 +307,7 @@ def _request(entry: Any, position: int, template: str | None) -> _Request | Batc
             return _Request(id, line, render(template, entry), None)
         except KeyError as exc:
             return _failed(id, line, INPUT_ERROR, f"line {line}: the template needs {exc.args[0]!r}, which this row lacks")
-        except (IndexError, AttributeError, ValueError, TypeError) as exc:
+        except (IndexError, AttributeError, ValueError, TypeError, RecursionError, MemoryError) as exc:
             return _failed(id, line, INPUT_ERROR, f"line {line}: the template cannot render this row: {exc}")
     prompt, messages = entry.get("prompt"), entry.get("messages")
     if (prompt is None) == (messages is None):
