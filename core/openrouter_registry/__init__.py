@@ -77,6 +77,8 @@ _EXPORTS: dict[str, str] = {
     "TimeoutError": "errors",
     "PoolTimeoutError": "errors",
     "ConnectionError": "errors",
+    "CertificateError": "errors",
+    "UnsafeFileError": "errors",
     "StructuredOutputError": "errors",
     "TruncatedOutputError": "errors",
 }
@@ -153,7 +155,7 @@ sys.meta_path.append(_OldModule)
 if TYPE_CHECKING:
     from .batch.run import BatchError as BatchError, BatchRow as BatchRow, BatchRun as BatchRun, BatchSummary as BatchSummary, ConcurrencyReport as ConcurrencyReport
     from .engine.calls import TextStream as TextStream
-    from .errors import APIError as APIError, AuthenticationError as AuthenticationError, BadRequestError as BadRequestError, ContextLengthError as ContextLengthError, ConfigurationError as ConfigurationError, ConnectionError as ConnectionError, HeaderError as HeaderError, InsufficientCreditsError as InsufficientCreditsError, MissingAPIKeyError as MissingAPIKeyError, ModelNotAvailableError as ModelNotAvailableError, ModerationError as ModerationError, OpenRouterError as OpenRouterError, PluginError as PluginError, ProviderError as ProviderError, InvalidResponseError as InvalidResponseError, RateLimitError as RateLimitError, SettingsError as SettingsError, StructuredOutputError as StructuredOutputError, TimeoutError as TimeoutError, PoolTimeoutError as PoolTimeoutError, TruncatedOutputError as TruncatedOutputError
+    from .errors import APIError as APIError, AuthenticationError as AuthenticationError, BadRequestError as BadRequestError, ContextLengthError as ContextLengthError, ConfigurationError as ConfigurationError, ConnectionError as ConnectionError, CertificateError as CertificateError, UnsafeFileError as UnsafeFileError, HeaderError as HeaderError, InsufficientCreditsError as InsufficientCreditsError, MissingAPIKeyError as MissingAPIKeyError, ModelNotAvailableError as ModelNotAvailableError, ModerationError as ModerationError, OpenRouterError as OpenRouterError, PluginError as PluginError, ProviderError as ProviderError, InvalidResponseError as InvalidResponseError, RateLimitError as RateLimitError, SettingsError as SettingsError, StructuredOutputError as StructuredOutputError, TimeoutError as TimeoutError, PoolTimeoutError as PoolTimeoutError, TruncatedOutputError as TruncatedOutputError
     from .http.events import RetryEvent as RetryEvent, observe_retries as observe_retries
     from .models.catalog import Catalog as Catalog, ModelInfo as ModelInfo, Pricing as Pricing
     from .models.pricing import CostEstimate as CostEstimate

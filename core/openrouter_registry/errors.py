@@ -33,6 +33,8 @@ __all__ = [
     "TimeoutError",
     "PoolTimeoutError",
     "ConnectionError",
+    "CertificateError",
+    "UnsafeFileError",
     "StructuredOutputError",
     "TruncatedOutputError",
     "scrub",
@@ -142,6 +144,11 @@ class SettingsError(ConfigurationError):
         if got is not None:
             message += f", got {got}"
         super().__init__(message)
+
+
+class UnsafeFileError(ConfigurationError):
+    """A file the library was asked to write is a symlink, a FIFO, a device, a directory or a hard link
+    to another file: it is refused, never followed or replaced (another local user may have planted it)."""
 
 
 class MissingAPIKeyError(ConfigurationError):
@@ -328,6 +335,16 @@ class ConnectionError(APIError, builtins.ConnectionError):
     """OpenRouter could not be reached after every retry."""
 
     remedy = "Check your network and OPENROUTER_BASE_URL."
+
+
+class CertificateError(ConnectionError):
+    """The TLS certificate of OpenRouter (or of the proxy in between) failed verification. Never retried:
+    the same certificate would fail again. The message names OpenSSL's reason."""
+
+    remedy = (
+        "Check the system clock, OPENROUTER_BASE_URL, and SSL_CERT_FILE / SSL_CERT_DIR (a corporate proxy that "
+        "re-signs TLS needs its CA certificate there)."
+    )
 
 
 class StructuredOutputError(OpenRouterError):

@@ -45,7 +45,7 @@ import attrs
 import backoff
 import httpx
 
-from .backends import AiohttpTransport, make_client, raw_pieces, read_declared
+from .backends import AiohttpTransport, certificate_problem, make_client, raw_pieces, read_declared
 from ..replies.decode import (
     InvalidResponseError,
     SSEDecoder,
@@ -56,7 +56,7 @@ from ..replies.decode import (
     loads_chunk,
     retry_after_seconds,
 )
-from ..errors import APIError, ConnectionError, PoolTimeoutError, TimeoutError
+from ..errors import APIError, CertificateError, ConnectionError, PoolTimeoutError, TimeoutError
 from .events import notify_retry
 from ..settings import Settings
 from .sselines import LineSplitter, decoded
@@ -645,6 +645,12 @@ class Transport:
                 f"Invalid upstream response: the body could not be decompressed ({name})",
                 model=call.model,
                 attempts=call.attempts,
+            )
+        problem = certificate_problem(exc) if isinstance(exc, (httpx.ConnectError, httpx.ProxyError)) else None
+        if problem is not None:
+            return CertificateError(
+                f"The TLS certificate of {host} (or of the proxy in between) failed verification: {problem}",
+                model=call.model, attempts=call.attempts,
             )
         if isinstance(exc, (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError)):
             return ConnectionError(

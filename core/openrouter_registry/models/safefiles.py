@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-from ..errors import ConfigurationError
+from ..errors import UnsafeFileError
 
 __all__ = ["UnsafeFileError", "open_regular", "check_regular", "replace_keeping", "read_trusted", "private_dir"]
 
@@ -36,11 +36,6 @@ log = logging.getLogger("openrouter_registry")
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-
-
-class UnsafeFileError(ConfigurationError):
-    """A file the library was asked to write is a symlink, a FIFO, a device, a directory or a hard link
-    to another file: it is refused, never followed or replaced."""
 
 
 def _kind(mode: int) -> str:
