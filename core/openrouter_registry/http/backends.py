@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import httpcore
 import httpx
 
+from .headers import revealed
 from ..settings import Settings
 
 if TYPE_CHECKING:
@@ -291,7 +292,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self,
         method: str,
         url: str,
-        headers: Sequence[tuple[str, str]],
+        headers: Sequence[tuple[str, Any]] | httpx.Headers,
         content: bytes | None,
         *,
         connect: float | None,
@@ -299,7 +300,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     ) -> aiohttp.ClientResponse:
         """Send one request straight to the aiohttp session (no httpx objects: the lean path of
         `Transport.post_json`); the response comes back with its body unread (`raw_pieces`, then
-        ``release()``). ``headers`` are sent as given (aiohttp adds Host and Content-Length).
+        ``release()``). ``headers`` are sent as given (aiohttp adds Host and Content-Length); the
+        ``Authorization`` value stays a `Bearer` until this call hands it to aiohttp.
         Failures raise httpx exceptions, as `handle_async_request` does."""
         if self._session is None or self._session.closed:
             self._session = self._open()
@@ -315,7 +317,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             return await self._session.request(
                 method,
                 url,
-                headers=headers,
+                headers=revealed(headers.multi_items() if isinstance(headers, httpx.Headers) else headers),
                 data=content or None,
                 allow_redirects=False,
                 compress=False,
@@ -331,7 +333,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         response = await self.exchange(
             request.method,
             str(request.url),
-            request.headers.multi_items(),
+            request.headers,
             content,
             connect=timeouts.get("connect"),
             read=timeouts.get("read"),

@@ -45,6 +45,7 @@ import attrs
 import backoff
 import httpx
 
+from .headers import revealed
 from .backends import AiohttpTransport, certificate_problem, make_client, raw_pieces, read_declared
 from ..replies.decode import (
     InvalidResponseError,
@@ -529,7 +530,9 @@ class Transport:
         ``stream``, a 2xx event stream comes back open instead (body None) and keeps its slot: the
         caller releases it (``pool.gate.release()``) once closed."""
         pool = self._pool()
-        request = pool.client.build_request("POST", self._parsed(url), content=encode_body(body), headers=headers)
+        request = pool.client.build_request(  # the key becomes text only inside httpx's Request
+            "POST", self._parsed(url), content=encode_body(body), headers=revealed(headers.items())
+        )
         request.headers.setdefault("Content-Type", "application/json")  # as httpx's ``json=`` would
 
         async def work() -> tuple[tuple[httpx.Response, bytes | None, _Pool], bool]:
