@@ -117,3 +117,28 @@ def test_scrubbing_catches_case_changed_and_zero_width_split_echoes(echo: str) -
     assert cleaned.startswith("upstream said: ") and cleaned.endswith(" is not valid")
     assert "0123456789" not in cleaned.lower().replace("\u200b", "").replace("\u200d", "")
     assert "[redacted key]" in cleaned
+
+
+# -- terminal output ---------------------------------------------------------------------------------
+
+
+def test_escape_sequences_from_upstream_are_escaped_in_cli_messages(capsys: pytest.CaptureFixture[str]) -> None:
+    from openrouter_registry.cli.commands import _fail
+    from openrouter_registry.cli.terminal import safe
+
+    assert safe("plain text: ok") == "plain text: ok"
+    assert safe("\x1b[2J\x1b]8;;http://evil\x07x\r\u202eyz\u200b") == "\\x1b[2J\\x1b]8;;http://evil\\x07x\\x0d\\u202eyz\\u200b"
+    _fail(3, "APIError: upstream says \x1b[31mred\x1b[0m\nand more")
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\\x1b[31mred\\x1b[0m and more" in err
+
+
+def test_the_models_table_escapes_cells_and_cannot_be_given_forged_rows() -> None:
+    from openrouter_registry.cli.models import _table
+
+    row = {"id": "acme/x\r\nforged/row  1  2", "context_window": 10, "max_output_tokens": None,
+           "pricing": {"prompt": "0.000001", "completion": None}, "structured_modes": ["prompt"],
+           "plugin": "\x1b[2Jevil", "generator": "Generator"}
+    lines = _table([row])
+    assert len(lines) == 2 and all("\x1b" not in line and "\r" not in line for line in lines)
+    assert "acme/x\\x0d\\x0aforged/row" in lines[1] and "\\x1b[2Jevil" in lines[1]
