@@ -23,16 +23,19 @@ into a generation: every failure is a logged warning and a None.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import json
 import logging
 import math
 import os
+import re
 import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -231,9 +234,23 @@ def parse_models(entries: Any, *, source: str = "/models") -> dict[str, ModelInf
     if not isinstance(entries, list):
         log.warning("The model catalog from %s is not a list of models; ignoring it", source)
         return {}
-    models: dict[str, ModelInfo] = {}
-    skipped: list[str] = []
-    for index, entry in enumerate(entries):
+    builder = _Models(source)
+    for entry in entries:
+        builder.add(entry)
+    return builder.finish()
+
+
+class _Models:
+    """`parse_models` one entry at a time (`add`), for a listing read in steps (`read_listing`)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.models: dict[str, ModelInfo] = {}
+        self.skipped: list[str] = []
+        self.index = 0
+
+    def add(self, entry: Any) -> None:
+        index, self.index = self.index, self.index + 1
         try:
             if not isinstance(entry, Mapping):
                 raise ValueError(f"not an object but {type(entry).__name__}")
@@ -243,14 +260,75 @@ def parse_models(entries: Any, *, source: str = "/models") -> dict[str, ModelInf
             name = entry.get("id") if isinstance(entry, Mapping) else None
             reason = "; ".join(str(e) for e in getattr(exc, "exceptions", [])) or str(exc)
             shown = ascii(name)[1:-1][:80] if isinstance(name, str) and name else f"entry {index}"
-            skipped.append(f"{shown}: {reason}"[:300])
-            continue
-        models[info.id] = info
-    if skipped:
-        log.warning(
-            "Skipped %d malformed model(s) in the catalog from %s (first: %s)", len(skipped), source, skipped[0]
-        )
-    return models
+            self.skipped.append(f"{shown}: {reason}"[:300])
+            return
+        self.models[info.id] = info
+
+    def finish(self) -> dict[str, ModelInfo]:
+        if self.skipped:
+            log.warning(
+                "Skipped %d malformed model(s) in the catalog from %s (first: %s)",
+                len(self.skipped), self.source, self.skipped[0],
+            )
+        return self.models
+
+
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+#: What `read_listing` puts in place of the list it handed out item by item.
+LISTED: Any = object()
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def read_listing(text: str, key: str, each: Callable[[Any], None]) -> dict[str, Any]:
+    """Read the JSON object ``text`` in steps: the items of its list ``key`` are decoded one at a time
+    and handed to ``each`` (then dropped), every other field is returned (``key`` maps to `LISTED`).
+    No single C call decodes more than one item, so a worker thread doing this gives the interpreter
+    lock back to the event loop between items (one ``json.loads`` of a 30 MB catalog held it for a
+    third of a second, and freeing the million objects it made for another tenth). Strict JSON (NaN
+    and Infinity refused); raises ValueError (or RecursionError) for anything else."""
+    scan = json.JSONDecoder(parse_constant=_not_json).raw_decode
+    skip = _WHITESPACE.match
+
+    def expect(position: int, chars: str) -> tuple[str, int]:
+        char = text[position:position + 1]
+        if not char or char not in chars:
+            raise ValueError(f"expected {' or '.join(chars)} at character {position}")
+        return char, skip(text, position + 1).end()
+
+    _, i = expect(skip(text, 0).end(), "{")
+    fields: dict[str, Any] = {}
+    if text[i:i + 1] == "}":
+        i += 1
+    else:
+        while True:
+            name, i = scan(text, i)
+            if not isinstance(name, str):
+                raise ValueError(f"expected a field name at character {i}")
+            _, i = expect(skip(text, i).end(), ":")
+            if name == key and text[i:i + 1] == "[":
+                i = skip(text, i + 1).end()
+                if text[i:i + 1] == "]":
+                    i += 1
+                else:
+                    while True:
+                        item, i = scan(text, i)
+                        each(item)
+                        del item
+                        char, i = expect(skip(text, i).end(), ",]")
+                        if char == "]":
+                            break
+                fields[name] = LISTED
+            else:
+                fields[name], i = scan(text, i)
+            char, i = expect(skip(text, i).end(), ",}")
+            if char == "}":
+                break
+    if skip(text, i).end() != len(text):
+        raise ValueError(f"extra data after the object at character {i}")
+    return fields
 
 
 @attrs.frozen
@@ -325,8 +403,10 @@ def write_atomic(path: Path, data: Any) -> None:
     private_dir(path.parent)
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        import orjson  # one C call a tenth as long as the json module's encoder (it holds the interpreter lock)
+
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(orjson.dumps(data))
         os.replace(temporary, path)
     except BaseException:
         try:
@@ -359,15 +439,28 @@ def read_json(path: Path, *, max_bytes: int | None = None) -> Any | None:
 
 
 def _read_cache(settings: Settings) -> Catalog | None:
+    with _no_collection():
+        return _read_cache_file(settings)
+
+
+def _read_cache_file(settings: Settings) -> Catalog | None:
+    from .safefiles import read_trusted
+
     path = cache_file(settings, "catalog")
     if path is None:
         return None
-    data = read_json(path)
+    data = read_trusted(path, max_bytes=MAX_CACHE_BYTES)
     if data is None:
         return None
-    fetched_at = data.get("fetched_at") if isinstance(data, Mapping) else None
+    builder = _Models(str(path))
+    try:
+        fields = read_listing(data.decode("utf-8"), "models", builder.add)
+    except (ValueError, RecursionError, MemoryError) as exc:
+        log.warning("Ignoring the unreadable cache file %s (%s)", path, type(exc).__name__)
+        return None
+    fetched_at = fields.get("fetched_at")
     if (
-        not isinstance(data, Mapping) or data.get("format") != CACHE_FORMAT or isinstance(fetched_at, bool)
+        fields.get("format") != CACHE_FORMAT or fields.get("models") is not LISTED or isinstance(fetched_at, bool)
         or not isinstance(fetched_at, (int, float)) or not math.isfinite(fetched_at)
     ):
         log.warning("Ignoring the cache file %s: not a catalog this version wrote", path)
@@ -375,12 +468,16 @@ def _read_cache(settings: Settings) -> Catalog | None:
     if fetched_at > time.time() + CLOCK_SKEW:
         log.warning("The cache file %s says it was written in the future; treating it as stale", path)
         fetched_at = 0.0
-    source = data.get("source")
-    models = parse_models(data.get("models"), source=str(path))
-    return Catalog(models, float(fetched_at), source if isinstance(source, str) else str(path))
+    source = fields.get("source")
+    return Catalog(builder.finish(), float(fetched_at), source if isinstance(source, str) else str(path))
 
 
 def _write_cache(settings: Settings, catalog: Catalog) -> None:
+    with _no_collection():
+        _write_cache_file(settings, catalog)
+
+
+def _write_cache_file(settings: Settings, catalog: Catalog) -> None:
     path = cache_file(settings, "catalog")
     if path is None:
         return
@@ -403,7 +500,10 @@ async def _fetch(settings: Settings) -> Catalog:
     """One GET of ``{base_url}/models`` within `FETCH_TIMEOUT` (no key, no retry). Raises on failure."""
     import asyncio
     import ssl
+    import sys
 
+    if "httpx" not in sys.modules:  # a first import takes a few hundred ms: not on the event loop
+        await asyncio.to_thread(__import__, "httpx")
     import httpx
 
     url = settings.base_url + "/models"
@@ -427,27 +527,42 @@ async def _fetch(settings: Settings) -> Catalog:
 
 
 def _loads(data: bytes) -> Any:
-    """orjson (one C call that holds the GIL, ~3 ms per MB); the json module, whose C scanner holds it
-    about four times longer, only for a body of at most `JSON_MODULE_BYTES` orjson refused."""
+    """orjson; the json module for what orjson refuses (a small cache file's bytes: the caller bounds them)."""
     import orjson
 
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
-        if len(data) > JSON_MODULE_BYTES:
-            raise
-        return json.loads(data)
+        return json.loads(data, parse_constant=_not_json)
 
 
-#: The largest catalog body or cache file the json module may read when orjson refuses it (a bounded stall).
-JSON_MODULE_BYTES = 4 * 1024 * 1024
+@contextlib.contextmanager
+def _no_collection() -> Iterator[None]:
+    """Automatic garbage collection paused while a worker thread builds or writes a catalog: a 30 MB
+    catalog is a few hundred thousand objects, and each full collection their growth triggered walked
+    the whole heap holding the interpreter lock (up to half a second here, measured with
+    ``gc.callbacks``). Nothing cyclic is made meanwhile; the collector's state is restored after (it
+    stays off when the application had turned it off)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _parse_body(body: bytes, url: str) -> Catalog:
-    data = _loads(body)
-    if not isinstance(data, Mapping) or not isinstance(data.get("data"), list):
+    with _no_collection():
+        return _parse_json_body(body, url)
+
+
+def _parse_json_body(body: bytes, url: str) -> Catalog:
+    builder = _Models(url)
+    fields = read_listing(body.decode("utf-8"), "data", builder.add)
+    if fields.get("data") is not LISTED:
         raise ValueError('not {"data": [...]}')
-    return Catalog(parse_models(data["data"], source=url), time.time(), url)
+    return Catalog(builder.finish(), time.time(), url)
 
 
 # --- the process-wide store ------------------------------------------------------------------------
