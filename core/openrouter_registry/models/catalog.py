@@ -290,7 +290,12 @@ def read_listing(text: str, key: str, each: Callable[[Any], None]) -> dict[str, 
     third of a second, and freeing the million objects it made for another tenth). Strict JSON (NaN
     and Infinity refused); raises ValueError (or RecursionError) for anything else."""
     scan = json.JSONDecoder(parse_constant=_not_json).raw_decode
-    skip = _WHITESPACE.match
+    match = _WHITESPACE.match
+
+    def skip(text: str, position: int) -> re.Match[str]:
+        found = match(text, position)
+        assert found is not None  # the pattern matches the empty string anywhere
+        return found
 
     def expect(position: int, chars: str) -> tuple[str, int]:
         char = text[position:position + 1]
