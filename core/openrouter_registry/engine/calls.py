@@ -376,11 +376,10 @@ class Engine:
         while True:
             running: list[tuple[str, float]] = []
             try:
-                return await off_loop_within(
-                    PARSE_DEADLINE, len(reply.text), self._check_reply,
-                    call.generator, call.model, reply.text, call.mode or "prompt", call.json_schema,
-                    reply.finish_reason, skip, running,
-                )
+                return await off_loop_within(PARSE_DEADLINE, len(reply.text), functools.partial(
+                    self._check_reply, call.generator, call.model, reply.text, call.mode or "prompt",
+                    call.json_schema, reply.finish_reason, skip, running,
+                ))
             except ParseOverrun:
                 hung = running[-1][0] if running else None
                 if hung is None or hung in skip or hung == CORE_PLUGIN:

@@ -31,14 +31,13 @@ import logging
 import math
 import os
 import re
-import tempfile
 import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 import cattrs
@@ -403,22 +402,17 @@ def write_atomic(path: Path, data: Any) -> None:
     ``os.replace``: a reader (another process too) sees the old file or the new one, never half. The
     directory is created 0700; the temporary file is made with ``O_EXCL`` and a random name (mode 0600),
     and the rename replaces a planted symlink itself, never what it points to."""
-    from .safefiles import private_dir
+    import orjson  # one C call a tenth as long as the json module's encoder (it holds the interpreter lock)
+
+    from .safefiles import private_dir, write_beside
 
     private_dir(path.parent)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        import orjson  # one C call a tenth as long as the json module's encoder (it holds the interpreter lock)
+    encoded = orjson.dumps(data)
 
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(orjson.dumps(data))
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
+    def fill(handle: IO[bytes]) -> None:
+        handle.write(encoded)
+
+    write_beside(path, fill)
 
 
 #: The largest cache file read back (the catalog's is about 1 MB; a larger one is ignored with a warning).

@@ -29,7 +29,9 @@ from typing import IO
 
 from ..errors import UnsafeFileError
 
-__all__ = ["UnsafeFileError", "open_regular", "check_regular", "replace_keeping", "read_trusted", "private_dir"]
+__all__ = [
+    "UnsafeFileError", "open_regular", "check_regular", "replace_keeping", "write_beside", "read_trusted", "private_dir",
+]
 
 log = logging.getLogger("openrouter_registry")
 
@@ -98,28 +100,31 @@ def open_regular(path: Path | str, flags: int, mode: int = 0o644, *, truncate: b
 
 
 def replace_keeping(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Rewrite ``path``: ``write`` fills a new file made with ``O_EXCL`` beside it, which gets ``path``'s
+    """Rewrite ``path``: ``write`` fills a new file made beside it (`write_beside`), which gets ``path``'s
     mode and owner, is synced, and replaces ``path`` atomically. ``path`` must be a regular file of its
     own (`UnsafeFileError` otherwise); when its owner or group cannot be kept, nothing is replaced
     (`UnsafeFileError`). A failure leaves ``path`` as it was."""
     check_regular(path)
-    info = os.lstat(path)
+    write_beside(path, write, keep=os.lstat(path))
+
+
+def write_beside(path: Path, write: Callable[[IO[bytes]], None], *, keep: os.stat_result | None = None) -> None:
+    """``write`` fills a new file made with ``O_EXCL`` and a random name (mode 0600) in ``path``'s
+    directory, which is then renamed over ``path`` (a rename replaces a planted symlink itself, never what
+    it points to); readers see the old file or the new one, never half. With ``keep`` (``path``'s
+    ``lstat``), the new file gets that mode and owner and is synced first, and ``path`` must still be a
+    regular file when it is replaced. On any failure the new file is removed."""
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            if (info.st_uid, info.st_gid) != (os.geteuid(), os.getegid()):
-                try:
-                    os.fchown(handle.fileno(), info.st_uid, info.st_gid)
-                except OSError:
-                    raise UnsafeFileError(
-                        f"cannot rewrite {str(path)!r} keeping its owner (uid {info.st_uid}, gid {info.st_gid}): "
-                        f"run as its owner, or copy it to a file of your own"
-                    ) from None
-            os.fchmod(handle.fileno(), stat.S_IMODE(info.st_mode))
+            if keep is not None:
+                _keep_owner_and_mode(handle.fileno(), path, keep)
             write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        check_regular(path)  # still the file we measured (the caller holds the run's lock)
+            if keep is not None:
+                handle.flush()
+                os.fsync(handle.fileno())
+        if keep is not None:
+            check_regular(path)  # still the file we measured (the caller holds the run's lock)
         os.replace(temporary, path)
     except BaseException:
         try:
@@ -127,6 +132,18 @@ def replace_keeping(path: Path, write: Callable[[IO[bytes]], None]) -> None:
         except OSError:
             pass
         raise
+
+
+def _keep_owner_and_mode(fd: int, path: Path, info: os.stat_result) -> None:
+    if (info.st_uid, info.st_gid) != (os.geteuid(), os.getegid()):
+        try:
+            os.fchown(fd, info.st_uid, info.st_gid)
+        except OSError:
+            raise UnsafeFileError(
+                f"cannot rewrite {str(path)!r} keeping its owner (uid {info.st_uid}, gid {info.st_gid}): "
+                f"run as its owner, or copy it to a file of your own"
+            ) from None
+    os.fchmod(fd, stat.S_IMODE(info.st_mode))
 
 
 def private_dir(folder: Path) -> None:

@@ -55,25 +55,23 @@ def _abandon(pool: ThreadPoolExecutor) -> None:
     pool.shutdown(wait=False)
 
 
-async def off_loop(
-    size: int, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs
-) -> T:
+async def off_loop(size: int, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """``function(*args, **kwargs)``: inline when ``size`` (the reply's length in characters) is at
     most `OFF_LOOP_CHARS`, else on a worker thread, awaited without blocking the event loop."""
-    if size <= OFF_LOOP_CHARS:
-        return function(*args, **kwargs)
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_executor(), functools.partial(function, *args, **kwargs))
+    return await off_loop_within(None, size, functools.partial(function, *args, **kwargs))
 
 
-async def off_loop_within(deadline: float, size: int, function: Callable[..., T], *args: object) -> T:
-    """`off_loop` with a ``deadline`` (seconds) on the worker thread: past it, `ParseOverrun` (the thread
-    is abandoned with its pool). Inline work cannot be interrupted; its caller times it instead."""
+async def off_loop_within(deadline: float | None, size: int, work: Callable[[], T]) -> T:
+    """`off_loop` of ``work()`` with a ``deadline`` (seconds, None: none) on the worker thread: past it,
+    `ParseOverrun` (the thread is abandoned with its pool). Inline work cannot be interrupted; its caller
+    times it instead."""
     if size <= OFF_LOOP_CHARS:
-        return function(*args)
+        return work()
     loop = asyncio.get_running_loop()
     pool = _executor()
-    future = loop.run_in_executor(pool, functools.partial(function, *args))
+    future = loop.run_in_executor(pool, work)
+    if deadline is None:
+        return await future
     try:
         return await asyncio.wait_for(future, deadline)
     except TimeoutError:
