@@ -47,8 +47,10 @@ DASHBOARD_KEYS = "https://openrouter.ai/settings/keys"
 
 #: What a key is replaced with.
 REDACTED = "[redacted key]"
-#: Anything shaped like an OpenRouter key, whoever's it is.
-_KEY_SHAPE = re.compile(r"sk-or-[A-Za-z0-9_-]{6,}", re.IGNORECASE)
+#: Characters that print as nothing: an echo split by them still shows the key to a reader.
+_INVISIBLE = frozenset("\u00ad\u180e\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff")
+#: Anything shaped like an OpenRouter key, whoever's it is (in any case, split by invisible characters or not).
+_KEY_SHAPE = re.compile("sk-or-[A-Za-z0-9_" + re.escape("".join(sorted(_INVISIBLE))) + "-]{6,}", re.IGNORECASE)
 #: Keys this process was given (`Secret` registers each one); bounded, the most recent kept.
 _SECRETS: dict[str, str] = {}  # key -> its lower-case form
 _MAX_SECRETS = 1024
@@ -65,8 +67,6 @@ def remember_secret(value: str) -> None:
             del _SECRETS[next(iter(_SECRETS))]
 
 
-#: Characters that print as nothing: an echo split by them still shows the key to a reader.
-_INVISIBLE = frozenset("\u00ad\u180e\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff")
 
 
 def scrub(text: str) -> str:
@@ -78,6 +78,8 @@ def scrub(text: str) -> str:
     log record (the constructors of `APIError` and `StructuredOutputError` call it)."""
     if not isinstance(text, str):
         return text
+    if "sk-or-" in text or "SK-OR-" in text.upper():
+        text = _KEY_SHAPE.sub(REDACTED, text)
     for secret in sorted(_SECRETS, key=len, reverse=True):  # longest first: a key may start with another
         if secret in text:
             text = text.replace(secret, REDACTED)
@@ -88,8 +90,6 @@ def scrub(text: str) -> str:
             lowered = text.lower()
             if any(folded in lowered for folded in _SECRETS.values()):
                 text = _scrub_disguised(text)
-    if "sk-or-" in text or "SK-OR-" in text.upper():
-        text = _KEY_SHAPE.sub(REDACTED, text)
     return text
 
 
