@@ -372,13 +372,15 @@ class Engine:
         parsed on a worker thread: the event loop never stalls). A plugin parser that passes
         `PARSE_DEADLINE` is abandoned for this reply, accounted (``degraded``) and skipped: the chain
         runs again without it, down to the core's parser."""
+        schema = call.json_schema
+        assert schema is not None  # only structured calls are checked
         skip: frozenset[str] = frozenset()
         while True:
             running: list[tuple[str, float]] = []
             try:
                 return await off_loop_within(PARSE_DEADLINE, len(reply.text), functools.partial(
                     self._check_reply, call.generator, call.model, reply.text, call.mode or "prompt",
-                    call.json_schema, reply.finish_reason, skip, running,
+                    schema, reply.finish_reason, skip, running,
                 ))
             except ParseOverrun:
                 hung = running[-1][0] if running else None
