@@ -183,3 +183,17 @@ def test_render_bounds_repeated_fields_and_fixed_widths() -> None:
     with pytest.raises(ValueError, match="would pass"):
         render("{t:>30000000}{t:>30000000}", {"t": "x"})
     assert render("{t} {n:>4}", {"t": "a", "n": 7}) == "a    7"
+
+
+def test_a_batch_with_hostile_costs_writes_every_billed_row(server: FakeOpenRouter, tmp_path: Path) -> None:
+    source, out, summary = tmp_path / "in.jsonl", tmp_path / "out.jsonl", tmp_path / "summary.json"
+    write_lines(source, [json.dumps({"id": f"r{i}", "prompt": "hi"}) for i in range(6)])
+    costs: list[Any] = [1e303, "NaN", "Infinity", "1e999", 10**400, 0.002]
+    server.enqueue(*[Scripted.chat("hi", usage={"prompt_tokens": 3, "completion_tokens": 1, "cost": cost}) for cost in costs])
+    args = ["batch", str(source), "--out", str(out), "--quiet", "--concurrency", "1", "--summary-json", str(summary)]
+    assert main(args) == 0
+    rows = read_rows(out)
+    assert sorted(row["id"] for row in rows) == [f"r{i}" for i in range(6)] and all(row["ok"] for row in rows)
+    assert all(row["cost"] is None or row["cost"] < 1 for row in rows)
+    data = json.loads(summary.read_text())
+    assert Decimal(data["cost_usd"]) < 1 and data["requests"] == 6
