@@ -283,7 +283,7 @@ def test_unusable_paths_are_one_line_errors(server: FakeOpenRouter, tmp_path: Pa
     assert "no directory" in one_error_line(capsys.readouterr().err, "ConfigurationError: --out ")
     (tmp_path / "out.jsonl").mkdir()  # an OUT that cannot be read as a file
     assert main([*batch(tmp_path), "--resume"]) == 2
-    assert "Is a directory" in one_error_line(capsys.readouterr().err, "ConfigurationError: cannot read or write")
+    assert "it is a directory" in one_error_line(capsys.readouterr().err, "UnsafeFileError: refusing to write")
     assert server.requests == []
 
 

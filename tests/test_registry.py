@@ -221,7 +221,7 @@ def test_headers_core_first_plugins_on_top_authorization_last() -> None:
     registry.register(_header_plugin({"x-title": "Plugin Title", "X-Trace": "t1"}), name="tracing")
     headers = registry.build_headers("openai/gpt-4o", settings)
     assert headers == {"HTTP-Referer": "https://app.example", "x-title": "Plugin Title", "X-Trace": "t1"}
-    assert with_authorization(headers, settings)["Authorization"] == "Bearer sk-or-v1-abc"
+    assert with_authorization(headers, settings)["Authorization"].reveal() == "Bearer sk-or-v1-abc"
 
 
 @pytest.mark.parametrize(
@@ -251,7 +251,7 @@ def test_an_unsendable_header_is_dropped_alone_with_one_error_line(
     lines = [r.getMessage() for r in caplog.records if "sloppy" in r.getMessage()]
     assert len(lines) == 1 and message in lines[0] and lines[0].startswith("plugin 'sloppy' (registered at run time): ")
     assert lines[0].endswith("; header dropped, not sent")
-    assert with_authorization(first, SETTINGS)["Authorization"] == "Bearer sk-or-v1-registry-test-key"
+    assert with_authorization(first, SETTINGS)["Authorization"].reveal() == "Bearer sk-or-v1-registry-test-key"
 
 
 def test_a_header_problem_is_found_when_the_plugin_loads(caplog: pytest.LogCaptureFixture) -> None:

@@ -104,6 +104,8 @@ _EXPORTS: dict[str, str] = {
     "TimeoutError": "errors",
     "PoolTimeoutError": "errors",
     "ConnectionError": "errors",
+    "CertificateError": "errors",
+    "UnsafeFileError": "errors",
     "StructuredOutputError": "errors",
     "TruncatedOutputError": "errors",
     "ToolLoopError": "errors",
@@ -180,7 +182,7 @@ if TYPE_CHECKING:
     from .engine.calls import ReasoningDelta as ReasoningDelta, StreamEvent as StreamEvent, TextDelta as TextDelta, TextStream as TextStream, ToolCallArgumentsDelta as ToolCallArgumentsDelta, ToolCallFinished as ToolCallFinished, ToolCallStarted as ToolCallStarted, UsageReport as UsageReport
     from .engine.options import CallOptions as CallOptions, FileParser as FileParser, GenerateOptions as GenerateOptions, MaxPrice as MaxPrice, Plugin as Plugin, Provider as Provider, ResponseHealing as ResponseHealing, WebSearch as WebSearch
     from .engine.toolloop import ToolRunResult as ToolRunResult
-    from .errors import APIError as APIError, AuthenticationError as AuthenticationError, BadRequestError as BadRequestError, ConfigurationError as ConfigurationError, ConnectionError as ConnectionError, ContextLengthError as ContextLengthError, HeaderError as HeaderError, InsufficientCreditsError as InsufficientCreditsError, InvalidResponseError as InvalidResponseError, MissingAPIKeyError as MissingAPIKeyError, ModelNotAvailableError as ModelNotAvailableError, ModerationError as ModerationError, OpenRouterError as OpenRouterError, PluginError as PluginError, PoolTimeoutError as PoolTimeoutError, ProviderError as ProviderError, RateLimitError as RateLimitError, SettingsError as SettingsError, StructuredOutputError as StructuredOutputError, TimeoutError as TimeoutError, ToolLoopError as ToolLoopError, TruncatedOutputError as TruncatedOutputError
+    from .errors import APIError as APIError, AuthenticationError as AuthenticationError, BadRequestError as BadRequestError, CertificateError as CertificateError, ConfigurationError as ConfigurationError, ConnectionError as ConnectionError, ContextLengthError as ContextLengthError, HeaderError as HeaderError, InsufficientCreditsError as InsufficientCreditsError, InvalidResponseError as InvalidResponseError, MissingAPIKeyError as MissingAPIKeyError, ModelNotAvailableError as ModelNotAvailableError, ModerationError as ModerationError, OpenRouterError as OpenRouterError, PluginError as PluginError, PoolTimeoutError as PoolTimeoutError, ProviderError as ProviderError, RateLimitError as RateLimitError, SettingsError as SettingsError, StructuredOutputError as StructuredOutputError, TimeoutError as TimeoutError, ToolLoopError as ToolLoopError, TruncatedOutputError as TruncatedOutputError, UnsafeFileError as UnsafeFileError
     from .http.events import CallEvent as CallEvent, RetryEvent as RetryEvent, observe_retries as observe_retries
     from .models.catalog import Catalog as Catalog, ModelInfo as ModelInfo, Pricing as Pricing, ReasoningFacts as ReasoningFacts
     from .models.pricing import CostEstimate as CostEstimate

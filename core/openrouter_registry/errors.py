@@ -35,6 +35,8 @@ __all__ = [
     "TimeoutError",
     "PoolTimeoutError",
     "ConnectionError",
+    "CertificateError",
+    "UnsafeFileError",
     "StructuredOutputError",
     "TruncatedOutputError",
     "scrub",
@@ -47,10 +49,12 @@ DASHBOARD_KEYS = "https://openrouter.ai/settings/keys"
 
 #: What a key is replaced with.
 REDACTED = "[redacted key]"
-#: Anything shaped like an OpenRouter key, whoever's it is.
-_KEY_SHAPE = re.compile(r"sk-or-[A-Za-z0-9_-]{6,}")
+#: Characters that print as nothing: an echo split by them still shows the key to a reader.
+_INVISIBLE = frozenset("\u00ad\u180e\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff")
+#: Anything shaped like an OpenRouter key, whoever's it is (in any case, split by invisible characters or not).
+_KEY_SHAPE = re.compile("sk-or-[A-Za-z0-9_" + re.escape("".join(sorted(_INVISIBLE))) + "-]{6,}", re.IGNORECASE)
 #: Keys this process was given (`Secret` registers each one); bounded, the most recent kept.
-_SECRETS: dict[str, None] = {}
+_SECRETS: dict[str, str] = {}  # key -> its lower-case form
 _MAX_SECRETS = 1024
 #: Shorter values are not scrubbed (a 3-letter test key would otherwise blank words out of messages).
 _MIN_SECRET = 8
@@ -60,24 +64,59 @@ def remember_secret(value: str) -> None:
     """Register ``value`` (an API key) so that `scrub` removes it from every message."""
     if isinstance(value, str) and len(value.strip()) >= _MIN_SECRET:
         _SECRETS.pop(value, None)
-        _SECRETS[value] = None
+        _SECRETS[value] = value.lower()
         while len(_SECRETS) > _MAX_SECRETS:
             del _SECRETS[next(iter(_SECRETS))]
 
 
+
+
 def scrub(text: str) -> str:
-    """``text`` without any key this process knows, nor anything shaped like an OpenRouter key.
+    """``text`` without any key this process knows, nor anything shaped like an OpenRouter key: also an
+    echo in another case (``SK-OR-V1-...``) or split by invisible characters (zero-width spaces and joiners,
+    soft hyphens, BOMs).
 
     Every text built from a server's answer goes through here before it reaches an exception or a
     log record (the constructors of `APIError` and `StructuredOutputError` call it)."""
     if not isinstance(text, str):
         return text
-    if "sk-or-" in text:
+    if "sk-or-" in text or "SK-OR-" in text.upper():
         text = _KEY_SHAPE.sub(REDACTED, text)
     for secret in sorted(_SECRETS, key=len, reverse=True):  # longest first: a key may start with another
         if secret in text:
             text = text.replace(secret, REDACTED)
+    if _SECRETS:
+        if not text.isascii():  # invisible characters are not ASCII
+            text = _scrub_disguised(text)
+        else:
+            lowered = text.lower()
+            if any(folded in lowered for folded in _SECRETS.values()):
+                text = _scrub_disguised(text)
     return text
+
+
+def _scrub_disguised(text: str) -> str:
+    """Replace the echoes of known keys that differ from them only in case or by invisible characters."""
+    kept = [(i, c.lower() if len(c.lower()) == 1 else c) for i, c in enumerate(text) if c not in _INVISIBLE]
+    folded = "".join(c for _, c in kept)
+    spans: list[tuple[int, int]] = []
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        needle = secret.lower()
+        start = folded.find(needle)
+        while start != -1:
+            spans.append((kept[start][0], kept[start + len(needle) - 1][0] + 1))
+            start = folded.find(needle, start + len(needle))
+    if not spans:
+        return text
+    pieces, last = [], 0
+    for begin, end in sorted(spans):
+        if begin < last:
+            begin = last
+        if begin >= end:
+            continue
+        pieces += [text[last:begin], REDACTED]
+        last = end
+    return "".join(pieces) + text[last:]
 
 
 def _scrubbed(value: Any, depth: int = 0) -> Any:
@@ -144,6 +183,11 @@ class SettingsError(ConfigurationError):
         if got is not None:
             message += f", got {got}"
         super().__init__(message)
+
+
+class UnsafeFileError(ConfigurationError):
+    """A file the library was asked to write is a symlink, a FIFO, a device, a directory or a hard link
+    to another file: it is refused, never followed or replaced (another local user may have planted it)."""
 
 
 class MissingAPIKeyError(ConfigurationError):
@@ -330,6 +374,16 @@ class ConnectionError(APIError, builtins.ConnectionError):
     """OpenRouter could not be reached after every retry."""
 
     remedy = "Check your network and OPENROUTER_BASE_URL."
+
+
+class CertificateError(ConnectionError):
+    """The TLS certificate of OpenRouter (or of the proxy in between) failed verification. Never retried:
+    the same certificate would fail again. The message names OpenSSL's reason."""
+
+    remedy = (
+        "Check the system clock, OPENROUTER_BASE_URL, and SSL_CERT_FILE / SSL_CERT_DIR (a corporate proxy that "
+        "re-signs TLS needs its CA certificate there)."
+    )
 
 
 class StructuredOutputError(OpenRouterError):

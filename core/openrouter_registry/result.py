@@ -176,27 +176,48 @@ def tool_message(call: ToolCall | str, content: Any) -> dict[str, Any]:
     return {"role": "tool", "tool_call_id": call_id, "content": content}
 
 
+#: The largest ``usage.cost`` of one reply taken as a cost (USD); a larger one (1e303) is not a price
+#: anyone was billed, and summing it would reach infinity: it is ignored with a warning.
+MAX_REPLY_COST = Decimal(1_000_000)
+
+
 def cost_from_api(usage: Mapping[str, Any] | None) -> Decimal | None:
     """``usage.cost`` in USD as a `Decimal` (from a number, through its shortest repr: the digits
     OpenRouter sent, or a numeric string), or None when OpenRouter gave none or gave something that is
-    not a cost (negative, not finite, not a number)."""
+    not a cost (negative, not finite, not a number, above `MAX_REPLY_COST`; all but a missing one with
+    a warning)."""
     if not isinstance(usage, MAPPING):
         return None
     cost = usage.get("cost")
-    if isinstance(cost, bool) or not isinstance(cost, (int, float, str)) or isinstance(cost, str) and len(cost) > 64:
+    if cost is None:
         return None
-    if isinstance(cost, int) and not -(10**309) < cost < 10**309:  # not a cost, and Decimal would keep every digit
-        return None
-    try:
-        value = Decimal(repr(cost) if isinstance(cost, float) else cost.strip() if isinstance(cost, str) else cost)
-    except (InvalidOperation, ValueError):
-        return None
-    # a float's range bounds it, as when costs were floats: 1e999 is no more a cost than NaN
-    return value if value.is_finite() and value >= 0 and value.adjusted() <= _MAX_COST_EXPONENT else None
+    value: Decimal | None = None
+    if isinstance(cost, bool) or not isinstance(cost, (int, float, str)) or (isinstance(cost, str) and len(cost) > 64):
+        value = None
+    elif isinstance(cost, int) and not -(10**309) < cost < 10**309:  # Decimal would keep every digit
+        value = None
+    else:
+        try:
+            value = Decimal(repr(cost) if isinstance(cost, float) else cost.strip() if isinstance(cost, str) else cost)
+        except (InvalidOperation, ValueError):
+            value = None
+    if value is not None and value.is_finite() and 0 <= value <= MAX_REPLY_COST:
+        return value
+    import logging
+
+    if isinstance(cost, str):
+        shown = ascii(cost)[:40]
+    elif isinstance(cost, int) and not isinstance(cost, bool) and cost.bit_length() > 64:
+        shown = f"(an integer of {cost.bit_length()} bits)"
+    else:
+        shown = repr(cost)[:40] if isinstance(cost, (int, float)) else f"(a {type(cost).__name__})"
+    logging.getLogger("openrouter_registry").warning(
+        "Ignoring the reply's usage.cost %s: not a cost between 0 and %s USD", shown, MAX_REPLY_COST
+    )
+    return None
 
 
 #: A cost of 10**309 USD or more is not a cost (beyond a float's range, as costs were read before).
-_MAX_COST_EXPONENT = 308
 
 
 def money_json(cost: Decimal | None) -> str | None:

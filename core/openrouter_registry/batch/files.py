@@ -22,6 +22,7 @@ import orjson
 
 from .run import BatchRow, InputLine, id_key
 from ..errors import ConfigurationError
+from ..models.safefiles import check_regular, open_regular, replace_keeping
 from ..schemas.fastjson import MISS, fast_loads
 
 __all__ = ["MAX_LINE_BYTES", "read_input", "scan_input", "InputScan", "OutputLock", "resume_done", "RowWriter"]
@@ -67,12 +68,32 @@ def read_input(path: Path) -> Iterator[InputLine]:
                 yield InputLine(number, problem="not UTF-8 text")
                 continue
             except ValueError as exc:
-                yield InputLine(number, problem=f"not JSON ({exc})")
+                yield InputLine(number, problem=f"not JSON ({str(exc)[:200]})")
+                continue
+            except (RecursionError, MemoryError):
+                yield InputLine(number, problem="nested too deeply to read")
                 continue
             if not isinstance(value, dict):
                 yield InputLine(number, problem=f"expected a JSON object, got {type(value).__name__}")
                 continue
+            if _has_lone_surrogate(raw, value):
+                yield InputLine(number, problem="holds a lone surrogate escape (such as \\ud800), which is not text")
+                continue
             yield InputLine(number, value)
+
+
+def _has_lone_surrogate(raw: bytes, value: Any) -> bool:
+    """True when the JSON line decodes to text that is not valid Unicode (``"\\ud800"`` alone): such a row
+    could be sent but never written. Only a line with a ``\\u`` escape can hold one."""
+    if b"\\u" not in raw.lower():
+        return False
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    except (ValueError, RecursionError):
+        return False
+    return False
 
 
 def _line_id(item: InputLine) -> Any:
@@ -151,7 +172,7 @@ class OutputLock:
         import fcntl
 
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = open_regular(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # never through a planted symlink
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
@@ -200,35 +221,41 @@ def _row_line(data: dict[str, Any], *, checked: bool) -> bytes:
         data["ok"] = False
         data["error"] = {"type": "StructuredOutputError", "message": "the content holds NaN or Infinity, not JSON"}
         line = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    return (line + "\n").encode("utf-8")
+    try:
+        return (line + "\n").encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: written as its JSON escape, so the row is never lost
+        return (json.dumps(data, ensure_ascii=True, allow_nan=False, separators=(",", ":")) + "\n").encode("ascii")
 
 
 def resume_done(out: Path) -> set[int]:
     """For ``--resume``: rewrite OUT keeping only its ``ok`` rows, once each (failed rows are run
     again; a line cut short by a kill is dropped), and return the hashes of their ids. The rewrite goes
-    to a temporary file that replaces OUT atomically, so a crash here leaves OUT as it was."""
+    to a new file made beside OUT (``O_EXCL``, a random name) with OUT's mode and owner, which replaces
+    OUT atomically, so a crash here leaves OUT as it was. A symlink, a device or any other non-regular
+    OUT is refused (`UnsafeFileError`), never replaced."""
     done: set[int] = set()
+    check_regular(out)
     if not out.exists():
         return done
-    temporary = out.with_name(out.name + ".resume-tmp")
-    with open(out, "rb") as source, open(temporary, "wb") as kept:
-        for raw in source:
-            if not raw.endswith(b"\n"):
-                continue  # the last line, cut short by a kill
-            try:
-                row = _loads(raw)
-            except ValueError:
-                continue
-            if not isinstance(row, dict) or row.get("ok") is not True or "id" not in row:
-                continue
-            key = _hash(id_key(row["id"]))
-            if key in done:
-                continue
-            done.add(key)
-            kept.write(raw)
-        kept.flush()
-        os.fsync(kept.fileno())
-    os.replace(temporary, out)
+
+    def keep(kept: IO[bytes]) -> None:
+        with os.fdopen(open_regular(out, os.O_RDONLY), "rb") as source:
+            for raw in source:
+                if not raw.endswith(b"\n"):
+                    continue  # the last line, cut short by a kill
+                try:
+                    row = _loads(raw)
+                except (ValueError, RecursionError):
+                    continue
+                if not isinstance(row, dict) or row.get("ok") is not True or "id" not in row:
+                    continue
+                key = _hash(id_key(row["id"]))
+                if key in done:
+                    continue
+                done.add(key)
+                kept.write(raw)
+
+    replace_keeping(out, keep)
     return done
 
 
@@ -236,7 +263,8 @@ class RowWriter:
     """Appends one JSON line per row to OUT and flushes it at once (strict JSON, UTF-8)."""
 
     def __init__(self, out: Path) -> None:
-        self._file: IO[bytes] = open(out, "ab")
+        # never through a planted symlink, into a FIFO or a device (UnsafeFileError)
+        self._file: IO[bytes] = os.fdopen(open_regular(out, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644), "ab")
 
     def write(self, row: BatchRow) -> None:
         # content from a generation is strict JSON already (content_json checks it); other content is not

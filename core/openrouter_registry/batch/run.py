@@ -16,7 +16,9 @@ transport retries, scoped to this run's tasks) pass 5% of the recent answers, th
 once per round of requests) and new launches pause for the ``Retry-After`` wait; each round of ``limit``
 rows completed without a 429 adds ``max(1, concurrency // 32)`` slots back (additive increase, up to
 ``concurrency``). See `_Limiter`. ``max_cost`` (USD) stops launching when the finished rows' exact cost
-plus a bound for each row in flight (`_in_flight_bound`) plus the next row's bound would pass it.
+plus a bound for each row in flight plus the next row's bound would pass it; until one row has come back
+with its cost only one row is in flight, and a billed row without any known cost stops the run (see
+`BatchRun._budget_allows`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import json
 import logging
 import math
 import operator
+import re
 import string
 import time
 from collections import deque
@@ -188,40 +191,75 @@ class _Request:
     messages: Sequence[Mapping[str, Any]] | None
 
 
+#: The longest prompt a template may render (characters); a longer one is an `INPUT_ERROR` row, never built.
+MAX_PROMPT_CHARS = 32 * 1024 * 1024
+_SPEC_NUMBER = re.compile(r"\d+")
+
+
+def _check_spec(format_spec: str) -> None:
+    """Refuse a format spec whose width or precision alone would pass `MAX_PROMPT_CHARS` (``{text:>400000000}``)."""
+    for number in _SPEC_NUMBER.findall(format_spec):
+        if len(number) > 9 or int(number) > MAX_PROMPT_CHARS:
+            raise ValueError(f"the field width or precision {number[:12]} would build a prompt over {MAX_PROMPT_CHARS} characters")
+
+
 class _JSONFormatter(string.Formatter):
-    """`str.format` where dicts and lists are rendered as JSON (not as Python reprs)."""
+    """`str.format` where dicts and lists are rendered as JSON (not as Python reprs), and where no field,
+    nor the whole prompt, may pass `MAX_PROMPT_CHARS` (a width read from the input included)."""
+
+    def __init__(self) -> None:
+        self.size = 0
 
     def format_field(self, value: Any, format_spec: str) -> str:
+        _check_spec(format_spec)
         if isinstance(value, (dict, list)) and not format_spec:
-            return json.dumps(value, ensure_ascii=False)
-        return str(super().format_field(value, format_spec))
+            text = json.dumps(value, ensure_ascii=False)
+        else:
+            text = str(super().format_field(value, format_spec))
+        self.size += len(text)
+        if self.size > MAX_PROMPT_CHARS:
+            raise ValueError(f"the prompt would pass {MAX_PROMPT_CHARS} characters")
+        return text
 
 
 _FORMATTER = _JSONFormatter()
 
 
 @functools.lru_cache(maxsize=64)
-def _plain_fields(template: str) -> tuple[str, ...] | None:
-    """The field names of ``template`` when every one is a plain input key (``{text}``, ``{n:>4}``),
-    else None (``{a.b}``, ``{a[0]}``: only `_JSONFormatter` renders those)."""
+def _plain_fields(template: str) -> tuple[tuple[str, int], ...] | None:
+    """The field names of ``template`` (once per occurrence) when every one is a plain input key with a
+    fixed format spec (``{text}``, ``{n:>4}``), else None (``{a.b}``, ``{a[0]}``, ``{a:{width}}``: only
+    `_JSONFormatter` renders those, with its bounds)."""
     try:
-        names = [name for _, name, _, _ in _FORMATTER.parse(template) if name is not None]
+        fields = [(name, spec or "") for _, name, spec, _ in _FORMATTER.parse(template) if name is not None]
     except ValueError:
         return None
-    return tuple(names) if all(name.isidentifier() for name in names) else None
+    if not all(name.isidentifier() and "{" not in spec for name, spec in fields):
+        return None
+    return tuple((name, max(map(int, _SPEC_NUMBER.findall(spec)), default=0)) for name, spec in fields)
 
 
 def render(template: str, entry: Mapping[str, Any]) -> str:
     """``template`` filled from ``entry``, dicts and lists as JSON. A template of plain keys whose values
-    are not dicts or lists is rendered by ``str.format_map`` (in C; the Python ``string.Formatter``
-    costs a tenth of a row's CPU)."""
+    are strings or numbers is rendered by ``str.format_map`` (in C; the Python ``string.Formatter``
+    costs a tenth of a row's CPU) once the sum of their lengths is known to fit `MAX_PROMPT_CHARS`.
+    Raises ValueError for a prompt that would be longer."""
     fields = _plain_fields(template)
-    if fields is None:
-        return _FORMATTER.vformat(template, (), entry)
-    for name in fields:
-        if isinstance(entry.get(name), (dict, list)):
-            return _FORMATTER.vformat(template, (), entry)
-    return template.format_map(entry)
+    if fields is not None:
+        size = len(template)
+        for name, width in fields:
+            value = entry.get(name)
+            if isinstance(value, str):
+                size += max(len(value), width)
+            elif isinstance(value, (int, float)) and width <= 64:
+                size += 64  # a number's text (a huge integer fails to render: an InputError row)
+            else:
+                break  # dicts, lists and others: the bounded formatter
+        else:
+            if size <= MAX_PROMPT_CHARS:
+                return template.format_map(entry)
+            raise ValueError(f"the prompt would pass {MAX_PROMPT_CHARS} characters")
+    return _JSONFormatter().vformat(template, (), entry)
 
 
 def check_template(template: str | None) -> None:
@@ -236,6 +274,11 @@ def check_template(template: str | None) -> None:
         raise ConfigurationError(f"template {template!r} is not a valid format string: {exc}") from None
     if any(name == "" or name.isdigit() for name in fields):
         raise ConfigurationError("template fields must be named after input keys, e.g. {text}; not {} or {0}")
+    try:
+        for _, _, spec, _ in _FORMATTER.parse(template):
+            _check_spec(spec or "")
+    except ValueError as exc:
+        raise ConfigurationError(f"template {template!r}: {exc}") from None
 
 
 def _valid_id(value: Any) -> bool:
@@ -289,7 +332,7 @@ def _request(entry: Any, position: int, template: str | None) -> _Request | Batc
             return _Request(id, line, render(template, entry), None)
         except KeyError as exc:
             return _failed(id, line, INPUT_ERROR, f"line {line}: the template needs {exc.args[0]!r}, which this row lacks")
-        except (IndexError, AttributeError, ValueError, TypeError) as exc:
+        except (IndexError, AttributeError, ValueError, TypeError, RecursionError, MemoryError) as exc:
             return _failed(id, line, INPUT_ERROR, f"line {line}: the template cannot render this row: {exc}")
     prompt, messages = entry.get("prompt"), entry.get("messages")
     if (prompt is None) == (messages is None):
@@ -469,6 +512,8 @@ class BatchSummary:
     max_cost: Decimal | None
     stopped: str | None
     not_started: int | None
+    #: True when ``max_cost`` stopped the run because a billed row reported no cost and the catalog had no price.
+    unpriced: bool = False
     #: Prompt tokens read from and written to the prompt cache, and what caching saved (USD, from the
     #: catalog's prices; rows without catalog prices add nothing).
     cached_tokens: int = 0
@@ -494,6 +539,7 @@ class BatchSummary:
             "max_cost_usd": None if self.max_cost is None else str(self.max_cost),
             "stopped": self.stopped,
             "not_started": self.not_started,
+            "unpriced": self.unpriced,
         }
 
     def text(self) -> str:
@@ -512,7 +558,11 @@ class BatchSummary:
         ]
         if self.stopped == "budget":
             left = "" if self.not_started is None else f"; {self.not_started} rows not started"
-            lines.append(f"stopped: the next row could pass max_cost ${self.max_cost}{left}")
+            if self.unpriced:
+                lines.append(f"stopped: a row reported no cost and the catalog has no price for the model, so "
+                             f"max_cost ${self.max_cost} cannot be held{left}")
+            else:
+                lines.append(f"stopped: the next row could pass max_cost ${self.max_cost}{left}")
         elif self.stopped == "interrupted":
             left = "" if self.not_started is None else f"; {self.not_started} rows not finished"
             lines.append(f"stopped: interrupted{left}")
@@ -656,6 +706,7 @@ class BatchRun:
         self.limiter = _Limiter(concurrency)
         self.stats = _Stats()
         self.stopped: str | None = None
+        self.unpriced = False
         self.in_flight = 0
         self._check_duplicates = check_duplicates
         self._started_at: float | None = None
@@ -698,6 +749,7 @@ class BatchRun:
             max_cost=self.max_cost,
             stopped=self.stopped,
             not_started=not_started,
+            unpriced=self.unpriced,
             cached_tokens=stats.cached_tokens,
             cache_write_tokens=stats.cache_write_tokens,
             cache_saving=stats.cache_saving,
@@ -769,17 +821,44 @@ class BatchRun:
         except TimeoutError:
             pass
 
-    def _committed(self, flights: Iterable[_Flight]) -> Decimal | None:
-        """Spent plus the bounds of the rows in flight (None when one of those bounds is unknown), plus
-        what the job's other workers committed when a `JobLedger` is shared."""
-        total = self.stats.cost
+    def _committed(self, flights: Iterable[_Flight]) -> Decimal:
+        """Spent plus what the rows in flight may cost: each at its estimate or at the highest cost a
+        finished row of this run had, whichever is more (the observed cost corrects a wrong catalog);
+        plus what the job committed elsewhere when a `JobLedger` is shared."""
+        total, highest = self.stats.cost, self.stats.highest_cost or Decimal(0)
         for flight in flights:
-            if flight.bound is None:
-                return None
-            total += flight.bound
+            total += highest if flight.bound is None else max(flight.bound, highest)
         if self.ledger is not None:
-            return total + self.ledger.elsewhere()
+            total += self.ledger.elsewhere()
         return total
+
+    def _budget_allows(self, bound: Decimal | None, flights: Mapping[Any, _Flight]) -> bool:
+        """The budget rule (``max_cost``): until a row of this run has come back with its cost, one row is
+        in flight at a time (a catalog price may be wrong or missing: only an observed cost is trusted for
+        parallel rows); then a row is launched only when the spend, plus every row in flight at
+        max(its estimate, the highest observed cost), plus this row at the same, stays within
+        ``max_cost``. A billed row that reports no cost while the catalog has no price stops the run
+        (``unpriced``): the budget could not be held. Sets ``stopped`` when nothing more can start."""
+        assert self.max_cost is not None
+        if self.unpriced:
+            self.stopped = self.stopped or "budget"
+            return False
+        highest = self.stats.highest_cost
+        if highest is None and flights:
+            return False  # no observed cost yet: one row at a time
+        effective = bound if highest is None else highest if bound is None else max(bound, highest)
+        if effective is not None and self._committed(flights.values()) + effective > self.max_cost:
+            if not flights:
+                self.stopped = "budget"
+            return False
+        return True
+
+    def _note_cost(self, row: BatchRow) -> None:
+        if self.max_cost is not None and row.ok and row.cost is None and row.attempts > 0:
+            if not self.unpriced:
+                log.warning("batch: row %r reported no cost and the catalog has no price for its model: "
+                            "max_cost %s cannot be held; no more rows start", row.id, self.max_cost)
+            self.unpriced = True
 
     def _publish(self, flights: Iterable[_Flight]) -> None:
         """Tell the job's other workers what this run has committed (spent, plus known in-flight bounds)."""
@@ -832,15 +911,8 @@ class BatchRun:
                             )
                         held = (prepared, bound)
                     request, bound = held
-                    if self.max_cost is not None:
-                        committed = self._committed(flights.values())
-                        if bound is None or committed is None:
-                            if flights:  # unknown cost: one row at a time until a cost is known
-                                break
-                        elif committed + bound > self.max_cost:
-                            if not flights:
-                                self.stopped = "budget"
-                            break
+                    if self.max_cost is not None and not self._budget_allows(bound, flights):
+                        break
                     held = None
                     task, flight = self._launch(request, bound)
                     flights[task] = flight
@@ -848,6 +920,8 @@ class BatchRun:
                     self._publish(flights.values())
 
                 if not flights:
+                    if self.unpriced and held is not None:
+                        self.stopped = self.stopped or "budget"
                     if self._cancelled or self.stopped is not None or (exhausted and held is None):
                         break
                     await self._wait(self.limiter.pause_left())  # a 429 pause
@@ -866,6 +940,7 @@ class BatchRun:
                     row = task.result()
                     self.limiter.completed(row.ok and not flight_done.rate_limited)
                     self.stats.add(row)
+                    self._note_cost(row)
                     self.in_flight = len(flights)
                     self._publish(flights.values())
                     yield row

@@ -2,7 +2,7 @@
 
 `main` (in ``commands``) parses the command line and runs one command: ``commands`` itself (plugins, resolve, generate,
 demo), ``models``, ``batch``, ``plugin`` (new-plugin), ``generate``; ``exits`` holds the exit
-statuses they share. A command calls the service and the registry like any app does and never
+statuses they share, ``terminal`` the escaping of upstream text on its way to the terminal. A command calls the service and the registry like any app does and never
 re-implements a step of a generation.
 
 May import: every stage below it and the test kit (the offline demo). Nothing imports it but the

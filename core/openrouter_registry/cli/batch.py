@@ -51,6 +51,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     from ..batch.run import check_template, money
     from ..batch.files import OutputLock, resume_done, scan_input
+    from ..models.safefiles import check_regular
     from .generate import load_schema
     from ..errors import ConfigurationError
     from ..settings import Settings
@@ -85,6 +86,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
     library.setLevel(logging.ERROR)
     try:
         with OutputLock(args.out):
+            check_regular(args.out)  # a planted symlink, FIFO or device: refused, never written or replaced
+            if args.summary_json is not None:
+                check_regular(args.summary_json)
             if args.out.exists() and args.out.stat().st_size > 0 and not args.resume:
                 raise ConfigurationError(
                     f"{args.out} already holds rows: pass --resume to continue that run, or choose another --out"
@@ -165,9 +169,14 @@ async def _run(
         print(summary.text(), file=sys.stderr)
     if args.summary_json is not None:
         import json
+        import os
+
+        from ..models.safefiles import open_regular
 
         data = {**summary.to_dict(), "skipped_done": skipped, "out": str(args.out)}
-        args.summary_json.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        fd = open_regular(args.summary_json, os.O_WRONLY | os.O_CREAT, 0o644, truncate=True)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(data, indent=2) + "\n")
     return _exit_status(summary)
 
 

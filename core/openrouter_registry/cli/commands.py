@@ -55,22 +55,27 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     if args.json:
         _print_json([info.to_dict() for info in infos])
         return EXIT_OK
+    from .terminal import safe
+
+    def _say(line: str) -> None:  # plugin names and errors are a plugin's text: escaped for the terminal
+        print(safe(line))
+
     for info in infos:
         where = f"{info.distribution} {info.version or ''}".strip() if info.distribution else "registered at run time"
-        print(f"{info.name}  [{info.status}]  {where}")
+        _say(f"{info.name}  [{info.status}]  {where}")
         if info.error:
             label = "error" if info.status in ("failed", "blocked") else "last error"
-            print(f"    {label}: {info.error}")
+            _say(f"    {label}: {info.error}")
         if info.failures:
-            print(f"    failed calls since load, all hooks and generator methods: {info.failures}")
+            _say(f"    failed calls since load, all hooks and generator methods: {info.failures}")
         if info.hooks:
-            print(f"    hooks: {', '.join(info.hooks)}")
+            _say(f"    hooks: {', '.join(info.hooks)}")
         if info.models:
-            print(f"    models: {', '.join(info.models)}")
+            _say(f"    models: {', '.join(info.models)}")
         if info.headers == "static":
-            print(f"    headers: the same for every model ({', '.join(info.header_names)}), checked at load")
+            _say(f"    headers: the same for every model ({', '.join(info.header_names)}), checked at load")
         elif info.headers == "per-model":
-            print("    headers: depend on the model, checked at each request")
+            _say("    headers: depend on the model, checked at each request")
     return EXIT_OK
 
 
@@ -161,8 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _fail(code: int, message: str) -> int:
-    # One line, whatever the message holds (API error messages can contain line breaks).
-    print(f"{PROG}: {' '.join(message.split())}", file=sys.stderr)
+    # One line, whatever the message holds (API error messages can contain line breaks), and no escape
+    # sequence from upstream reaches the terminal (see terminal.safe).
+    from .terminal import safe
+
+    print(f"{PROG}: {safe(' '.join(message.split()))}", file=sys.stderr)
     return code
 
 
@@ -196,7 +204,9 @@ class _OneLine(logging.Formatter):
         self.tracebacks = tracebacks
 
     def format(self, record: logging.LogRecord) -> str:
-        line = f"{PROG}: {' '.join(record.getMessage().split())}"
+        from .terminal import safe
+
+        line = f"{PROG}: {safe(' '.join(record.getMessage().split()))}"
         if self.tracebacks and record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line

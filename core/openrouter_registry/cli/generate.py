@@ -213,7 +213,9 @@ async def _demo(settings: Settings, as_json: bool) -> int:
                 result = await service.generate(DEMO_PROMPT, schema=DEMO_SCHEMA, model=model, temperature=0)
             except OpenRouterError as exc:
                 failures += 1
-                print(f"{model}\n  {type(exc).__name__}: {exc}")
+                from .terminal import safe
+
+                print(f"{model}\n  {type(exc).__name__}: {safe(' '.join(str(exc).split()))}")
                 continue
             if as_json:
                 print(json.dumps({"requested": model, **result.to_dict()}, ensure_ascii=False, allow_nan=False))

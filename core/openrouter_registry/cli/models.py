@@ -107,7 +107,10 @@ def _per_million(price: str | None) -> str:
 
 
 def _table(rows: list[dict[str, Any]]) -> list[str]:
-    cells = [
+    """The text table; every cell through `terminal.safe` (upstream text never drives the terminal)."""
+    from .terminal import safe
+
+    raw = [
         (
             r["id"],
             str(r["context_window"] or "-"),
@@ -120,6 +123,7 @@ def _table(rows: list[dict[str, Any]]) -> list[str]:
         )
         for r in rows
     ]
+    cells = [tuple(safe(str(value)) for value in row) for row in raw]
     widths = [max(len(c[i]) for c in [COLUMNS, *cells]) for i in range(len(COLUMNS))]
     numeric = {1, 2, 3, 4}
 

@@ -35,8 +35,8 @@ from ..http.headers import with_authorization
 from ..schemas.inputs import check_call_options, check_text, json_copy
 from .options import GenerateOptions, Plugin, Provider, check_transport_options, request_fields
 from ..models.modes import MODE_MEMORY, is_mode_refusal, route_of
-from ..replies.offload import off_loop
-from ..plugins.registry import CORE_PLUGIN, Registry, Resolution, get_registry
+from ..replies.offload import ParseOverrun, off_loop_within
+from ..plugins.registry import CORE_PLUGIN, PARSE_DEADLINE, Registry, Resolution, get_registry
 from ..result import (
     CostSource, EmbeddingResult, GenerationResult, Reply, ToolCall, Usage, add_cost_sources, add_costs, cost_from_api,
 )
@@ -429,11 +429,7 @@ class Engine:
             if call.json_schema is None:
                 return self._result(call, reply, reply.text)
             self._refuse_truncated(call, reply)
-            text = self._structured_text(call, reply)
-            checked = await off_loop(  # a large reply is parsed on a worker thread: the event loop never stalls
-                len(text), self._check_reply,
-                call.resolution, text, call.mode or "prompt", call.json_schema, reply.finish_reason,
-            )
+            checked = await self._checked(call, reply, self._structured_text(call, reply))
             if isinstance(checked, _Parsed):
                 try:
                     content = _late().structure(checked.data, schema)
@@ -600,14 +596,39 @@ class Engine:
                 **call.spent(reply),
             )
 
+    async def _checked(self, call: _Call, reply: Reply, text: str) -> _Parsed | list[str]:
+        """Step 4, with the parse deadline: `_check_reply` through `off_loop_within` (a large reply is
+        parsed on a worker thread: the event loop never stalls). A plugin parser that passes
+        `PARSE_DEADLINE` is abandoned for this reply, accounted (``degraded``) and skipped: the chain
+        runs again without it, down to the core's parser."""
+        schema = call.json_schema
+        assert schema is not None  # only structured calls are checked
+        skip: frozenset[str] = frozenset()
+        while True:
+            running: list[tuple[str, float]] = []
+            try:
+                return await off_loop_within(PARSE_DEADLINE, len(text), functools.partial(
+                    self._check_reply, call.resolution, text, call.mode or "prompt",
+                    schema, reply.finish_reason, skip, running,
+                ))
+            except ParseOverrun:
+                hung = running[-1][0] if running else None
+                if hung is None or hung in skip or hung == CORE_PLUGIN:
+                    raise StructuredOutputError(
+                        f"the reply could not be parsed within {PARSE_DEADLINE:g}s", **call.spent(reply)
+                    ) from None
+                self.registry.parse_overran(hung, call.model, PARSE_DEADLINE)
+                skip = skip | {hung}
+
     def _check_reply(
         self, resolution: Resolution, text: str, mode: Mode, schema: Mapping[str, Any],
-        finish_reason: str | None = None,
+        finish_reason: str | None = None, skip: frozenset[str] = frozenset(),
+        running: list[tuple[str, float]] | None = None,
     ) -> _Parsed | list[str]:
-        """Step 4: parse (hook chain) and validate one reply: the data and the plugin whose parser
-        produced it, or the errors to re-ask with. Awaited through `off_loop`: a large reply is parsed
-        on a worker thread. A ``finish_text`` that raises (plugin code, after a billed request) is
-        logged as its plugin's failure and the raw text goes on to the parsers."""
+        """Step 4: parse (hook chain, without the parsers in ``skip``) and validate one reply: the data
+        and the plugin whose parser produced it, or the errors to re-ask with. ``running`` receives each
+        parser as it starts (see `_checked`). A ``finish_text`` that raises (plugin code, after a billed
+        request) is logged as its plugin's failure and the raw text goes on to the parsers."""
         try:
             finished = resolution.generator.finish_text(text, mode, schema)
         except Exception as exc:
@@ -615,7 +636,7 @@ class Engine:
                 raise
             self.registry.generator_failed(resolution, "finish_text", exc, "the raw reply text goes on to the parsers")
             finished = text
-        parser, data = self.registry.parse_structured_by(resolution.model, finished, schema)
+        parser, data = self.registry.parse_structured_by(resolution.model, finished, schema, skip=skip, running=running)
         errors = ["the reply holds no JSON value"] if data is None else validate(data, schema)
         if errors and finish_reason == "stop":  # the model said it was done: its missing closers may be a habit
             closed = _late().parse_unclosed(finished, schema)  # a value only when it validates

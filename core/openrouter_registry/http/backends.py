@@ -33,12 +33,13 @@ from typing import TYPE_CHECKING, Any
 import httpcore
 import httpx
 
+from .headers import revealed
 from ..settings import Settings
 
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["make_client", "AiohttpTransport", "raw_pieces", "read_declared", "KEEPALIVE_EXPIRY", "ACCEPT_ENCODING"]
+__all__ = ["make_client", "env_proxies", "proxy_for", "certificate_problem", "CertificateFailure", "AiohttpTransport", "raw_pieces", "read_declared", "KEEPALIVE_EXPIRY", "ACCEPT_ENCODING"]
 
 #: Seconds an idle kept-alive connection stays in the pool.
 KEEPALIVE_EXPIRY = 30.0
@@ -56,31 +57,81 @@ def ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+def env_proxies() -> list[tuple[Any, str | None]]:
+    """The proxies the environment names (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``, any
+    case), as httpx reads them for its own clients: (URL pattern, proxy URL or None for "direct"), most
+    specific first. Empty when none is set (the usual case: one ``getproxies`` call)."""
+    if not urllib.request.getproxies():
+        return []
+    from httpx._utils import URLPattern, get_environment_proxies  # the rules httpx's own clients follow
+
+    return sorted((URLPattern(pattern), url) for pattern, url in get_environment_proxies().items())
+
+
+def proxy_for(proxies: Sequence[tuple[Any, str | None]], url: str) -> str | None:
+    """The proxy URL ``proxies`` route ``url`` through, or None (direct)."""
+    target = httpx.URL(url)
+    for pattern, proxy in proxies:
+        if pattern.matches(target):
+            return proxy
+    return None
+
+
+def _check_proxy(proxy: str, stack: str) -> None:
+    from ..errors import ConfigurationError
+
+    scheme = proxy.split("://", 1)[0].lower() if "://" in proxy else ""
+    supported = ("http",) if stack == "aiohttp" else ("http", "https", "socks5", "socks5h")
+    if scheme not in supported:
+        raise ConfigurationError(
+            f"the proxy {httpx.URL(proxy).copy_with(username=None, password=None)} (from HTTP_PROXY, HTTPS_PROXY or "
+            f"ALL_PROXY) is not supported by OPENROUTER_TRANSPORT={stack}: use an http:// proxy"
+            + (", or OPENROUTER_TRANSPORT=httpx" if stack == "aiohttp" else "")
+        )
+
+
 def make_client(settings: Settings) -> tuple[httpx.AsyncClient, httpx.AsyncBaseTransport | None]:
     """A new client for ``settings.transport``: pool of ``settings.max_connections``, every one of them
     kept alive (so concurrency reuses connections), no redirects. Per-read timeouts are the settings';
     the whole-attempt deadline is `Transport`'s.
+
+    Proxies: what the environment names (`env_proxies`: ``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``,
+    ``NO_PROXY``) is honoured by every request on both stacks, by httpx's rules: on the httpx stack one
+    proxied pool per proxy (httpx mounts), on the aiohttp stack the proxy of each request's URL.
 
     Also the transport under it, for sending a built request straight to it: that skips the client's
     per-request auth, redirect, cookie and event-hook machinery (none of which we use), about a quarter
     of the CPU per request. None when the environment names a proxy: the client routes those."""
     size = settings.max_connections
     limits = httpx.Limits(max_connections=size, max_keepalive_connections=size, keepalive_expiry=KEEPALIVE_EXPIRY)
+    proxies = env_proxies()
+    for _, proxy in proxies:
+        if proxy is not None:
+            _check_proxy(proxy, settings.transport)
     transport: httpx.AsyncBaseTransport
+    mounts: dict[str, httpx.AsyncBaseTransport | None] | None = None
     if settings.transport == "aiohttp":
-        transport = AiohttpTransport(limits, secure=settings.base_url.startswith("https:"))
+        transport = AiohttpTransport(limits, secure=settings.base_url.startswith("https:"), proxies=proxies)
     else:
-        transport = httpx.AsyncHTTPTransport(limits=limits, verify=ssl_context())
-        pool = getattr(transport, "_pool", None)
-        if type(pool) is httpcore.AsyncConnectionPool:
-            pool.__class__ = _ReclaimingPool  # same state, one more cleanup rule
+        transport = _httpx_transport(limits)
+        if proxies:
+            mounts = {str(pattern.pattern): None if proxy is None else _httpx_transport(limits, proxy) for pattern, proxy in proxies}
     client = httpx.AsyncClient(
         transport=transport,
+        mounts=mounts,
         timeout=httpx.Timeout(settings.timeout, connect=settings.connect_timeout, pool=None),
         headers={"Accept-Encoding": ACCEPT_ENCODING, "User-Agent": user_agent(settings.transport)},
         follow_redirects=False,
     )
-    return client, None if urllib.request.getproxies() else transport
+    return client, None if proxies else transport
+
+
+def _httpx_transport(limits: httpx.Limits, proxy: str | None = None) -> httpx.AsyncHTTPTransport:
+    transport = httpx.AsyncHTTPTransport(limits=limits, verify=ssl_context(), proxy=proxy)
+    pool = getattr(transport, "_pool", None)
+    if type(pool) is httpcore.AsyncConnectionPool:
+        pool.__class__ = _ReclaimingPool  # same state, one more cleanup rule
+    return transport
 
 
 def user_agent(stack: str) -> str:
@@ -114,12 +165,46 @@ class _ReclaimingPool(httpcore.AsyncConnectionPool):
         return orphans + super()._assign_requests_to_connections()
 
 
+class CertificateFailure(httpx.ConnectError):
+    """A TLS certificate that could not be verified; ``reason`` is OpenSSL's verdict ("self-signed
+    certificate", "Hostname mismatch, ...", "certificate has expired"), which quotes no request data."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__("certificate verify failed")
+        self.reason = reason
+
+
+def _verify_message(error: ssl.SSLCertVerificationError) -> str:
+    message = getattr(error, "verify_message", None) or getattr(error, "reason", None) or "certificate verify failed"
+    return " ".join(str(message).split())[:200]
+
+
+def certificate_problem(exc: BaseException) -> str | None:
+    """OpenSSL's reason when ``exc`` (an httpx exception, or what caused it) is a failed certificate
+    verification, else None."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # httpx chains httpcore's exception, which chains ssl's
+        if seen is None:
+            return None
+        if isinstance(seen, CertificateFailure):
+            return seen.reason
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return _verify_message(seen)
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def _mapped(exc: BaseException) -> BaseException:
     """The httpx exception for an aiohttp (or socket) failure, without its text (raise it ``from None``:
     `Transport` keeps only its class name); other exceptions as they are."""
     import aiohttp
 
     kind: type[httpx.TransportError]
+    certificate = getattr(exc, "certificate_error", None)  # aiohttp.ClientConnectorCertificateError
+    if isinstance(certificate, ssl.SSLCertVerificationError):
+        return CertificateFailure(_verify_message(certificate))
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return CertificateFailure(_verify_message(exc))
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         kind = httpx.ConnectTimeout
     elif isinstance(exc, (aiohttp.SocketTimeoutError, aiohttp.ServerTimeoutError)):
@@ -180,7 +265,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     kept alive ``limits.keepalive_expiry`` seconds. The session is made on first request. ``secure``
     (the base URL is https): verify certificates against httpx's CA bundle (`ssl_context`)."""
 
-    def __init__(self, limits: httpx.Limits, *, secure: bool = True) -> None:
+    def __init__(
+        self, limits: httpx.Limits, *, secure: bool = True, proxies: Sequence[tuple[Any, str | None]] = ()
+    ) -> None:
+        self._proxies = list(proxies)
+        self._proxy_of: dict[str, str | None] = {}  # by scheme://host:port: the proxy rules ask nothing else
         self._limit = limits.max_connections or 0
         self._keepalive = limits.keepalive_expiry
         self._session: aiohttp.ClientSession | None = None
@@ -217,7 +306,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self,
         method: str,
         url: str,
-        headers: Sequence[tuple[str, str]],
+        headers: Sequence[tuple[str, Any]] | httpx.Headers,
         content: bytes | None,
         *,
         connect: float | None,
@@ -225,19 +314,29 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     ) -> aiohttp.ClientResponse:
         """Send one request straight to the aiohttp session (no httpx objects: the lean path of
         `Transport.post_json`); the response comes back with its body unread (`raw_pieces`, then
-        ``release()``). ``headers`` are sent as given (aiohttp adds Host and Content-Length).
+        ``release()``). ``headers`` are sent as given (aiohttp adds Host and Content-Length); the
+        ``Authorization`` value stays a `Bearer` until this call hands it to aiohttp.
         Failures raise httpx exceptions, as `handle_async_request` does."""
         if self._session is None or self._session.closed:
             self._session = self._open()
+        proxy = None
+        if self._proxies:
+            origin = url.split("/", 3)[:3]
+            key = "/".join(origin)
+            try:
+                proxy = self._proxy_of[key]
+            except KeyError:
+                proxy = self._proxy_of[key] = proxy_for(self._proxies, url)
         try:
             return await self._session.request(
                 method,
                 url,
-                headers=headers,
+                headers=revealed(headers.multi_items() if isinstance(headers, httpx.Headers) else headers),
                 data=content or None,
                 allow_redirects=False,
                 compress=False,
                 timeout=self._timeout(connect, read),
+                proxy=proxy,
             )
         except Exception as exc:
             raise _mapped(exc) from None
@@ -248,7 +347,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         response = await self.exchange(
             request.method,
             str(request.url),
-            request.headers.multi_items(),
+            request.headers,
             content,
             connect=timeouts.get("connect"),
             read=timeouts.get("read"),

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..errors import HeaderError
-from ..settings import Settings
+from ..errors import HeaderError, MissingAPIKeyError
+from ..settings import Secret, Settings
 
-__all__ = ["core_headers", "merge_plugin_headers", "with_authorization", "check_header"]
+__all__ = ["core_headers", "merge_plugin_headers", "with_authorization", "check_header", "Bearer", "revealed", "reveal_value"]
 
 RESERVED = frozenset({"authorization", "host", "content-length", "transfer-encoding"})
 
@@ -51,11 +51,51 @@ def merge_plugin_headers(base: Mapping[str, str], contributions: Iterable[tuple[
     return merged
 
 
-def with_authorization(headers: Mapping[str, str], settings: Settings) -> dict[str, str]:
-    """The final headers: ``headers`` plus ``Authorization: Bearer <key>``, set last so nothing replaces it.
+class Bearer:
+    """The value of the ``Authorization`` header, kept in its `Secret` until the header is written:
+    request headers travel through the call path (and so through every frame's locals a traceback
+    reporter captures) holding this object, never the key as a plain string. `reveal_value` (or
+    `revealed` for a whole header list) gives the text, inline where the HTTP library takes it."""
+
+    __slots__ = ("secret",)
+
+    def __init__(self, secret: Secret) -> None:
+        self.secret = secret
+
+    def reveal(self) -> str:
+        return "Bearer " + self.secret.reveal()
+
+    def __repr__(self) -> str:
+        return "Bearer(Secret('**********'))"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Bearer) and self.secret == other.secret
+
+    def __hash__(self) -> int:
+        return hash((Bearer, self.secret))
+
+
+def reveal_value(value: str | Bearer) -> str:
+    """A header value as text (a `Bearer` revealed)."""
+    return value if type(value) is str else value.reveal()  # type: ignore[union-attr]
+
+
+def revealed(headers: Iterable[tuple[str, str | Bearer]]) -> list[tuple[str, str]]:
+    """Header pairs as text, for the HTTP library's own call (use inline: never bind the result)."""
+    return [(name, value if type(value) is str else value.reveal()) for name, value in headers]  # type: ignore[union-attr]
+
+
+def with_authorization(headers: Mapping[str, str], settings: Settings) -> dict[str, Any]:
+    """The final headers: ``headers`` plus ``Authorization`` (a `Bearer`, revealed only when the header is
+    written), set last so nothing replaces it.
 
     Raises `MissingAPIKeyError` when no key is configured.
     """
-    final = {k: v for k, v in headers.items() if k.lower() != "authorization"}
-    final["Authorization"] = f"Bearer {settings.require_api_key()}"
+    final: dict[str, Any] = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+    key = settings.api_key
+    if key is None or not key:
+        raise MissingAPIKeyError()
+    final["Authorization"] = Bearer(key)
     return final

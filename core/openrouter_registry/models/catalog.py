@@ -23,19 +23,21 @@ into a generation: every failure is a logged warning and a None.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import json
 import logging
 import math
 import os
-import tempfile
+import re
 import threading
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 import cattrs
@@ -158,16 +160,37 @@ def decimal_text(value: Decimal) -> str:
 _converter = cattrs.Converter()
 
 
+#: Bounds on a catalog price (USD per token, request or image): at most `MAX_PRICE_DIGITS` significant
+#: digits, at least 10**`MIN_PRICE_EXPONENT` when not zero, below `MAX_PRICE`. Real prices sit far
+#: inside them (0.0000025, 0.02); "1e999999999" would print as a billion digits and overflow every sum.
+MAX_PRICE_DIGITS = 30
+MIN_PRICE_EXPONENT = -30
+MAX_PRICE = Decimal(1_000_000)
+#: Context windows and output limits above this many tokens are not real (the largest today is a few million).
+MAX_TOKEN_COUNT = 1_000_000_000
+#: A model id: printable ASCII without spaces, at most this long (a hostile id cannot forge a table row).
+MAX_ID_LENGTH = 256
+
+
 def _price(value: Any, _: type) -> Decimal | None:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise ValueError(f"a price must be a decimal string, got {type(value).__name__}")
+    text = str(value).strip()
+    if len(text) > 64:
+        raise ValueError(f"not a price: {text[:20]!r}... ({len(text)} characters)")
     try:
-        price = Decimal(str(value).strip())
+        price = Decimal(text)
     except InvalidOperation:
         raise ValueError(f"not a price: {value!r}") from None
     if not price.is_finite():
         raise ValueError(f"not a price: {value!r}")
-    return None if price < 0 else price  # OpenRouter's "-1": variable (openrouter/auto)
+    if price < 0:
+        return None  # OpenRouter's "-1": variable (openrouter/auto)
+    if price == 0:
+        return Decimal(0)
+    if len(price.as_tuple().digits) > MAX_PRICE_DIGITS or price.adjusted() < MIN_PRICE_EXPONENT or price >= MAX_PRICE:
+        raise ValueError(f"price {text!r} is out of range (0 or 1e{MIN_PRICE_EXPONENT} to {MAX_PRICE} USD)")
+    return price
 
 
 def _count(value: Any, _: type) -> int | None:
@@ -175,11 +198,20 @@ def _count(value: Any, _: type) -> int | None:
         raise ValueError("a token count must be an integer, got a bool")
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         value = int(value)
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value.strip()) < 20:
         value = int(value)
     if not isinstance(value, int):
-        raise ValueError(f"a token count must be an integer, got {value!r}")
+        raise ValueError(f"a token count must be an integer, got {str(value)[:40]!r}")
+    if value > MAX_TOKEN_COUNT:
+        raise ValueError(f"a token count of {str(value)[:40]} is out of range (at most {MAX_TOKEN_COUNT})")
     return value if value > 0 else None  # 0 means "unknown" in OpenRouter's listings
+
+
+def _model_id(entry: Mapping[str, Any]) -> None:
+    id = entry.get("id")
+    if not isinstance(id, str) or not 0 < len(id) <= MAX_ID_LENGTH or not id.isascii() or not id.isprintable() or " " in id:
+        shown = repr(id)[:60] if isinstance(id, str) else type(id).__name__
+        raise ValueError(f"id {shown} is not a model id (printable ASCII, no spaces, 1 to {MAX_ID_LENGTH} characters)")
 
 
 def _text(value: Any, _: type) -> str:
@@ -239,24 +271,106 @@ def parse_models(entries: Any, *, source: str = "/models") -> dict[str, ModelInf
     if not isinstance(entries, list):
         log.warning("The model catalog from %s is not a list of models; ignoring it", source)
         return {}
-    models: dict[str, ModelInfo] = {}
-    skipped: list[str] = []
-    for index, entry in enumerate(entries):
+    builder = _Models(source)
+    for entry in entries:
+        builder.add(entry)
+    return builder.finish()
+
+
+class _Models:
+    """`parse_models` one entry at a time (`add`), for a listing read in steps (`read_listing`)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.models: dict[str, ModelInfo] = {}
+        self.skipped: list[str] = []
+        self.index = 0
+
+    def add(self, entry: Any) -> None:
+        index, self.index = self.index, self.index + 1
         try:
             if not isinstance(entry, Mapping):
                 raise ValueError(f"not an object but {type(entry).__name__}")
+            _model_id(entry)
             info = _converter.structure(_flatten(entry), ModelInfo)
-        except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
+        except (cattrs.BaseValidationError, ValueError, TypeError, KeyError, RecursionError, ArithmeticError) as exc:
             name = entry.get("id") if isinstance(entry, Mapping) else None
             reason = "; ".join(str(e) for e in getattr(exc, "exceptions", [])) or str(exc)
-            skipped.append(f"{name or f'entry {index}'!s}: {reason}"[:300])
-            continue
-        models[info.id] = info
-    if skipped:
-        log.warning(
-            "Skipped %d malformed model(s) in the catalog from %s (first: %s)", len(skipped), source, skipped[0]
-        )
-    return models
+            shown = ascii(name)[1:-1][:80] if isinstance(name, str) and name else f"entry {index}"
+            self.skipped.append(f"{shown}: {reason}"[:300])
+            return
+        self.models[info.id] = info
+
+    def finish(self) -> dict[str, ModelInfo]:
+        if self.skipped:
+            log.warning(
+                "Skipped %d malformed model(s) in the catalog from %s (first: %s)",
+                len(self.skipped), self.source, self.skipped[0],
+            )
+        return self.models
+
+
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+#: What `read_listing` puts in place of the list it handed out item by item.
+LISTED: Any = object()
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def read_listing(text: str, key: str, each: Callable[[Any], None]) -> dict[str, Any]:
+    """Read the JSON object ``text`` in steps: the items of its list ``key`` are decoded one at a time
+    and handed to ``each`` (then dropped), every other field is returned (``key`` maps to `LISTED`).
+    No single C call decodes more than one item, so a worker thread doing this gives the interpreter
+    lock back to the event loop between items (one ``json.loads`` of a 30 MB catalog held it for a
+    third of a second, and freeing the million objects it made for another tenth). Strict JSON (NaN
+    and Infinity refused); raises ValueError (or RecursionError) for anything else."""
+    scan = json.JSONDecoder(parse_constant=_not_json).raw_decode
+    match = _WHITESPACE.match
+
+    def skip(text: str, position: int) -> re.Match[str]:
+        found = match(text, position)
+        assert found is not None  # the pattern matches the empty string anywhere
+        return found
+
+    def expect(position: int, chars: str) -> tuple[str, int]:
+        char = text[position:position + 1]
+        if not char or char not in chars:
+            raise ValueError(f"expected {' or '.join(chars)} at character {position}")
+        return char, skip(text, position + 1).end()
+
+    _, i = expect(skip(text, 0).end(), "{")
+    fields: dict[str, Any] = {}
+    if text[i:i + 1] == "}":
+        i += 1
+    else:
+        while True:
+            name, i = scan(text, i)
+            if not isinstance(name, str):
+                raise ValueError(f"expected a field name at character {i}")
+            _, i = expect(skip(text, i).end(), ":")
+            if name == key and text[i:i + 1] == "[":
+                i = skip(text, i + 1).end()
+                if text[i:i + 1] == "]":
+                    i += 1
+                else:
+                    while True:
+                        item, i = scan(text, i)
+                        each(item)
+                        del item
+                        char, i = expect(skip(text, i).end(), ",]")
+                        if char == "]":
+                            break
+                fields[name] = LISTED
+            else:
+                fields[name], i = scan(text, i)
+            char, i = expect(skip(text, i).end(), ",}")
+            if char == "}":
+                break
+    if skip(text, i).end() != len(text):
+        raise ValueError(f"extra data after the object at character {i}")
+    return fields
 
 
 @attrs.frozen
@@ -323,49 +437,84 @@ def cache_file(settings: Settings, kind: str) -> Path | None:
 
 def write_atomic(path: Path, data: Any) -> None:
     """Write ``data`` as JSON to ``path`` through a temporary file in the same directory and
-    ``os.replace``: a reader (another process too) sees the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, separators=(",", ":"), ensure_ascii=False)
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
+    ``os.replace``: a reader (another process too) sees the old file or the new one, never half. The
+    directory is created 0700; the temporary file is made with ``O_EXCL`` and a random name (mode 0600),
+    and the rename replaces a planted symlink itself, never what it points to."""
+    import orjson  # one C call a tenth as long as the json module's encoder (it holds the interpreter lock)
+
+    from .safefiles import private_dir, write_beside
+
+    private_dir(path.parent)
+    encoded = orjson.dumps(data)
+
+    def fill(handle: IO[bytes]) -> None:
+        handle.write(encoded)
+
+    write_beside(path, fill)
 
 
-def read_json(path: Path) -> Any | None:
-    """The JSON in ``path``; None when the file does not exist; a warning and None when unreadable."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except FileNotFoundError:
+#: The largest cache file read back (the catalog's is about 1 MB; a larger one is ignored with a warning).
+MAX_CACHE_BYTES = 2 * MAX_BODY_BYTES
+#: Seconds a cache timestamp may lie in the future (clock skew between machines sharing a dir); beyond it, stale.
+CLOCK_SKEW = 300.0
+
+
+def read_json(path: Path, *, max_bytes: int | None = None) -> Any | None:
+    """The JSON in the cache file ``path``; None when the file does not exist; a warning and None when
+    it cannot be trusted (see `safefiles.read_trusted`: not a regular file, too large, another user's,
+    writable by others) or is not JSON (too deeply nested included). Never raises."""
+    from .safefiles import read_trusted
+
+    data = read_trusted(path, max_bytes=MAX_CACHE_BYTES if max_bytes is None else max_bytes)
+    if data is None:
         return None
-    except (OSError, ValueError) as exc:
+    try:
+        return _loads(data)
+    except (ValueError, RecursionError, MemoryError) as exc:
         log.warning("Ignoring the unreadable cache file %s (%s)", path, type(exc).__name__)
         return None
 
 
 def _read_cache(settings: Settings) -> Catalog | None:
+    with _no_collection():
+        return _read_cache_file(settings)
+
+
+def _read_cache_file(settings: Settings) -> Catalog | None:
+    from .safefiles import read_trusted
+
     path = cache_file(settings, "catalog")
     if path is None:
         return None
-    data = read_json(path)
+    data = read_trusted(path, max_bytes=MAX_CACHE_BYTES)
     if data is None:
         return None
-    fetched_at = data.get("fetched_at") if isinstance(data, Mapping) else None
-    if data.get("format") != CACHE_FORMAT or isinstance(fetched_at, bool) or not isinstance(fetched_at, (int, float)):
+    builder = _Models(str(path))
+    try:
+        fields = read_listing(data.decode("utf-8"), "models", builder.add)
+    except (ValueError, RecursionError, MemoryError) as exc:
+        log.warning("Ignoring the unreadable cache file %s (%s)", path, type(exc).__name__)
+        return None
+    fetched_at = fields.get("fetched_at")
+    if (
+        fields.get("format") != CACHE_FORMAT or fields.get("models") is not LISTED or isinstance(fetched_at, bool)
+        or not isinstance(fetched_at, (int, float)) or not math.isfinite(fetched_at)
+    ):
         log.warning("Ignoring the cache file %s: not a catalog this version wrote", path)
         return None
-    models = parse_models(data.get("models"), source=str(path))
-    return Catalog(models, float(fetched_at), str(data.get("source") or path))
+    if fetched_at > time.time() + CLOCK_SKEW:
+        log.warning("The cache file %s says it was written in the future; treating it as stale", path)
+        fetched_at = 0.0
+    source = fields.get("source")
+    return Catalog(builder.finish(), float(fetched_at), source if isinstance(source, str) else str(path))
 
 
 def _write_cache(settings: Settings, catalog: Catalog) -> None:
+    with _no_collection():
+        _write_cache_file(settings, catalog)
+
+
+def _write_cache_file(settings: Settings, catalog: Catalog) -> None:
     path = cache_file(settings, "catalog")
     if path is None:
         return
@@ -377,7 +526,7 @@ def _write_cache(settings: Settings, catalog: Catalog) -> None:
     }
     try:
         write_atomic(path, payload)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         log.warning("Could not write the model catalog cache %s (%s); it will be fetched again", path, exc)
 
 
@@ -388,7 +537,10 @@ async def _fetch(settings: Settings) -> Catalog:
     """One GET of ``{base_url}/models`` within `FETCH_TIMEOUT` (no key, no retry). Raises on failure."""
     import asyncio
     import ssl
+    import sys
 
+    if "httpx" not in sys.modules:  # a first import takes a few hundred ms: not on the event loop
+        await asyncio.to_thread(__import__, "httpx")
     import httpx
 
     url = settings.base_url + "/models"
@@ -406,10 +558,48 @@ async def _fetch(settings: Settings) -> Catalog:
                     body += piece
                     if len(body) > MAX_BODY_BYTES:
                         raise ValueError(f"more than {MAX_BODY_BYTES} bytes")
-    data = json.loads(bytes(body))
-    if not isinstance(data, Mapping) or not isinstance(data.get("data"), list):
+    # parsed in a worker thread: a 1.5 MB catalog is tens of milliseconds of Python, a hostile 30 MB
+    # one a second or more, and the event loop keeps serving replies meanwhile
+    return await asyncio.to_thread(_parse_body, bytes(body), url)
+
+
+def _loads(data: bytes) -> Any:
+    """orjson; the json module for what orjson refuses (a small cache file's bytes: the caller bounds them)."""
+    import orjson
+
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data, parse_constant=_not_json)
+
+
+@contextlib.contextmanager
+def _no_collection() -> Iterator[None]:
+    """Automatic garbage collection paused while a worker thread builds or writes a catalog: a 30 MB
+    catalog is a few hundred thousand objects, and each full collection their growth triggered walked
+    the whole heap holding the interpreter lock (up to half a second here, measured with
+    ``gc.callbacks``). Nothing cyclic is made meanwhile; the collector's state is restored after (it
+    stays off when the application had turned it off)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _parse_body(body: bytes, url: str) -> Catalog:
+    with _no_collection():
+        return _parse_json_body(body, url)
+
+
+def _parse_json_body(body: bytes, url: str) -> Catalog:
+    builder = _Models(url)
+    fields = read_listing(body.decode("utf-8"), "data", builder.add)
+    if fields.get("data") is not LISTED:
         raise ValueError('not {"data": [...]}')
-    return Catalog(parse_models(data["data"], source=url), time.time(), url)
+    return Catalog(builder.finish(), time.time(), url)
 
 
 # --- the process-wide store ------------------------------------------------------------------------
@@ -505,7 +695,9 @@ async def _load(settings: Settings, key: _Key, refresh: bool, network: bool) -> 
     if _fresh(held, settings) and not refresh:  # another task loaded it while this one waited
         return held
     if held is None:
-        held = _read_cache(settings)
+        import asyncio
+
+        held = await asyncio.to_thread(_read_cache, settings)  # parsing a cached catalog: off the loop
         if held is not None:
             _STORE.catalogs[key] = held
         if _fresh(held, settings) and not refresh:
@@ -533,7 +725,9 @@ async def _load(settings: Settings, key: _Key, refresh: bool, network: bool) -> 
     _STORE.failed_at.pop(key, None)
     _STORE.warned.discard(key)
     _STORE.catalogs[key] = catalog
-    _write_cache(settings, catalog)
+    import asyncio
+
+    await asyncio.to_thread(_write_cache, settings, catalog)
     return catalog
 
 

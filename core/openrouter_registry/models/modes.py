@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import threading
 import time
@@ -26,7 +27,7 @@ from typing import Any
 import attrs
 import cattrs
 
-from .catalog import cache_file, read_json, write_atomic
+from .catalog import CLOCK_SKEW, cache_file, read_json, write_atomic
 from ..errors import APIError, BadRequestError, ModelNotAvailableError
 from .generator import KNOWN_MODES, Mode
 from ..settings import Settings
@@ -77,11 +78,22 @@ class LearnedMode:
 _converter = cattrs.Converter()
 _FORMAT = 1
 _Key = tuple[str, str]
+#: The largest learned-modes file read (a few hundred bytes per model); a larger one is ignored with a warning.
+MAX_MODES_BYTES = 4 * 1024 * 1024
 
 
 def _read_modes(path: Path, ttl: float) -> dict[_Key, LearnedMode]:
-    """The unexpired entries of the modes file at ``path`` (a warning for anything unusable)."""
-    data = read_json(path)
+    """The unexpired entries of the modes file at ``path``; anything unusable (a hostile or corrupt
+    file included) is a warning and an empty answer, never an exception."""
+    try:
+        return _read_modes_file(path, ttl)
+    except Exception as exc:  # a warning, never an error: the modes are learned again
+        log.warning("Ignoring the learned-modes file %s (%s)", path, type(exc).__name__)
+        return {}
+
+
+def _read_modes_file(path: Path, ttl: float) -> dict[_Key, LearnedMode]:
+    data = read_json(path, max_bytes=MAX_MODES_BYTES)
     if data is None:
         return {}
     entries = data.get("modes") if isinstance(data, Mapping) and data.get("format") == _FORMAT else None
@@ -94,10 +106,13 @@ def _read_modes(path: Path, ttl: float) -> dict[_Key, LearnedMode]:
     for entry in entries:
         try:
             learned = _converter.structure(entry, LearnedMode)
-        except (cattrs.BaseValidationError, ValueError, TypeError):
+        except (cattrs.BaseValidationError, ValueError, TypeError, RecursionError):
             bad += 1
             continue
-        if now - learned.learned_at < ttl:
+        if not isinstance(learned.model, str) or not math.isfinite(learned.learned_at):
+            bad += 1
+            continue
+        if -CLOCK_SKEW <= now - learned.learned_at < ttl:  # a time in the future is stale, not fresh for ever
             found[(learned.model, learned.route)] = learned
     if bad:
         log.warning("Ignored %d malformed entries in the learned-modes file %s", bad, path)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -54,6 +55,8 @@ __all__ = [
     "CORE_PLUGIN",
     "DISABLE_AFTER",
     "PROBE_MODEL",
+    "PARSE_DEADLINE",
+    "HUNG_PARSER_PAUSE",
 ]
 
 log = logging.getLogger("openrouter_registry")
@@ -67,6 +70,11 @@ DISABLE_ENV = "OPENROUTER_REGISTRY_DISABLE"
 DISABLE_AFTER = 5
 #: The model id of probe calls when a plugin claims no model ids of its own.
 PROBE_MODEL = "openrouter-registry/probe"
+#: Seconds one ``parse_structured`` call of a plugin may take (the core's parses a 1 MB reply in tens of
+#: milliseconds); past it the reply goes to the next parser and the plugin shows ``degraded``.
+PARSE_DEADLINE = 2.0
+#: Seconds a parser that passed `PARSE_DEADLINE` is skipped for, for every model.
+HUNG_PARSER_PAUSE = 60.0
 _CACHE_SIZE = 1024
 #: Model-id prefix -> (plugin name, distribution) of the families this project ships plugins for.
 KNOWN_FAMILIES: dict[str, tuple[str, str]] = {
@@ -214,6 +222,7 @@ class Registry:
         self._class_problems: dict[type[Generator], tuple[str, ...]] = {}
         self._epoch = 0  # bumped whenever the set of registered plugins changes
         self._observed = (-1, False)  # (epoch, does a plugin implement on_event), for `observed`
+        self._hung: dict[str, float] = {}  # plugin -> when its parse_structured last passed PARSE_DEADLINE
         self._load_lock = threading.RLock()  # held while plugins load (once)
         self._lock = threading.RLock()  # held only for short updates of the state above
 
@@ -650,20 +659,73 @@ class Registry:
                         log.error("%s: %s; header dropped, not sent", record.describe(), record.error)
         return valid
 
-    def parse_structured(self, model: str, text: str, schema: Mapping[str, Any] | None) -> Any | None:
+    def parse_structured(
+        self,
+        model: str,
+        text: str,
+        schema: Mapping[str, Any] | None,
+        *,
+        skip: frozenset[str] = frozenset(),
+        running: list[tuple[str, float]] | None = None,
+    ) -> Any | None:
         """Run the ``parse_structured`` chain: the first non-None result wins; None when nobody parsed it.
 
-        A parser that raises is skipped for this reply; the next one (at last the core's) goes on."""
-        return self.parse_structured_by(model, text, schema)[1]
+        A parser that raises is skipped for this reply; the next one (at last the core's) goes on. So is
+        one in ``skip`` (the caller abandoned it for this reply) and one that passed `PARSE_DEADLINE`
+        less than `HUNG_PARSER_PAUSE` seconds ago. ``running`` receives (plugin, start time) before each
+        parser is called, so a caller that gives up waiting knows which one hung; a parser that returns
+        but took longer than `PARSE_DEADLINE` is accounted as overrun (`parse_overran`) all the same."""
+        return self.parse_structured_by(model, text, schema, skip=skip, running=running)[1]
 
-    def parse_structured_by(self, model: str, text: str, schema: Mapping[str, Any] | None) -> tuple[str | None, Any | None]:
+    def parse_structured_by(
+        self,
+        model: str,
+        text: str,
+        schema: Mapping[str, Any] | None,
+        *,
+        skip: frozenset[str] = frozenset(),
+        running: list[tuple[str, float]] | None = None,
+    ) -> tuple[str | None, Any | None]:
         """`parse_structured`, with the name of the plugin whose parser produced the value
         (``(None, None)`` when nobody parsed it)."""
-        for plugin, result in self._call_each(
-            "parse_structured", {"model": model, "text": text, "schema": schema}, first_result=True
-        ):
-            return plugin, result
-        return None, None
+        if self._hung:
+            skip = skip | self._hung_parsers()
+        if running is None:
+            running = []
+        try:
+            for plugin, result in self._call_each(
+                "parse_structured", {"model": model, "text": text, "schema": schema}, first_result=True,
+                skip=skip, running=running,
+            ):
+                return plugin, result
+            return None, None
+        finally:
+            self._check_overrun(running, model)
+
+    def _hung_parsers(self) -> frozenset[str]:
+        now = time.monotonic()
+        return frozenset(name for name, when in list(self._hung.items()) if now - when < HUNG_PARSER_PAUSE)
+
+    def _check_overrun(self, running: list[tuple[str, float]], model: str) -> None:
+        now = time.monotonic()
+        for index, (name, started) in enumerate(running):
+            ended = running[index + 1][1] if index + 1 < len(running) else now
+            if ended - started > PARSE_DEADLINE and name not in self._hung_parsers():
+                self.parse_overran(name, model, ended - started)
+
+    def parse_overran(self, plugin: str, model: str, seconds: float) -> None:
+        """Account for a ``parse_structured`` call of ``plugin`` that passed `PARSE_DEADLINE`: the plugin
+        shows ``degraded`` (logged once, as for any failed hook call) and its parser is skipped for
+        `HUNG_PARSER_PAUSE` seconds, for every model (a hung parser would otherwise take a worker thread
+        per reply). The core's parser is never skipped."""
+        if plugin == CORE_PLUGIN:
+            return
+        self._hung[plugin] = time.monotonic()
+        problem = (
+            f"parse_structured took {seconds:.1f}s, over the {PARSE_DEADLINE:g}s deadline; abandoned for that reply "
+            f"and skipped for {HUNG_PARSER_PAUSE:g}s"
+        )
+        self._hook_failed(plugin, None, "parse_structured", {"model": model}, PluginError(plugin, problem), probe=False)
 
     @property
     def observed(self) -> bool:
@@ -704,6 +766,8 @@ class Registry:
         *,
         only: str | None = None,
         first_result: bool = False,
+        skip: frozenset[str] = frozenset(),
+        running: list[tuple[str, float]] | None = None,
     ) -> list[tuple[str, Any]]:
         """Call every implementation of ``hook_name`` on its own, tryfirst first, then by plugin name.
 
@@ -714,6 +778,10 @@ class Registry:
         for impl in self._hook_order(hook_name):
             if only is not None and impl.plugin_name != only:
                 continue
+            if skip and impl.plugin_name in skip and impl.plugin_name != CORE_PLUGIN:
+                continue
+            if running is not None:
+                running.append((impl.plugin_name, time.monotonic()))
             result = self._call_one(impl, hook_name, kwargs)
             if result is _FAILED or (first_result and result is None):
                 continue
@@ -748,8 +816,12 @@ class Registry:
         exc: Exception,
         *,
         cause: BaseException | None = None,
+<<<<<<< HEAD
         label: str | None = None,
         outcome: str = "skipped for this call",
+=======
+        probe: bool = True,
+>>>>>>> issue-21
     ) -> None:
         """Account for one failed call; log it (once per plugin, hook and exception type at ERROR,
         with its traceback at DEBUG every time); probe the hook when it keeps failing."""
@@ -783,7 +855,11 @@ class Registry:
             )
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s: %s", record.describe(), record.error, exc_info=shown)
+<<<<<<< HEAD
         if label is None and streak % DISABLE_AFTER == 0:  # a generator method has no harmless input to probe
+=======
+        if probe and streak % DISABLE_AFTER == 0:
+>>>>>>> issue-21
             self._probe(record, hook_name, kwargs, streak)
 
     def _probe(self, record: _Record, hook_name: str, kwargs: Mapping[str, Any], streak: int) -> None:

@@ -40,6 +40,7 @@ from ..errors import (
     APIError,
     AuthenticationError,
     BadRequestError,
+    CertificateError,
     ConnectionError,
     InsufficientCreditsError,
     InvalidResponseError,
@@ -376,6 +377,8 @@ def body_error(
 def is_transient(error: APIError) -> bool:
     """True when sending the same request again may succeed: a transient status or error code
     (408, 429, 500, 502, 503, 524, 529), a timeout, a connection failure, an invalid upstream response."""
+    if isinstance(error, CertificateError):
+        return False  # the same certificate fails again
     if isinstance(error, (TimeoutError, ConnectionError, InvalidResponseError)):
         return True
     return error.status in TRANSIENT_STATUSES
