@@ -82,7 +82,7 @@ def test_a_hostile_usage_cost_is_ignored_with_a_warning(cost: Any, caplog: pytes
     with caplog.at_level(logging.WARNING, logger="openrouter_registry"):
         assert cost_from_api({"cost": cost}) is None
     assert "Ignoring the reply's usage.cost" in caplog.text
-    assert cost_from_api({"cost": "0.0125"}) == 0.0125 and cost_from_api({}) is None
+    assert cost_from_api({"cost": "0.0125"}) == Decimal("0.0125") and cost_from_api({}) is None
 
 
 @pytest.fixture
@@ -194,6 +194,6 @@ def test_a_batch_with_hostile_costs_writes_every_billed_row(server: FakeOpenRout
     assert main(args) == 0
     rows = read_rows(out)
     assert sorted(row["id"] for row in rows) == [f"r{i}" for i in range(6)] and all(row["ok"] for row in rows)
-    assert all(row["cost"] is None or row["cost"] < 1 for row in rows)
+    assert all(row["cost"] is None or Decimal(row["cost"]) < 1 for row in rows)
     data = json.loads(summary.read_text())
     assert Decimal(data["cost_usd"]) < 1 and data["requests"] == 6

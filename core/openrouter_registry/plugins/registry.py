@@ -816,12 +816,9 @@ class Registry:
         exc: Exception,
         *,
         cause: BaseException | None = None,
-<<<<<<< HEAD
         label: str | None = None,
         outcome: str = "skipped for this call",
-=======
         probe: bool = True,
->>>>>>> issue-21
     ) -> None:
         """Account for one failed call; log it (once per plugin, hook and exception type at ERROR,
         with its traceback at DEBUG every time); probe the hook when it keeps failing."""
@@ -855,11 +852,8 @@ class Registry:
             )
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s: %s", record.describe(), record.error, exc_info=shown)
-<<<<<<< HEAD
-        if label is None and streak % DISABLE_AFTER == 0:  # a generator method has no harmless input to probe
-=======
-        if probe and streak % DISABLE_AFTER == 0:
->>>>>>> issue-21
+        # a generator method has no harmless input to probe; an overrun parse is accounted, not probed
+        if probe and label is None and streak % DISABLE_AFTER == 0:
             self._probe(record, hook_name, kwargs, streak)
 
     def _probe(self, record: _Record, hook_name: str, kwargs: Mapping[str, Any], streak: int) -> None:
