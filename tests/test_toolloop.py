@@ -3,6 +3,8 @@ against the local server on 127.0.0.1."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import asyncio
 import time
 import types
@@ -70,7 +72,7 @@ async def test_the_loop_runs_parallel_calls_concurrently_and_sums_every_round(se
     assert tool_results == [{"role": "tool", "tool_call_id": "call_1", "content": "a1"},
                             {"role": "tool", "tool_call_id": "call_2", "content": "b2"}]
     (second,) = server.generations.values()  # what the server billed for the unscripted second round
-    assert result.cost == pytest.approx(0.002 + second["total_cost"])
+    assert result.cost == Decimal("0.002") + Decimal(repr(second["total_cost"]))
     assert result.usage.prompt_tokens == 100 + result.final.usage.prompt_tokens
     assert result.attempts == 2 and len(server.requests) == 2
     assert server.requests[1].body["messages"][1]["tool_calls"][1]["id"] == "call_2"
@@ -100,7 +102,7 @@ async def test_past_max_rounds_a_typed_error_carries_the_transcript_usage_and_co
         with pytest.raises(ToolLoopError, match="max_rounds=2") as caught:
             await service.run_tools("Loop", tools=[slow_a], max_rounds=2)
     error = caught.value
-    assert error.rounds == 2 and error.cost == pytest.approx(0.02) and error.usage.prompt_tokens == 200
+    assert error.rounds == 2 and error.cost == Decimal("0.02") and error.usage.prompt_tokens == 200
     assert [m["role"] for m in error.transcript] == ["user", "assistant", "tool", "assistant", "tool"]
     assert len(server.requests) == 2
 
