@@ -81,6 +81,14 @@ def test_batch_returns_every_row_in_input_order(client: OpenRouterSyncService, s
     assert all(row.content == PARIS for row in rows if row.ok)
 
 
+def test_batch_rows_the_budget_skipped_come_back_not_started(client: OpenRouterSyncService, server: FakeOpenRouter) -> None:
+    items = [{"id": i, "prompt": f"Extract: Paris, visit {i}"} for i in range(10)]
+    rows = client.batch(items, schema=CITY, concurrency=1, max_cost="0.0000001")  # below one row's estimate
+    assert [row.id for row in rows] == list(range(10))  # one row per item, never a gap
+    assert all(row.error is not None and row.error.type == "NotStarted" for row in rows)
+    assert "budget (max_cost)" in rows[0].error.message and server.requests == []
+
+
 def test_calls_from_many_threads_share_one_client(client: OpenRouterSyncService, server: FakeOpenRouter) -> None:
     results: dict[int, str] = {}
     errors: list[BaseException] = []

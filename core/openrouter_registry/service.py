@@ -260,18 +260,20 @@ class OpenRouterSyncService:
         template: str | None = None,
         **options: Any,
     ) -> list[BatchRow]:
-        """`OpenRouterService.batch` run to its end: every row, in input order (a failed row is a row
-        with ``ok`` False and its ``error``, never an exception). Same arguments as the async batch."""
+        """`OpenRouterService.batch` run to its end: one row per item, in input order (a failed row is a
+        row with ``ok`` False and its ``error``, never an exception; an item the budget or a stop left
+        unsent is a row whose error type is ``NotStarted``, never a gap). Same arguments as the async batch."""
         service = self.service
+        listed = list(items)
 
         async def run() -> list[BatchRow]:
+            from .batch.run import in_input_order
+
             batch = service.batch(
-                items, schema=schema, concurrency=concurrency, max_cost=max_cost, model=model, template=template,
+                listed, schema=schema, concurrency=concurrency, max_cost=max_cost, model=model, template=template,
                 **options,
             )
-            rows = [row async for row in batch]
-            rows.sort(key=lambda row: row.line if row.line is not None else 0)
-            return rows
+            return await in_input_order(batch, listed)
 
         return self._runner.run(run)
 
