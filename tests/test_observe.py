@@ -464,3 +464,15 @@ def test_the_otlp_snippet_of_the_guide_compiles() -> None:
     block = guide.split("<!-- otlp-export", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
     compile(block, "observability.md", "exec")
     assert re.search(r"BatchSpanProcessor\(OTLPSpanExporter\(\)\)", block)
+
+
+async def test_every_round_of_the_tool_loop_is_a_chat_span(server: FakeOpenRouter, telemetry: Telemetry) -> None:
+    def lookup(city: str) -> str:
+        """Where a city is."""
+        return f"{city} is in France"
+
+    async with service_for(server) as service:
+        result = await service.run_tools("Where is Paris?", tools=[lookup], model="openai/gpt-4o-mini")
+    chats = [span for span in telemetry.spans.get_finished_spans() if span.name == "chat openai/gpt-4o-mini"]
+    assert result.rounds == 2 and len(chats) == 2  # the round that called the tool, then the answer
+    assert [dict(span.attributes or {})["gen_ai.response.finish_reasons"] for span in chats] == [("tool_calls",), ("stop",)]

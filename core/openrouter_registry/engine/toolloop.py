@@ -30,6 +30,7 @@ from ..result import CostSource, GenerationResult, ToolCall, Usage, add_cost_sou
 if TYPE_CHECKING:
     from ..schemas.tools import Tool
     from .calls import Engine, _Call
+    from .observe import Watch
 
 __all__ = ["ToolRunResult", "run_tools", "DEFAULT_TOOL_TIMEOUT", "MAX_RESULT_CHARS"]
 
@@ -139,8 +140,16 @@ async def run_tools(
         if round_number == 2 and options.get("tool_choice") not in (None, "auto", "none"):
             # a forced call ("required", a tool's name) is asked once: forced every round, it never ends
             options = {**options, "tool_choice": "auto"}
-        call = await _prepared(engine, conversation, schema, declared, options)
-        result = await engine._run(call, schema, reask_tools=False)
+        # each round is one chat call, observed like `generate` (its span, its events)
+        watch = engine._watch("chat", options.get("model"), engine.settings.model,
+                              output_type="text" if schema is None else "json")
+        try:
+            call = await _prepared(engine, conversation, schema, declared, options, watch)
+            result = await engine._run(call, schema, reask_tools=False)
+        except BaseException as error:
+            if watch is not None:
+                watch.ended(error)
+            raise
         usage, cost = usage + result.usage, add_costs(cost, result.cost)
         source, attempts = add_cost_sources(source, result.cost_source), attempts + result.attempts
         conversation = [*conversation, result.assistant_message()]
@@ -161,12 +170,13 @@ _GENERATE_OPTIONS = frozenset(
 
 
 async def _prepared(
-    engine: Engine, conversation: list[dict[str, Any]], schema: Any, declared: tuple[Tool, ...], options: Mapping[str, Any]
+    engine: Engine, conversation: list[dict[str, Any]], schema: Any, declared: tuple[Tool, ...], options: Mapping[str, Any],
+    watch: Watch | None = None,
 ) -> _Call:
     return await engine._prepare(
         None, conversation, schema, options.get("model"),
         temperature=options.get("temperature"), max_tokens=options.get("max_tokens"),
         extra_body=options.get("extra_body"), max_reasks=options.get("max_reasks"),
         tools=declared, tool_choice=options.get("tool_choice"),
-        parallel_tool_calls=options.get("parallel_tool_calls"), reasoning=options.get("reasoning"),
+        parallel_tool_calls=options.get("parallel_tool_calls"), reasoning=options.get("reasoning"), watch=watch,
     )
