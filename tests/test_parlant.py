@@ -303,3 +303,29 @@ def test_outside_a_parlant_server_a_missing_key_is_our_error_and_writes_nothing(
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("ConfigurationError OPENROUTER_API_KEY is not set"), done.stdout
     assert list(tmp_path.iterdir()) == []  # parlant.sdk was not imported: no ./parlant-data
+
+
+async def test_the_parlant_session_becomes_the_session_id(server: FakeOpenRouter, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sticky routing: each request of a Parlant session carries ``session_id`` (``parlant-<id>``) so
+    that OpenRouter keeps the conversation on the provider that holds its prompt cache."""
+    from types import SimpleNamespace
+
+    from parlant.core.engines.alpha.entity_context import EntityContext
+
+    generator = await nlp(server).get_schematic_generator(CityAnswer)
+    await generator.generate(prompt("Outside a session (start-up evaluations)."))
+    monkeypatch.setattr(EntityContext, "get_session", classmethod(lambda cls: SimpleNamespace(id="s-42")))
+    await generator.generate(prompt("Inside session s-42."))
+    outside, inside = chats(server)
+    assert "session_id" not in outside and inside["session_id"] == "parlant-s-42"
+
+
+async def test_openrouter_session_id_is_sent_unless_the_call_has_its_own(server: FakeOpenRouter) -> None:
+    service = OpenRouterService(Settings.from_env(env(server, OPENROUTER_SESSION_ID="my-app-42")))
+    async with service:
+        await service.generate("hi")
+        await service.generate("hi", session_id="turn-7")
+        await service.generate("hi", extra_body={"session_id": "raw"})
+    assert [body.get("session_id") for body in chats(server)] == ["my-app-42", "turn-7", "raw"]
+    with pytest.raises(Exception, match="OPENROUTER_SESSION_ID"):
+        Settings.from_env(env(server, OPENROUTER_SESSION_ID="x" * 300))

@@ -422,6 +422,11 @@ class Settings:
         validator=_check(lambda v: v in ("5m", "1h")),
         metadata=_env("OPENROUTER_PROMPT_CACHE_TTL", "5m or 1h"),
     )
+    session_id: str | None = attrs.field(
+        default=None,
+        validator=_check(lambda v: 0 < len(v.strip()) and len(v) <= 256 and v.isprintable()),
+        metadata=_env("OPENROUTER_SESSION_ID", "a session id of 1 to 256 printable characters"),
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -483,6 +488,7 @@ class SettingsOptions(TypedDict, total=False):
     catalog: bool | None
     prompt_cache: str | None
     prompt_cache_ttl: str | None
+    session_id: str | None
 
 
 class ServiceOptions(SettingsOptions, total=False):

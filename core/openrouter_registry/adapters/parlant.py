@@ -24,6 +24,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic
 
+from parlant.core.engines.alpha.entity_context import EntityContext
 from parlant.core.engines.alpha.prompt_builder import PromptBuilder
 from parlant.core.nlp.embedding import Embedder
 from parlant.core.nlp.embedding import EmbeddingResult as ParlantEmbeddingResult
@@ -120,6 +121,13 @@ class _ServesModel:
     def id(self) -> str:
         return f"openrouter/{self._resolution.model}"
 
+    def _session(self) -> dict[str, Any]:
+        """``session_id`` from the Parlant session this request serves (Parlant's `EntityContext`), so
+        that OpenRouter's sticky routing keeps one conversation on the provider that holds its prompt
+        cache; nothing outside a session (Parlant's start-up evaluations)."""
+        session = EntityContext.get_session()
+        return {"session_id": f"parlant-{session.id}"[:256]} if session is not None else {}
+
     def _conversation(self, prompt: str | PromptBuilder) -> dict[str, Any]:
         """The ``prompt=`` or ``messages=`` to send: a `PromptBuilder` for a model that caches explicitly
         becomes content parts with breakpoints at its section boundaries (`prompts.prompt_parts`);
@@ -166,6 +174,7 @@ class OpenRouterSchematicGenerator(_ServesModel, SchematicGenerator[T], Generic[
         with span_attributes({"parlant.schema_name": self.schema.__name__}):  # on the call's span, when traced
             result = await self._service.generate(
                 **self._conversation(prompt),
+                **self._session(),
                 schema=self.schema,
                 model=self._resolution.model,
                 temperature=_temperature(hints),
@@ -188,6 +197,7 @@ class OpenRouterStreamingTextGenerator(_ServesModel, StreamingTextGenerator):
     def generate(self, prompt: str | PromptBuilder, hints: Mapping[str, Any] = {}) -> StreamingTextGenerationResult:
         stream = self._service.stream(
             **self._conversation(prompt),
+            **self._session(),
             model=self._resolution.model,
             temperature=_temperature(hints),
             max_tokens=_max_tokens(hints),

@@ -308,7 +308,7 @@ class Engine:
 
         check_call_options(None, max_tokens, model, max_reasks)
         conversation = normalize_messages(prompt, messages)
-        extra_body = request_fields(extra_body, provider, models, plugins, session_id)
+        extra_body = request_fields(extra_body, provider, models, plugins, self._session(session_id, extra_body))
         await self.load_catalog()
         reasks = self.settings.max_reasks if max_reasks is None else max_reasks
         return self._contained(
@@ -316,6 +316,16 @@ class Engine:
             lambda generator: estimate_call(generator, conversation, schema, max_tokens, extra_body, reasks),
             "build_body",
         )[1]
+
+    def _session(self, session_id: str | None, extra_body: Mapping[str, Any] | None) -> str | None:
+        """The call's ``session_id``: its own, else ``OPENROUTER_SESSION_ID`` (unless ``extra_body``
+        carries one), so that OpenRouter's sticky routing keeps a conversation on the provider that
+        holds its prompt cache."""
+        if session_id is not None or self.settings.session_id is None:
+            return session_id
+        if isinstance(extra_body, Mapping) and "session_id" in extra_body:
+            return None
+        return self.settings.session_id
 
     def _watch(self, operation: str, model: Any, default: str, **options: Any) -> Watch | None:
         """The call's `Watch`, or None when nothing observes it (no ``on_event``, no plugin's
@@ -403,7 +413,7 @@ class Engine:
             call = await self._prepare(
                 prompt, messages, schema, model,
                 temperature=temperature, max_tokens=max_tokens, max_reasks=max_reasks,
-                extra_body=request_fields(extra_body, provider, models, plugins, session_id),
+                extra_body=request_fields(extra_body, provider, models, plugins, self._session(session_id, extra_body)),
                 tools=tools, tool_choice=tool_choice, parallel_tool_calls=parallel_tool_calls, reasoning=reasoning,
                 watch=watch,
             )
@@ -775,7 +785,7 @@ class Engine:
         check_call_options(temperature, max_tokens, model)
         check_transport_options(timeout, max_attempts)
         conversation = normalize_messages(prompt, messages)
-        extra_body = request_fields(extra_body, provider, models, plugins, session_id)
+        extra_body = request_fields(extra_body, provider, models, plugins, self._session(session_id, extra_body))
         declared = _tooling().check_tools(tools) if tools is not None else ()
         if tools is not None or tool_choice is not None or parallel_tool_calls is not None:
             extra_body = {**(extra_body or {}), **_tooling().tool_request(declared, tool_choice, parallel_tool_calls)}
