@@ -6,10 +6,11 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
+DEV_STAMP := $(VENV)/.installed-dev
 
 PACKAGES := -e . -e plugins/openrouter_gpt -e plugins/openrouter_claude -e plugins/openrouter_llama
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench mutate clean
 
 $(STAMP): pyproject.toml plugins/*/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +39,15 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/bench_faults.py
 	$(BIN)/python benchmarks/bench_parse.py
 	$(BIN)/python benchmarks/bench_batch.py
+
+# the sampled mutation check (tools/mutate.py; the `dev` extra): the core modules this branch changed
+# since main, or MODULES="replies/decode.py batch/run.py"; ARGS="--sample 80 --seed 7" for more
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(DEV_STAMP)
+
+mutate: $(DEV_STAMP)
+	$(BIN)/python tools/mutate.py $(MODULES) $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info core/*.egg-info plugins/*/*.egg-info
