@@ -1,0 +1,290 @@
+"""Behaviours at the edges that a sampled mutation check found unguarded (issue 24): each test below
+fails on one small change of the code (a boundary moved by one, a default changed, a statement or a
+``raise`` deleted, ``and``/``or`` swapped) and asserts what a user sees. Run ``make mutate`` to look
+for more (see the README's "Mutation check")."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from openrouter_registry import BadRequestError, OpenRouterService, Registry, Settings
+from openrouter_registry.batch.files import MAX_LINE_BYTES, RowWriter, read_input
+from openrouter_registry.batch.run import BatchRow, BatchSummary, ConcurrencyReport, _Limiter
+from openrouter_registry.models import catalog as catalog_module
+from openrouter_registry.models.catalog import load_catalog, parse_models
+from openrouter_registry.plugin import hookimpl
+from openrouter_registry.plugins.registry import DISABLE_AFTER
+from openrouter_registry.replies.candidates import MAX_SCAN_CHARS, json_candidates
+from openrouter_registry.replies.decode import error_for
+from openrouter_registry.replies.structured import parse_json_reply, parse_unclosed
+from openrouter_registry.testing import FakeOpenRouter, Scripted
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def server() -> Any:
+    with FakeOpenRouter() as fake:
+        yield fake
+
+
+# --- provider error messages (replies/decode.py) ------------------------------------------------------
+
+
+def test_a_message_of_exactly_1000_characters_keeps_its_line_breaks_and_one_more_is_flattened() -> None:
+    lines = "\n".join(["x" * 99] * 10)  # 10 x 99 + 9 line breaks
+    exactly = lines + "!"
+    assert len(exactly) == 1000
+    error = error_for(400, {"error": {"message": exactly, "code": 400}}, model="m")
+    assert error.api_message == exactly
+    longer = exactly + "?"
+    flat = error_for(400, {"error": {"message": longer, "code": 400}}, model="m").api_message
+    assert "\n" not in flat and flat.startswith("x" * 99 + " x") and flat.endswith("…") and len(flat) == 1000
+
+
+async def test_the_first_problem_in_a_list_of_provider_errors_is_the_message(server: FakeOpenRouter) -> None:
+    """Google answers with a JSON list of errors, passed on in ``metadata.raw``; a list can also be the message."""
+    raw = json.dumps([{"error": {"code": 400, "message": "Invalid JSON payload: unknown name 'foo'"}},
+                      {"error": {"message": "second problem"}}])
+    server.enqueue(Scripted(status=400, json={"error": {"message": "Provider returned error", "code": 400,
+                                                        "metadata": {"raw": raw, "provider_name": "Google"}}}))
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, catalog=False)
+    async with OpenRouterService(settings, registry=Registry(environ={})) as service:
+        with pytest.raises(BadRequestError) as caught:
+            await service.generate("hi", model="google/gemini-2.5-flash")
+    assert caught.value.api_message == "Provider returned error: Invalid JSON payload: unknown name 'foo'"
+    listed = error_for(400, {"error": {"message": [{"message": "first"}, {"message": "second"}]}}, model=None)
+    assert listed.api_message == "first"
+
+
+# --- the plugin registry (plugins/registry.py) --------------------------------------------------------
+
+
+def test_a_plugin_without_build_headers_is_not_asked_for_its_models_at_register() -> None:
+    calls: list[str] = []
+
+    class Claims:
+        @hookimpl
+        def claimed_models(self) -> Any:
+            calls.append("claimed_models")
+            raise RuntimeError("the model list is down")
+
+    registry = Registry(environ={})
+    registry.register(Claims(), name="claims")
+    assert calls == []  # its headers are not checked: it has no build_headers
+    [info] = [p for p in registry.plugins() if p.name == "claims"]
+    assert (info.status, info.failures, info.headers) == ("degraded", 1, None)
+    assert calls == ["claimed_models"]
+
+
+def test_a_plugin_whose_build_headers_returns_a_list_shows_no_headers_state() -> None:
+    class Listy:
+        @hookimpl
+        def build_headers(self, model: str, settings: Settings) -> Any:
+            return [("X-Team", "a")]
+
+    registry = Registry(environ={})
+    registry.register(Listy(), name="listy")
+    [info] = [p for p in registry.plugins() if p.name == "listy"]
+    assert info.headers is None and info.header_names == ()  # not "none": it returned no valid headers
+    assert info.status == "degraded" and info.error is not None and "build_headers broke its contract" in info.error
+
+
+def test_a_plugin_re_registered_while_its_probe_runs_stays_loaded(caplog: pytest.LogCaptureFixture) -> None:
+    registry = Registry(environ={})
+    seen: list[str] = []
+
+    class Flaky:
+        @hookimpl
+        def parse_structured(self, model: str, text: str) -> Any:
+            seen.append(text)
+            if text == "{}":  # the probe: meanwhile the app puts the plugin back under its name
+                registry.unregister("flaky")
+                registry.register(plugin, name="flaky")
+            raise ValueError("not today")
+
+    plugin = Flaky()
+    registry.register(plugin, name="flaky")
+    with caplog.at_level(logging.ERROR, logger="openrouter_registry"):
+        for i in range(DISABLE_AFTER):
+            registry.parse_structured("acme/x", f'{{"n": {i}}}', None)
+    assert seen[-1] == "{}"  # the probe ran, and failed
+    assert not [r for r in caplog.records if "disabled" in r.getMessage()]
+    assert {p.name: p.status for p in registry.plugins()}["flaky"] == "loaded"
+    registry.parse_structured("acme/x", '{"n": 9}', None)
+    assert seen[-1] == '{"n": 9}'  # the registration made during the probe still gets the calls
+
+
+# --- the model catalog (models/catalog.py) ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("price", ["Infinity", "-Infinity", "NaN", "inf", 1e999])
+def test_a_non_finite_price_drops_the_entry_with_a_warning(price: Any, caplog: pytest.LogCaptureFixture) -> None:
+    entry = {"id": "acme/writer", "context_length": 1000, "pricing": {"prompt": price, "completion": "0.00001"}}
+    good = {"id": "acme/other", "context_length": 1000, "pricing": {"prompt": "0.000001", "completion": "0.000002"}}
+    with caplog.at_level(logging.WARNING, "openrouter_registry"):
+        models = parse_models([entry, good])
+    assert list(models) == ["acme/other"]  # never an infinite price, so never an infinite cost estimate
+    assert models["acme/other"].pricing.prompt == Decimal("0.000001")
+    assert len(caplog.records) == 1 and "acme/writer" in caplog.records[0].getMessage()
+
+
+async def test_a_failed_catalog_fetch_is_tried_again_after_5_minutes(server: FakeOpenRouter, tmp_path: Path) -> None:
+    assert "not\n  tried again for 5 minutes" in README or "not tried again for 5 minutes" in " ".join(README.split())
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, cache_dir=str(tmp_path))
+    server.catalog_answer = Scripted(status=500, json={"error": {"message": "down", "code": 500}})
+    assert await load_catalog(settings) is None
+    key = catalog_module._key(settings)
+    catalog_module._STORE.failed_at[key] = time.monotonic() - 299.5  # just under 5 minutes ago: not yet
+    assert await load_catalog(settings) is None and len(server.catalog_requests) == 1
+    catalog_module._STORE.failed_at[key] = time.monotonic() - 300.5  # just over: one new try
+    assert await load_catalog(settings) is None and len(server.catalog_requests) == 2
+
+
+# --- documented defaults (settings.py, engine/calls.py) -------------------------------------------------
+
+
+def test_the_documented_timeouts_are_the_defaults() -> None:
+    row = next(line for line in README.splitlines() if line.startswith("| `OPENROUTER_TIMEOUT`, `OPENROUTER_CONNECT_TIMEOUT`"))
+    assert row.rstrip().endswith("| 120, 10 |")
+    settings = Settings.from_env({})
+    assert (settings.timeout, settings.connect_timeout) == (120.0, 10.0)
+
+
+@pytest.mark.parametrize(("model", "size"), [("openai/text-embedding-3-small", 1536),
+                                             ("openai/text-embedding-ada-002", 1536),
+                                             ("openai/text-embedding-3-large", 3072)])
+async def test_known_embedding_models_report_their_vector_size(server: FakeOpenRouter, model: str, size: int) -> None:
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, embedder_model=model,
+                                 catalog=False)
+    service = OpenRouterService(settings, registry=Registry(environ={}))
+    assert service.embedding_dimensions == size
+    async with service:
+        embedder = await service(None).get_embedder()  # what Parlant gets
+        assert embedder.dimensions == size
+        result = await embedder.embed(["a text"])
+    assert [len(v) for v in result.vectors] == [size]
+    assert server.requests[-1].body["dimensions"] == size
+
+
+# --- structured replies at the scan bound (replies/structured.py, replies/candidates.py) ------------------
+
+
+SCHEMA = {"type": "object", "properties": {"pad": {"type": "string"}, "a": {"type": "integer"}}, "required": ["a"]}
+
+
+def _unclosed(length: int) -> str:
+    head, tail = '{"a": 1, "pad": "', '"'
+    return head + "x" * (length - len(head) - len(tail)) + tail
+
+
+def test_an_unclosed_reply_of_exactly_the_scan_bound_is_repaired_and_one_more_is_not() -> None:
+    exactly = _unclosed(MAX_SCAN_CHARS)
+    assert len(exactly) == MAX_SCAN_CHARS == 2_000_000
+    repaired = parse_unclosed(exactly, SCHEMA)
+    assert repaired is not None and repaired["a"] == 1 and len(repaired["pad"]) == MAX_SCAN_CHARS - 18
+    assert parse_unclosed(_unclosed(MAX_SCAN_CHARS + 1), SCHEMA) is None
+
+
+def test_past_the_scan_bound_an_object_followed_by_chatter_is_still_recovered() -> None:
+    value = {"a": 1, "pad": "x" * MAX_SCAN_CHARS}
+    text = json.dumps(value) + "\n\nHope this helps!"
+    assert len(text) > MAX_SCAN_CHARS
+    assert parse_json_reply(text, SCHEMA) == value
+    assert parse_json_reply(json.dumps([value]) + " done", {"type": "array"}) == [value]
+
+
+@pytest.mark.parametrize("text", ['Result: {"a": 1} (see ```x`)\n', 'Result: {"a": 1} (see ```x`)\nThat is all.\n'])
+def test_a_fence_mark_with_a_backtick_after_it_opens_no_block_and_the_object_is_kept(text: str) -> None:
+    assert list(json_candidates(text)) == ['{"a": 1}']
+    assert parse_json_reply(text, {"type": "object"}) == {"a": 1}
+
+
+# --- batch runs (batch/run.py, batch/files.py) --------------------------------------------------------
+
+
+@pytest.mark.parametrize("slots", [1, 8, 20])
+def test_one_lone_429_in_a_batch_of_20_slots_or_fewer_neither_halves_nor_pauses(slots: int) -> None:
+    now = [50.0]
+    limiter = _Limiter(slots, clock=lambda: now[0])
+    limiter.rate_limited(sent_at=49.0, wait=2.0)  # 1 of the last 20 answers: exactly the 5% share
+    assert (limiter.slots, limiter.decreases, limiter.pause_left()) == (slots, 0, 0.0)
+    limiter.rate_limited(sent_at=49.0, wait=2.0)  # a second one passes it
+    assert (limiter.slots, limiter.decreases, limiter.pause_left()) == (max(1, slots // 2), int(slots > 1), 2.0)
+
+
+def test_the_summary_gives_rows_per_second_to_two_places() -> None:
+    report = ConcurrencyReport(start=8, min=8, max=8, final=8, decreases=0, increases=0)
+    summary = BatchSummary(rows=3, ok=3, failed={}, requests=3, prompt_tokens=1, completion_tokens=1,
+                           cost=Decimal("0"), rows_without_cost=0, latency_p50_s=None, latency_p95_s=None,
+                           wall_s=0.2431, rows_per_s=12.3456, concurrency=report, max_cost=None, stopped=None,
+                           not_started=None)
+    assert summary.to_dict()["rows_per_s"] == 12.35
+    assert summary.to_dict()["wall_s"] == 0.243
+
+
+def _line_of(size: int) -> bytes:
+    head, tail = b'{"id": 1, "prompt": "', b'"}'
+    return head + b"x" * (size - len(head) - len(tail)) + tail
+
+
+def test_a_last_input_line_of_exactly_32_mib_without_a_newline_is_read(tmp_path: Path) -> None:
+    assert MAX_LINE_BYTES == 32 * 1024 * 1024
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'{"id": 0}\n' + _line_of(MAX_LINE_BYTES))
+    lines = list(read_input(path))
+    assert [(x.line, x.problem) for x in lines] == [(1, None), (2, None)]
+    assert len(lines[1].value["prompt"]) == MAX_LINE_BYTES - 23
+    path.write_bytes(_line_of(MAX_LINE_BYTES) + b"\n" + _line_of(MAX_LINE_BYTES + 1))
+    [first, second] = read_input(path)
+    assert first.problem is None and first.value["id"] == 1
+    assert (second.line, second.value, second.problem) == (2, None, "longer than 32 MiB; not read")
+
+
+def test_the_row_writer_closes_its_file_when_the_block_ends(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+
+    def open_on(path: Path) -> bool:
+        fds = Path("/proc/self/fd")
+        return any(os.path.realpath(fd) == str(path.resolve()) for fd in fds.iterdir())
+
+    with RowWriter(out) as writer:
+        writer.write(BatchRow(id="a", ok=True, content={"x": 1}))
+        assert not Path("/proc/self/fd").is_dir() or open_on(out)
+    assert json.loads(out.read_text())["id"] == "a"
+    if Path("/proc/self/fd").is_dir():
+        assert not open_on(out)
+    with pytest.raises(ValueError, match="closed file"):
+        writer.write(BatchRow(id="b", ok=True, content={"x": 2}))
+
+
+
+# --- the suite's own rule: tests write only inside their temp dirs (tests/checkout_guard.py) -------------
+
+
+def test_the_checkout_guard_names_what_a_test_left_and_lets_tool_caches_be(tmp_path: Path) -> None:
+    from checkout_guard import CheckoutGuard
+
+    checkout = tmp_path / "checkout"
+    (checkout / "core").mkdir(parents=True)
+    guard = CheckoutGuard([checkout, checkout / "core"])
+    assert guard.new_entries() == []
+    time.sleep(0.05)  # past the file system's timestamp tick, as between a directory's creation and a test
+    (checkout / "-1").mkdir()  # what an unseeded fuzz once left: a relative cache_dir
+    (checkout / "-1" / "catalog.json").write_text("{}")
+    (checkout / "core" / "__pycache__").mkdir()
+    (checkout / ".hypothesis").mkdir()
+    assert guard.new_entries() == [checkout / "-1"]
+    assert guard.new_entries() == []  # each new entry is reported once
+    time.sleep(0.05)
+    (checkout / "core" / "stray.txt").write_text("x")
+    assert guard.new_entries() == [checkout / "core" / "stray.txt"]
