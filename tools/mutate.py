@@ -15,7 +15,8 @@ How it works:
 2. It lists every mutant of the chosen modules: a comparison flipped (``<`` and ``<=``, ``==`` and
    ``!=``, ``in`` and ``not in``...), a number changed by one or a bool flipped, a condition negated,
    a returned value replaced by None, a statement of a function deleted, ``and`` and ``or`` swapped.
-   It draws a seeded sample of them (``--sample``, ``--seed``; the seed is printed to rerun a sample).
+   It draws a seeded sample of them, as many of each kind as it can (``--sample``, ``--seed``; the
+   seed is printed to rerun a sample).
 3. For each mutant it writes the changed file, runs the tests that run its line (fastest first,
    stopping at the first failure, with a timeout), and puts the file back, bytes and timestamp,
    in a ``finally``. A mutant that a test fails on (or that times out) is killed; one that passes them
@@ -295,6 +296,22 @@ def mutants_of(path: Path) -> list[Mutant]:
     return kept
 
 
+def draw(pool: list[Mutant], size: int, seed: int) -> list[Mutant]:
+    """``size`` mutants, the same number of each kind where there are enough (constants and deletions
+    would fill a plain sample), each kind's drawn evenly over the modules' mutants: a module with more
+    code gets more."""
+    rng = random.Random(seed)
+    by_kind = {kind: [m for m in pool if m.kind == kind] for kind in KINDS}
+    for mutants in by_kind.values():
+        rng.shuffle(mutants)
+    sample: list[Mutant] = []
+    while len(sample) < size:
+        for kind in KINDS:
+            if by_kind[kind] and len(sample) < size:
+                sample.append(by_kind[kind].pop())
+    return sample
+
+
 # --- which modules -------------------------------------------------------------------------------------
 
 
@@ -500,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10**6)
     pool = [m for path in paths for m in mutants_of(path)
             if (not args.kind or m.kind in args.kind) and (not args.line or m.line in args.line)]
-    sample = pool if args.sample <= 0 or args.sample >= len(pool) else random.Random(seed).sample(pool, args.sample)
+    sample = pool if args.sample <= 0 or args.sample >= len(pool) else draw(pool, args.sample, seed)
     sample.sort(key=lambda m: (str(m.path), m.start, m.kind))
     names = ", ".join(str(p.relative_to(PACKAGE.parent)) for p in paths)
     print(f"mutate: {len(sample)} of {len(pool)} mutants of {names} (seed {seed})")
