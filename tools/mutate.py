@@ -275,25 +275,33 @@ def _is_debug_log(statement: ast.stmt) -> bool:
 
 
 def mutants_of(path: Path) -> list[Mutant]:
-    """Every mutant of ``path`` that compiles and changes its syntax tree."""
+    """Every mutant of ``path`` (each span and replacement once; `changes_the_code` is checked when drawn)."""
     source = path.read_bytes()
     finder = _Finder(path, source)
     finder.visit(ast.parse(source, str(path)))
-    original = ast.dump(ast.parse(source))
     kept = []
     seen = set()
     for mutant in finder.found:
         key = (mutant.start, mutant.end, mutant.replacement)
-        if key in seen:
-            continue
-        seen.add(key)
-        try:
-            tree = ast.parse(mutant.apply(source))
-        except SyntaxError:
-            continue
-        if ast.dump(tree) != original:
+        if key not in seen:
+            seen.add(key)
             kept.append(mutant)
     return kept
+
+
+_TREES: dict[Path, str] = {}
+
+
+def changes_the_code(mutant: Mutant) -> bool:
+    """The mutant compiles and its syntax tree differs from the original's (``(x)`` for ``x`` does not)."""
+    source = mutant.path.read_bytes()
+    if mutant.path not in _TREES:
+        _TREES[mutant.path] = ast.dump(ast.parse(source))
+    try:
+        tree = ast.parse(mutant.apply(source))
+    except SyntaxError:
+        return False
+    return ast.dump(tree) != _TREES[mutant.path]
 
 
 def draw(pool: list[Mutant], size: int, seed: int) -> list[Mutant]:
@@ -305,10 +313,13 @@ def draw(pool: list[Mutant], size: int, seed: int) -> list[Mutant]:
     for mutants in by_kind.values():
         rng.shuffle(mutants)
     sample: list[Mutant] = []
-    while len(sample) < size:
+    while len(sample) < size and any(by_kind.values()):
         for kind in KINDS:
-            if by_kind[kind] and len(sample) < size:
-                sample.append(by_kind[kind].pop())
+            while by_kind[kind] and len(sample) < size:
+                mutant = by_kind[kind].pop()
+                if changes_the_code(mutant):
+                    sample.append(mutant)
+                    break
     return sample
 
 
@@ -517,7 +528,10 @@ def main(argv: list[str] | None = None) -> int:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(10**6)
     pool = [m for path in paths for m in mutants_of(path)
             if (not args.kind or m.kind in args.kind) and (not args.line or m.line in args.line)]
-    sample = pool if args.sample <= 0 or args.sample >= len(pool) else draw(pool, args.sample, seed)
+    if args.sample <= 0 or args.sample >= len(pool):
+        sample = [m for m in pool if changes_the_code(m)]
+    else:
+        sample = draw(pool, args.sample, seed)
     sample.sort(key=lambda m: (str(m.path), m.start, m.kind))
     names = ", ".join(str(p.relative_to(PACKAGE.parent)) for p in paths)
     print(f"mutate: {len(sample)} of {len(pool)} mutants of {names} (seed {seed})")
