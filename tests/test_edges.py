@@ -395,3 +395,82 @@ def test_a_schema_s_type_is_found_through_8_levels_of_any_of_and_no_deeper() -> 
 
     assert parse_json_reply('"hello"', wrapped(8)) == "hello"
     assert parse_json_reply('"hello"', wrapped(9)) is None  # the type is unknown there: objects and arrays only
+
+
+# --- survivors of the third sample (80 mutants, seed 2025) ------------------------------------------------
+
+
+async def test_a_row_without_a_usable_id_says_which_it_had(server: FakeOpenRouter) -> None:
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, catalog=False)
+    async with OpenRouterService(settings, registry=Registry(environ={})) as service:
+        run = service.batch([{"prompt": "hi"}, {"id": "", "prompt": "hi"}])
+        rows = [row async for row in run]
+    assert [r.ok for r in rows] == [False, False]
+    messages = sorted(r.error.message for r in rows if r.error is not None)
+    assert messages == ["line 1: no 'id'; every row needs an 'id' that is a non-empty string or an integer",
+                        "line 2: 'id' ''; every row needs an 'id' that is a non-empty string or an integer"]
+
+
+async def test_the_summary_of_a_finished_run_no_longer_counts_time(server: FakeOpenRouter) -> None:
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, catalog=False)
+    async with OpenRouterService(settings, registry=Registry(environ={})) as service:
+        run = service.batch([{"id": 1, "prompt": "hi"}])
+        [row async for row in run]
+    first = run.summary().wall_s
+    time.sleep(0.05)
+    assert run.summary().wall_s == first
+
+
+@pytest.mark.parametrize("messages", [[], "hello", b"hello", {"role": "user", "content": "hi"}])
+async def test_messages_that_are_not_a_non_empty_list_are_refused(server: FakeOpenRouter, messages: Any) -> None:
+    from openrouter_registry import ConfigurationError
+
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, catalog=False)
+    async with OpenRouterService(settings, registry=Registry(environ={})) as service:
+        with pytest.raises(ConfigurationError, match="messages must be a non-empty list"):
+            await service.generate(None, messages=messages)
+    assert server.requests == []
+
+
+async def test_embed_takes_dimensions_from_1_and_refuses_0(server: FakeOpenRouter) -> None:
+    from openrouter_registry import ConfigurationError
+
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, catalog=False)
+    async with OpenRouterService(settings, registry=Registry(environ={})) as service:
+        with pytest.raises(ConfigurationError, match="dimensions must be a positive integer, got 0"):
+            await service.embed(["a"], dimensions=0)
+        assert server.requests == []
+        result = await service.embed(["a"], dimensions=1)
+    assert server.requests[-1].body["dimensions"] == 1 and [len(v) for v in result.vectors] == [1]
+
+
+async def test_a_cache_file_of_another_format_is_ignored_with_a_warning(
+    server: FakeOpenRouter, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, cache_dir=str(tmp_path))
+    path = catalog_module.cache_file(settings, "catalog")
+    assert path is not None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stale = {"format": catalog_module.CACHE_FORMAT + 1, "fetched_at": time.time(), "source": "x",
+             "models": [{"id": "acme/from-the-file", "context_length": 1000}]}
+    path.write_text(json.dumps(stale))
+    with caplog.at_level(logging.WARNING, "openrouter_registry"):
+        loaded = await load_catalog(settings)
+    assert loaded is not None and "acme/from-the-file" not in loaded.models
+    assert len(server.catalog_requests) == 1
+    assert any("not a catalog this version wrote" in r.getMessage() for r in caplog.records)
+
+
+def test_a_stream_handle_shows_its_model_attempts_and_status() -> None:
+    from openrouter_registry.http.transport import StreamHandle
+
+    headers = {"Authorization": "Bearer sk-or-v1-repr-test-key"}
+    handle = StreamHandle(None, "https://x.invalid/api/v1/chat/completions", {}, headers, model="openai/gpt-4o")  # type: ignore[arg-type]
+    assert repr(handle) == "StreamHandle(model='openai/gpt-4o', attempts=0, status=None)"  # never the key
+
+
+@pytest.mark.parametrize("raw", [42, 2.5, True, {"unrelated": 1}, [], ""])
+def test_a_raw_provider_detail_without_a_message_leaves_the_message_alone(raw: Any) -> None:
+    error = error_for(400, {"error": {"message": "Provider returned error", "code": 400, "metadata": {"raw": raw}}},
+                      model=None)
+    assert error.api_message == "Provider returned error"
