@@ -12,10 +12,11 @@ CORE_STAMP  := $(VENV)/.installed-core
 STAMP       := $(VENV)/.installed
 DOCS_STAMP  := $(VENV)/.installed-docs
 BENCH_STAMP := $(VENV)/.installed-bench
+DEV_STAMP := $(VENV)/.installed-dev
 
 PACKAGES := -e . -e plugins/openrouter_gpt -e plugins/openrouter_claude -e plugins/openrouter_llama
 
-.PHONY: install demo test docs bench clean
+.PHONY: install demo test docs bench mutate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +62,15 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/bench_parse.py
 	$(BIN)/python benchmarks/bench_batch.py
 	$(BIN)/python benchmarks/bench_scale.py
+
+# the sampled mutation check (tools/mutate.py; the `dev` extra): the core modules this branch changed
+# since main, or MODULES="replies/decode.py batch/run.py"; ARGS="--sample 80 --seed 7" for more
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(DEV_STAMP)
+
+mutate: $(DEV_STAMP)
+	$(BIN)/python tools/mutate.py $(MODULES) $(ARGS)
 
 clean:
 	rm -rf $(VENV) build site *.egg-info core/*.egg-info plugins/*/*.egg-info

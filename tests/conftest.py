@@ -6,11 +6,20 @@ The model catalog and the learned modes are cached on disk: every test gets its 
 also in CLI subprocesses through ``XDG_CACHE_HOME``), so no test reads or writes the user's real cache.
 A test whose service would fetch the catalog from anywhere but a local server fails: tests never touch
 the network.
+
+Tests write only inside their temp dirs: a test that leaves a new file in the checkout fails, naming it,
+and the run fails when ``git status --porcelain`` differs at its end from its start (see checkout_guard).
+
+Hypothesis: with ``CI=true`` (or ``HYPOTHESIS_PROFILE=ci``) the ``ci`` profile runs every property
+test on examples derived from a fixed seed (``derandomize``), with no example database, so a CI run is
+repeatable; local runs (the ``dev`` profile) draw new examples each time and keep failing ones in
+``.hypothesis/`` (git ignores it) to replay them first.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -18,11 +27,57 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import hypothesis
 import platformdirs
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("PARLANT_HOME", tempfile.mkdtemp(prefix="parlant-home-"))
+
+from checkout_guard import CheckoutGuard, git_status, tracked_dirs  # noqa: E402
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+hypothesis.settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+hypothesis.settings.register_profile("dev")
+_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if _CI else "dev"))
+
+_guard: CheckoutGuard | None = None
+_status_at_start: list[str] | None = None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    global _guard, _status_at_start
+    try:
+        _guard, _status_at_start = CheckoutGuard(tracked_dirs(CHECKOUT)), git_status(CHECKOUT)
+    except (OSError, subprocess.CalledProcessError):  # not a git checkout (an unpacked sdist): nothing to compare
+        _guard = _status_at_start = None
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _status_at_start is None:
+        return
+    changed = sorted(set(git_status(CHECKOUT)) - set(_status_at_start))
+    if changed:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        text = "the tests changed the checkout (tests write only under tmp_path):\n  " + "\n  ".join(changed)
+        if reporter is not None:
+            reporter.write_line(text, red=True)
+        else:
+            print(text, file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(autouse=True)
+def checkout_unchanged() -> Iterator[None]:
+    """Fails the test that leaves a new file or directory in the checkout (its tool caches aside)."""
+    yield
+    if _guard is not None:
+        new = _guard.new_entries()
+        if new:
+            names = ", ".join(str(p.relative_to(CHECKOUT)) for p in new)
+            pytest.fail(f"this test wrote into the checkout: {names}; write under tmp_path instead", pytrace=False)
 
 
 @pytest.fixture(autouse=True)

@@ -18,11 +18,13 @@ run whatever hypothesis draws.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import math
 import os
 import re
+import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -328,7 +330,9 @@ def test_calls_with_any_settings_arguments_and_answers_end_in_documented_errors(
                                 transport=Transport(config, base_delay=0.001, max_delay=0.001))
     server.clear()
     server.enqueue(first, second)
-    assert_documented(run(service, kind, **data.draw(call_arguments(kind))))
+    # a drawn cache_dir may be relative ("-1"): the catalog cache then lands in this example's own temp dir
+    with tempfile.TemporaryDirectory(prefix="fuzz-cwd-") as cwd, contextlib.chdir(cwd):
+        assert_documented(run(service, kind, **data.draw(call_arguments(kind))))
 
 
 # --- explicit examples -------------------------------------------------------------------------------

@@ -132,11 +132,12 @@ def _lines(parser: Parser, text: str, schema: Mapping[str, Any] | None) -> int:
         count += 1
         return tracer
 
+    previous = sys.gettrace()  # coverage's, a debugger's: put back after, never dropped
     sys.settrace(tracer)
     try:
         parser(text, schema)
     finally:
-        sys.settrace(None)
+        sys.settrace(previous)
     return count
 
 

@@ -314,8 +314,9 @@ def open_sockets() -> int:
 
 
 def settle(baseline: int) -> int:
-    """Open sockets once the local server's threads have closed their ends (up to 2 s)."""
-    for _ in range(40):
+    """Open sockets once the local server's threads have closed their ends (polled for up to 10 s: a
+    margin for a loaded 2-core machine, where those threads may wait a while for a core)."""
+    for _ in range(200):
         gc.collect()
         now = open_sockets()
         if now <= baseline:
@@ -337,20 +338,33 @@ async def test_random_cancellations_leak_no_connection() -> None:
         async def stream() -> None:
             await service.stream("hi").collect()
 
-        cancelled = 0
-        for _ in range(150):  # 150 rounds x 8 calls: 1,200 calls, most cancelled at a random moment
+        # Rounds of 8 calls, each cancelled at a random moment, until 600 were cancelled mid-way. How many
+        # finish first depends on the machine's load, so the test runs rounds until it has its 600
+        # cancellations (at most 600 rounds) instead of counting on a share of a fixed number of rounds.
+        cancelled = rounds = 0
+        while cancelled < 600 and rounds < 600:
+            rounds += 1
             tasks = [asyncio.create_task(rng.choice((generate, stream))()) for _ in range(8)]
             await asyncio.sleep(rng.uniform(0, 0.012))
             for task in tasks:
                 cancelled += task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        assert cancelled > 600
+        assert cancelled >= 600, f"only {cancelled} of {8 * rounds} calls were cancelled mid-way"
 
         pool = service.transport._pool()
         assert pool.gate._value == 8  # every slot came back
-        started = time.monotonic()
-        results = await asyncio.gather(*[service.generate("hi") for _ in range(16)])
-        assert all(r.text for r in results) and time.monotonic() - started < 2.0  # the pool works at once
+        # The pool works at once: 16 calls take milliseconds, a leaked connection would make them wait for
+        # the 3 s timeout. A loaded machine can stall one measurement, so it is retried (3 tries); a real
+        # leak is slow every time.
+        took = []
+        for _ in range(3):
+            started = time.monotonic()
+            results = await asyncio.gather(*[service.generate("hi") for _ in range(16)])
+            assert all(r.text for r in results)
+            took.append(time.monotonic() - started)
+            if took[-1] < 2.0:
+                break
+        assert min(took) < 2.0, took
         await service.aclose()
         if baseline >= 0:
             assert settle(baseline) <= baseline  # no socket left open

@@ -414,6 +414,8 @@ class Registry:
             record = self._records.pop(name, None)
             if record and record.plugin is not None and pm.is_registered(record.plugin):
                 pm.unregister(record.plugin)
+            if record:
+                record.plugin = None  # a probe or failure of the old object still running no longer acts on it
             self._changed()
 
     # --- introspection ----------------------------------------------------------------------------
