@@ -1,7 +1,7 @@
 """Behaviours at the edges that a sampled mutation check found unguarded (issue 24): each test below
 fails on one small change of the code (a boundary moved by one, a default changed, a statement or a
 ``raise`` deleted, ``and``/``or`` swapped) and asserts what a user sees. Run ``make mutate`` to look
-for more (see the README's "Mutation check")."""
+for more (see "Mutation check" in docs/contributing.md)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ from openrouter_registry.replies.structured import parse_json_reply, parse_unclo
 from openrouter_registry.testing import FakeOpenRouter, Scripted
 
 ROOT = Path(__file__).resolve().parents[1]
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+#: The README and the docs site: where a documented default or behaviour is stated
+README = "\n".join(page.read_text(encoding="utf-8") for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))])
 
 
 @pytest.fixture
