@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from importlib import metadata
@@ -68,9 +69,17 @@ def dependencies(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheels")
+    # built from a copy: setuptools writes build/ and *.egg-info beside the sources, and the suite writes
+    # only inside its temp dirs
+    sources = tmp_path_factory.mktemp("sources")
+    skip = shutil.ignore_patterns("__pycache__", "*.egg-info", "build", ".venv", "site")
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy2(ROOT / name, sources / name)
+    shutil.copytree(ROOT / "core", sources / "core", ignore=skip)
+    shutil.copytree(ROOT / "plugins" / "openrouter_gpt", sources / "openrouter_gpt", ignore=skip)
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(out),
-         str(ROOT), str(ROOT / "plugins" / "openrouter_gpt")],
+         str(sources), str(sources / "openrouter_gpt")],
         check=True,
         timeout=300,
     )
