@@ -661,23 +661,10 @@ class Registry:
                         log.error("%s: %s; header dropped, not sent", record.describe(), record.error)
         return valid
 
-    def parse_structured(
-        self,
-        model: str,
-        text: str,
-        schema: Mapping[str, Any] | None,
-        *,
-        skip: frozenset[str] = frozenset(),
-        running: list[tuple[str, float]] | None = None,
-    ) -> Any | None:
-        """Run the ``parse_structured`` chain: the first non-None result wins; None when nobody parsed it.
-
-        A parser that raises is skipped for this reply; the next one (at last the core's) goes on. So is
-        one in ``skip`` (the caller abandoned it for this reply) and one that passed `PARSE_DEADLINE`
-        less than `HUNG_PARSER_PAUSE` seconds ago. ``running`` receives (plugin, start time) before each
-        parser is called, so a caller that gives up waiting knows which one hung; a parser that returns
-        but took longer than `PARSE_DEADLINE` is accounted as overrun (`parse_overran`) all the same."""
-        return self.parse_structured_by(model, text, schema, skip=skip, running=running)[1]
+    def parse_structured(self, model: str, text: str, schema: Mapping[str, Any] | None) -> Any | None:
+        """Run the ``parse_structured`` chain: the first non-None result wins; None when nobody parsed it
+        (`parse_structured_by` without the parser's name)."""
+        return self.parse_structured_by(model, text, schema)[1]
 
     def parse_structured_by(
         self,
@@ -688,8 +675,14 @@ class Registry:
         skip: frozenset[str] = frozenset(),
         running: list[tuple[str, float]] | None = None,
     ) -> tuple[str | None, Any | None]:
-        """`parse_structured`, with the name of the plugin whose parser produced the value
-        (``(None, None)`` when nobody parsed it)."""
+        """The ``parse_structured`` chain, with the name of the plugin whose parser produced the value
+        (``(None, None)`` when nobody parsed it).
+
+        A parser that raises is skipped for this reply; the next one (at last the core's) goes on. So is
+        one in ``skip`` (the caller abandoned it for this reply) and one that passed `PARSE_DEADLINE`
+        less than `HUNG_PARSER_PAUSE` seconds ago. ``running`` receives (plugin, start time) before each
+        parser is called, so a caller that gives up waiting knows which one hung; a parser that returns
+        but took longer than `PARSE_DEADLINE` is accounted as overrun (`parse_overran`) all the same."""
         if self._hung:
             skip = skip | self._hung_parsers()
         if running is None:
