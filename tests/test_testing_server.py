@@ -346,6 +346,33 @@ def test_set_reply_by_schema_name_is_used_as_is(server: FakeOpenRouter) -> None:
     assert llama == 'Here is the JSON:\n\n{\n  "city": "Paris",\n}'
 
 
+def test_a_reply_function_of_two_parameters_reads_the_prompt(server: FakeOpenRouter) -> None:
+    seen: list[Any] = []
+
+    def from_prompt(valid: dict[str, Any], messages: list[Any]) -> dict[str, Any]:
+        seen.append(messages)
+        return {**valid, "city": messages[-1]["content"].rsplit(" ", 1)[-1].rstrip("?")}
+
+    server.set_reply("weather", from_prompt)
+    value = json.loads(call(server, "POST", CHAT, chat_body("openai/gpt-4o", schema=WEATHER)).content)
+    assert value["city"] == "Paris" and isinstance(value["temperature"], (int, float))
+    assert seen == [[{"role": "user", "content": "What is the weather in Paris?"}]]
+    server.set_reply("weather", lambda valid: {**valid, "city": "Lyon"})  # one parameter: the instance only
+    assert json.loads(call(server, "POST", CHAT, chat_body("openai/gpt-4o", schema=WEATHER)).content)["city"] == "Lyon"
+
+
+def test_the_star_reply_answers_every_schema_without_its_own(server: FakeOpenRouter) -> None:
+    server.set_reply("*", lambda valid, messages: {**valid, "city": f"star, {len(messages)} message(s)"})
+    server.set_reply("forecast", {"city": "Oslo"})
+    weather = json.loads(call(server, "POST", CHAT, chat_body("openai/gpt-4o", schema=WEATHER)).content)
+    assert weather["city"] == "star, 1 message(s)"
+    Draft202012Validator(WEATHER).validate(weather)
+    forecast = call(server, "POST", CHAT, chat_body("openai/gpt-4o", schema=WEATHER, name="forecast")).content
+    assert json.loads(forecast) == {"city": "Oslo"}  # its own reply wins over "*"
+    plain = call(server, "POST", CHAT, chat_body("openai/gpt-4o")).content
+    assert "star" not in plain  # a plain-text request has no schema: "*" is not asked
+
+
 def test_json_object_without_a_schema_still_answers_json(server: FakeOpenRouter) -> None:
     body = chat_body("openai/gpt-4o")
     body["response_format"] = {"type": "json_object"}

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import json
 import math
 import random
@@ -694,7 +695,12 @@ class FakeOpenRouter:
         schema is named ``schema_name`` (``json_schema.name``, else the schema's ``title``, else "response").
 
         ``content`` may also be a function: it gets a valid instance of the request's schema (a fresh
-        dict) and returns the value to answer, e.g. ``lambda valid: {**valid, "response_body": "Hi"}``."""
+        dict) and returns the value to answer, e.g. ``lambda valid: {**valid, "response_body": "Hi"}``.
+        A function of two parameters gets the request's ``messages`` (the list as sent; None when it
+        makes a tool call's arguments) as well, to answer from the prompt (ids the prompt lists, say). ``schema_name`` ``"*"`` answers every schema that
+        has no reply of its own."""
+        if callable(content):
+            content = _ReplyFunction.of(content)
         with self._lock:
             self._replies[schema_name] = content
 
@@ -864,13 +870,13 @@ class FakeOpenRouter:
             elif sanitized in self._replies:
                 value = self._replies[sanitized]
             else:
-                value = _MISSING
-        if value is _MISSING or callable(value):
+                value = self._replies.get("*", _MISSING)
+        if value is _MISSING or isinstance(value, _ReplyFunction):
             if schema is None:
                 valid: Any = {"response": self._plain_text(model)}
             else:
                 valid = json.loads(_instance_text(json.dumps(schema, sort_keys=True), name))
-            value = valid if value is _MISSING else value(valid)
+            value = valid if value is _MISSING else value(valid, messages)
         last = messages[-1] if messages else None
         prefill = (
             isinstance(last, Mapping) and last.get("role") == "assistant" and _text_of(last.get("content")).strip() == "{"
@@ -884,7 +890,7 @@ class FakeOpenRouter:
         valid = json.loads(_instance_text(json.dumps(parameters, sort_keys=True), name))
         if value is _MISSING:
             return valid
-        return value(valid) if callable(value) else value
+        return value(valid, None) if isinstance(value, _ReplyFunction) else value
 
     def _plain_text(self, model: str) -> str:
         if self.text_reply is None:
@@ -1090,3 +1096,25 @@ class FakeOpenRouter:
 
 
 _MISSING: Any = object()
+
+
+@attrs.frozen
+class _ReplyFunction:
+    """A `FakeOpenRouter.set_reply` function, called with the valid instance, and with the request's
+    messages too when it takes two parameters."""
+
+    function: Callable[..., Any]
+    wants_messages: bool
+
+    @classmethod
+    def of(cls, function: Callable[..., Any]) -> _ReplyFunction:
+        try:
+            parameters = inspect.signature(function).parameters.values()
+        except (TypeError, ValueError):  # a builtin without a signature: the one-argument form
+            return cls(function, False)
+        positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        varargs = any(p.kind is p.VAR_POSITIONAL for p in parameters)
+        return cls(function, varargs or len(positional) >= 2)
+
+    def __call__(self, valid: Any, messages: list[Any] | None) -> Any:
+        return self.function(valid, messages) if self.wants_messages else self.function(valid)
