@@ -62,6 +62,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/bench_parse.py
 	$(BIN)/python benchmarks/bench_batch.py
 	$(BIN)/python benchmarks/bench_scale.py
+	$(BIN)/python benchmarks/bench_parlant_cost.py
 
 # the sampled mutation check (tools/mutate.py; the `dev` extra): the core modules this branch changed
 # since main, or MODULES="replies/decode.py batch/run.py"; ARGS="--sample 80 --seed 7" for more

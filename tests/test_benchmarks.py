@@ -39,3 +39,39 @@ def test_bench_concurrency_quick(tmp_path: Path) -> None:
     ]
     assert len(table) == 1 + len(rows) and all("12 / 12" in line for line in table[1:])
     assert "Memory per request in flight" in done.stdout
+
+
+PARLANT_COST = ROOT / "benchmarks" / "bench_parlant_cost.py"
+
+
+def test_bench_parlant_cost_quick(tmp_path: Path) -> None:
+    """A real Parlant server, two turns a conversation, caching on and off (about 40 s): what each turn
+    sent and what the local server billed, as the benchmark's table shows it."""
+    out = tmp_path / "cost.json"
+    done = subprocess.run(
+        [sys.executable, str(PARLANT_COST), "--models", "anthropic/claude-3.5-sonnet", "--turns", "2",
+         "--latency", "0.2", "--json", str(out)],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    on, off = figures["anthropic/claude-3.5-sonnet auto"], figures["anthropic/claude-3.5-sonnet off"]
+    (cold1, cold2), (warm1, warm2) = on["conversations"]
+    # the first turn of a cold cache only writes, billed at 1.25x: it costs more than without caching
+    assert cold1["cached"] == 0 and cold1["written"] > 0.5 * cold1["input_tokens"]
+    assert cold1["usd_cached"] > cold1["usd_plain"]
+    # the next turn reads what the first wrote (the static sections and the history up to its last event)
+    assert cold2["cached"] >= cold1["written"] and cold2["usd_cached"] < 0.3 * cold2["usd_plain"]
+    # another session of the same agent reads the static prefixes from its first turn, and writes nothing new
+    # beyond its own history
+    assert warm1["cached"] > 0.8 * warm1["input_tokens"] and warm1["written"] < 0.05 * warm1["input_tokens"]
+    assert warm2["usd_cached"] < 0.3 * warm2["usd_plain"]
+    # caching off: nothing read or written, and caching sends no extra request
+    assert all(row["cached"] == row["written"] == 0 for rows in off["conversations"] for row in rows)
+    assert [r["requests"] for rows in on["conversations"] for r in rows] == \
+        [r["requests"] for rows in off["conversations"] for r in rows]
+    assert all(r["requests"] >= 5 for rows in on["conversations"] for r in rows)  # matching, journey, reply
+    assert on["parlant_failures"] == off["parlant_failures"] == 0  # every answer was one Parlant could use
+    assert on["startup"]["requests"] >= 20  # Parlant's start-up evaluations of 15 guidelines and a journey
+    table = [line for line in done.stdout.splitlines() if line.startswith("| anthropic/claude-3.5-sonnet |")]
+    assert len(table) == 1 and "met: requests <= off" in table[0]
