@@ -76,6 +76,28 @@ def test_generate_prints_the_content(server: FakeOpenRouter, capsys: pytest.Capt
     assert request.headers["authorization"] == f"Bearer {server.api_key}"
 
 
+HOSTILE_TEXT = "Done.\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J\u202eoop\nline two\tend"  # OSC 52 clipboard, clear, bidi
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_generate_escapes_the_answer_on_a_terminal_and_keeps_it_as_is_in_a_pipe_or_with_raw(
+    server: FakeOpenRouter, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, stream: bool
+) -> None:
+    script = Scripted.stream(HOSTILE_TEXT) if stream else Scripted.chat(HOSTILE_TEXT)
+    flags = ["--stream"] if stream else []
+    server.enqueue(script)
+    assert main(["generate", *flags, "Say hello"]) == 0  # a pipe (capsys is not a terminal): the bytes as sent
+    assert capsys.readouterr().out == HOSTILE_TEXT + "\n"
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    server.enqueue(script)
+    assert main(["generate", *flags, "Say hello"]) == 0
+    out = capsys.readouterr().out
+    assert out == "Done.\\x1b]52;c;cm0gLXJmIH4=\\x07\\x1b[2J\\u202eoop\nline two\tend\n"  # line breaks and tabs kept
+    server.enqueue(script)
+    assert main(["generate", *flags, "--raw", "Say hello"]) == 0
+    assert capsys.readouterr().out == HOSTILE_TEXT + "\n"
+
+
 def test_generate_model_option(server: FakeOpenRouter, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["generate", "--model", "meta-llama/llama-3.3-70b-instruct", "Say hello"]) == 0
     assert capsys.readouterr().out == "Hello from meta-llama/llama-3.3-70b-instruct (local OpenRouter test server).\n"

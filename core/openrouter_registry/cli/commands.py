@@ -141,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float)
     p.add_argument("--json", action="store_true", help="print one JSON object with content, usage, cost...")
     p.add_argument("--stream", action="store_true", help="print the text as it arrives (no --schema, no --json)")
+    p.add_argument("--raw", action="store_true",
+                   help="print control characters as received even on a terminal (escaped there by default)")
     p.set_defaults(handler=_command("cmd_generate"))
 
     p = sub.add_parser("demo", help="structured generation with the seed models (local server without a key)")

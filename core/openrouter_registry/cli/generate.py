@@ -8,6 +8,7 @@ import asyncio
 import json
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from ..errors import ConfigurationError, OpenRouterError
 from ..result import GenerationResult
 from ..service import OpenRouterService
 from ..settings import Settings
+from .terminal import for_terminal
 
 SEED_MODELS = (
     "openai/gpt-4o",
@@ -121,30 +123,34 @@ def cmd_generate(args: argparse.Namespace) -> int:
     settings = settings.replace(model=args.model)
     settings.require_api_key()
     if args.stream:
-        return asyncio.run(_stream(settings, prompt, messages, args.temperature))
+        return asyncio.run(_stream(settings, prompt, messages, args.temperature, args.raw))
 
     async def run() -> GenerationResult[Any]:
         async with OpenRouterService(settings) as service:
             return await service.generate(prompt, messages=messages, schema=schema, temperature=args.temperature)
 
     result = asyncio.run(run())
+    show = for_terminal(sys.stdout, args.raw)
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False, allow_nan=False))
+        print(show(json.dumps(result.to_dict(), indent=2, ensure_ascii=False, allow_nan=False)))
     elif isinstance(result.content, str):
-        print(result.content)
+        print(show(result.content))
     else:
-        print(json.dumps(result.to_dict()["content"], indent=2, ensure_ascii=False, allow_nan=False))
+        print(show(json.dumps(result.to_dict()["content"], indent=2, ensure_ascii=False, allow_nan=False)))
     return 0
 
 
-async def _stream(settings: Settings, prompt: str | None, messages: list[Any] | None, temperature: float | None) -> int:
-    """``generate --stream``: each text delta printed (and flushed) as it arrives, then a line break."""
-    import sys
-
+async def _stream(
+    settings: Settings, prompt: str | None, messages: list[Any] | None, temperature: float | None, raw: bool = False
+) -> int:
+    """``generate --stream``: each text delta printed (and flushed) as it arrives, then a line break;
+    escaped for a terminal as `cmd_generate` prints (each character on its own, so a sequence split
+    across deltas is escaped too)."""
+    show = for_terminal(sys.stdout, raw)
     async with OpenRouterService(settings) as service:
         stream = service.stream(prompt, messages=messages, temperature=temperature)
         async for delta in stream:
-            sys.stdout.write(delta)
+            sys.stdout.write(show(delta))
             sys.stdout.flush()
     sys.stdout.write("\n")
     return 0

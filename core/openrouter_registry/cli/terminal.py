@@ -8,7 +8,9 @@ terminal prints is what was received, and nothing more.
 
 from __future__ import annotations
 
-__all__ = ["safe"]
+from collections.abc import Callable
+
+__all__ = ["safe", "safe_text", "for_terminal"]
 
 
 def _escape(char: str) -> str:
@@ -22,3 +24,25 @@ def safe(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(char if char.isprintable() else _escape(char) for char in text)
+
+
+def safe_text(text: str) -> str:
+    """`safe` for multi-line text (a model's answer): line breaks and tabs are kept, every other
+    non-printable character is written as its escape."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() or char in "\n\t" else _escape(char) for char in text)
+
+
+def for_terminal(stream: object, raw: bool = False) -> Callable[[str], str]:
+    """How to show a model's text on ``stream``: `safe_text` when it is a terminal (an escape sequence in
+    an answer would drive the terminal: clear it, set its title, write the clipboard with OSC 52), as is
+    when it is a file or a pipe, or when ``raw`` (``--raw``)."""
+    isatty = getattr(stream, "isatty", None)
+    if raw or not callable(isatty) or not isatty():
+        return _as_is
+    return safe_text
+
+
+def _as_is(text: str) -> str:
+    return text
