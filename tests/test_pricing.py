@@ -3,6 +3,7 @@ and estimate_cost gives the lowest and highest price of a call before it is made
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -104,3 +105,50 @@ async def test_estimate_cost_is_none_for_an_unpriced_model_and_never_sends(serve
         with pytest.raises(ContextLengthError):
             await service.estimate_cost("word " * 60_000, model="mistralai/mixtral-8x7b-instruct")
     assert server.requests == []
+
+
+CLAUDE = "anthropic/claude-3.7-sonnet"
+
+
+def lookup_weather(city: str, unit: str = "celsius") -> str:
+    """Look up today's weather for a city: sky, temperature and wind, in the unit asked for."""
+    return f"sunny in {city}"
+
+
+async def test_estimate_cost_counts_the_tool_definitions_and_brackets_the_call_that_sends_them(
+    server: FakeOpenRouter,
+) -> None:
+    prompt = "What is the weather in Paris?"
+    async with make_service(server) as service:
+        bare = await service.estimate_cost(prompt, model="openai/gpt-4o", max_tokens=100)
+        with_tools = await service.estimate_cost(prompt, model="openai/gpt-4o", max_tokens=100,
+                                                 tools=[lookup_weather], tool_choice="auto")
+        g = await service.generate(prompt, model="openai/gpt-4o", max_tokens=100, tools=[lookup_weather],
+                                   tool_choice="auto")
+    assert bare is not None and with_tools is not None
+    sent = server.requests[-1].body
+    assert [t["function"]["name"] for t in sent["tools"]] == ["lookup_weather"] and sent["tool_choice"] == "auto"
+    # the definitions are prompt tokens: the fewest (a token per 8 characters) and the most (one per UTF-8
+    # byte) both grow by them
+    definitions = len(json.dumps(sent["tools"], separators=(",", ":")))
+    assert with_tools.low - bare.low >= (definitions // 8) * Decimal("0.0000025")
+    assert with_tools.high - bare.high >= definitions * Decimal("0.0000025")
+    assert g.tool_calls and g.cost is not None and with_tools.low <= g.cost <= with_tools.high
+
+
+async def test_estimate_cost_checks_tools_and_reasoning_as_generate_does_and_sends_nothing(server: FakeOpenRouter) -> None:
+    from openrouter_registry import ConfigurationError
+
+    async with make_service(server) as service:
+        for bad in ([lookup_weather, lookup_weather], [{"type": "function"}]):
+            with pytest.raises(ConfigurationError) as estimated:
+                await service.estimate_cost("hi", model="openai/gpt-4o", tools=bad)
+            with pytest.raises(ConfigurationError) as generated:
+                await service.generate("hi", model="openai/gpt-4o", tools=bad)
+            assert str(estimated.value) == str(generated.value)
+        with pytest.raises(ConfigurationError) as estimated:
+            await service.estimate_cost("hi", model=CLAUDE, max_tokens=100, reasoning={"max_tokens": 500})
+        with pytest.raises(ConfigurationError) as generated:
+            await service.generate("hi", model=CLAUDE, max_tokens=100, reasoning={"max_tokens": 500})
+        assert str(estimated.value) == str(generated.value)
+    assert [r for r in server.requests if r.path.endswith("/chat/completions")] == []

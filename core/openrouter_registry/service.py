@@ -235,6 +235,10 @@ class OpenRouterSyncService:
         max_tokens: int | None = None,
         extra_body: Mapping[str, Any] | None = None,
         max_reasks: int | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: Any = None,
+        parallel_tool_calls: bool | None = None,
+        reasoning: Any = None,
         provider: Provider | Mapping[str, Any] | None = None,
         models: Sequence[str] | None = None,
         plugins: Sequence[Plugin] | None = None,
@@ -245,7 +249,8 @@ class OpenRouterSyncService:
         return self._runner.run(
             lambda: service.estimate_cost(
                 prompt, messages=messages, schema=schema, model=model, max_tokens=max_tokens, extra_body=extra_body,
-                max_reasks=max_reasks, provider=provider, models=models, plugins=plugins, session_id=session_id,
+                max_reasks=max_reasks, tools=tools, tool_choice=tool_choice, parallel_tool_calls=parallel_tool_calls,
+                reasoning=reasoning, provider=provider, models=models, plugins=plugins, session_id=session_id,
             )
         )
 

@@ -295,6 +295,10 @@ class Engine:
         max_tokens: int | None = None,
         extra_body: Mapping[str, Any] | None = None,
         max_reasks: int | None = None,
+        tools: Sequence[Any] | None = None,
+        tool_choice: Any = None,
+        parallel_tool_calls: bool | None = None,
+        reasoning: Any = None,
         provider: Provider | Mapping[str, Any] | None = None,
         models: Sequence[str] | None = None,
         plugins: Sequence[Plugin] | None = None,
@@ -302,20 +306,41 @@ class Engine:
     ) -> CostEstimate | None:
         """The lowest and highest price in USD (`decimal.Decimal`) of the `generate` call with these
         arguments, from the model catalog's prices, without sending it (see `openrouter_registry.models.pricing`).
-        None when the catalog does not price the model. Raises `ContextLengthError` for a prompt that
-        clearly cannot fit, and what `generate` raises for bad arguments."""
+        The request is the one `generate` would send first: ``tools`` (their definitions are prompt
+        tokens) and ``reasoning`` (checked as `generate` checks it; reasoning tokens are output tokens,
+        within the output bound) included. None when the catalog does not price the model. Raises
+        `ContextLengthError` for a prompt that clearly cannot fit, and what `generate` raises for bad
+        arguments. One call only: a `run_tools` loop costs up to this per round."""
         from ..models.pricing import estimate_call
 
         check_call_options(None, max_tokens, model, max_reasks)
         conversation = normalize_messages(prompt, messages)
         extra_body = request_fields(extra_body, provider, models, plugins, self._session(session_id, extra_body))
+        extra_body = self._tool_fields(extra_body, tools, tool_choice, parallel_tool_calls)[1]
         await self.load_catalog()
+        resolution = self.resolve(model)
+        if reasoning is not None:
+            extra_body = {
+                **(extra_body or {}),
+                "reasoning": _tooling().check_reasoning(reasoning, resolution.generator, max_tokens),
+            }
         reasks = self.settings.max_reasks if max_reasks is None else max_reasks
         return self._contained(
-            self.resolve(model),
+            resolution,
             lambda generator: estimate_call(generator, conversation, schema, max_tokens, extra_body, reasks),
             "build_body",
         )[1]
+
+    @staticmethod
+    def _tool_fields(
+        extra_body: Mapping[str, Any] | None, tools: Sequence[Any] | None, tool_choice: Any, parallel_tool_calls: bool | None
+    ) -> tuple[tuple[Any, ...], Mapping[str, Any] | None]:
+        """The call's checked tools, and ``extra_body`` with their request fields (``tools``,
+        ``tool_choice``, ``parallel_tool_calls``) when any was given."""
+        declared = _tooling().check_tools(tools) if tools is not None else ()
+        if tools is not None or tool_choice is not None or parallel_tool_calls is not None:
+            extra_body = {**(extra_body or {}), **_tooling().tool_request(declared, tool_choice, parallel_tool_calls)}
+        return declared, extra_body
 
     def _session(self, session_id: str | None, extra_body: Mapping[str, Any] | None) -> str | None:
         """The call's ``session_id``: its own, else ``OPENROUTER_SESSION_ID`` (unless ``extra_body``
@@ -482,9 +507,7 @@ class Engine:
                 "extra_body['response_format'] and schema= both ask for the reply's shape: pass the JSON Schema "
                 "as schema= (it picks the response_format per model and validates the reply), or drop schema="
             )
-        declared = _tooling().check_tools(tools) if tools is not None else ()
-        if tools is not None or tool_choice is not None or parallel_tool_calls is not None:
-            extra_body = {**(extra_body or {}), **_tooling().tool_request(declared, tool_choice, parallel_tool_calls)}
+        declared, extra_body = self._tool_fields(extra_body, tools, tool_choice, parallel_tool_calls)
         if not late.catalog_settled(self.settings):
             await self.load_catalog()  # once per TTL; resolution then reads the model's catalog facts
         resolution = self.resolve(model)

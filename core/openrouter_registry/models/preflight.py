@@ -55,8 +55,9 @@ _SCHEMA_CHARACTERS: SchemaMemo[int] = SchemaMemo(_json_characters)
 
 
 def body_characters(body: Mapping[str, Any]) -> int:
-    """Characters of a chat request body that count as prompt: every message's text and the
-    ``response_format``'s JSON Schema (billed as input; the few characters around it are not counted)."""
+    """Characters of a chat request body that count as prompt: every message's text, the
+    ``response_format``'s JSON Schema and the ``tools`` definitions (billed as input; the few characters
+    around them are not counted)."""
     messages = body.get("messages")
     count = sum(_text_of(m.get("content")) for m in messages if isinstance(m, MAPPING)) if isinstance(messages, list) else 0
     response_format = body.get("response_format")
@@ -66,6 +67,9 @@ def body_characters(body: Mapping[str, Any]) -> int:
             count += _SCHEMA_CHARACTERS(inner["schema"])
     elif response_format is not None:
         count += _json_characters(response_format)
+    tools = body.get("tools")
+    if tools:  # the tool definitions are billed as prompt too
+        count += _json_characters(tools)
     return count
 
 

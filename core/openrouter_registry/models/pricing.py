@@ -106,6 +106,8 @@ def _utf8_bytes(body: Mapping[str, Any]) -> int:
     size = len(text.encode())
     if body.get("response_format") is not None:
         size += len(json.dumps(body["response_format"], ensure_ascii=False).encode())
+    if body.get("tools"):
+        size += len(json.dumps(body["tools"], ensure_ascii=False).encode())
     return size + MESSAGE_OVERHEAD_TOKENS * (len(messages) + 1)
 
 
