@@ -82,105 +82,150 @@ def _abandon(pool: ThreadPoolExecutor) -> None:
 
 
 # --- the watchdog -------------------------------------------------------------------------------
+#
+# Every thread that parses has one `_Watch`, made on its first watched parse and reused: arming and
+# disarming are attribute stores, no lock, no allocation. The watchdog scans the watches under
+# `_watch_lock` with `_scanning` set; `_disarm` takes the lock only when the watchdog is scanning or has
+# interrupted this parse, so it never returns while an interrupt for its parse may still be sent or
+# pending. (Order matters and the GIL makes these stores and loads sequentially consistent:
+# `_disarm` clears ``armed`` and only then reads `_scanning`, then ``blamed``; the watchdog sets
+# `_scanning` before it reads ``armed``, and ``blamed`` before it sends the interrupt.)
 
 
 class _Watch:
-    """One watched parse: its thread, deadline, the (parser, start time) list it appends to, the parsers
-    never interrupted, and the parser it was interrupted in (set once, under `_watch_lock`)."""
+    """The watched parses of one thread: its current (parser, start time) list, deadline and spared
+    parsers while ``armed``, and the parser it was interrupted in (``blamed``, set by the watchdog)."""
 
-    __slots__ = ("thread", "deadline", "running", "spare", "blamed")
+    __slots__ = ("ident", "thread", "armed", "deadline", "running", "spare", "blamed")
 
-    def __init__(self, deadline: float, running: list[tuple[str, float]], spare: Collection[str]) -> None:
-        self.thread = threading.get_ident()
-        self.deadline = deadline
-        self.running = running
-        self.spare = spare
+    def __init__(self) -> None:
+        self.ident = threading.get_ident()
+        self.thread = threading.current_thread()
+        self.armed = False
+        self.deadline = 0.0
+        self.running: list[tuple[str, float]] = []
+        self.spare: Collection[str] = ()
         self.blamed: str | None = None
 
 
-_watch_lock = threading.Lock()
-_wake = threading.Condition(_watch_lock)
-_watches: set[_Watch] = set()
+_watch_lock = threading.Lock()  # held by the watchdog while it scans; by `_disarm` in the rare case
+_wake = threading.Condition(threading.Lock())  # the dozing watchdog waits on it
+_local = threading.local()
+_all: list[_Watch] = []  # one per live thread that parsed (replaced, never mutated in place)
 _watchdog: threading.Thread | None = None
-_idle = False  # the watchdog waits on `_wake` (nothing to watch); an arm notifies it
+_scanning = False
+_dozing = False
+#: Scans that found nothing armed before the watchdog waits to be woken (one second of quiet).
+_DOZE_AFTER = 50
 
 
 def _set_async_exc(thread: int, exc: type[BaseException] | None) -> None:
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread), ctypes.py_object(exc) if exc else None)
 
 
-def _watch_loop() -> None:
-    global _idle
-    while True:
-        with _wake:
-            while not _watches:
-                _idle = True
-                _wake.wait()
-            _idle = False
-        time.sleep(WATCH_POLL)
-        now = time.monotonic()
-        with _watch_lock:
-            for watch in _watches:
+def _scan(now: float) -> bool:
+    """Interrupt each armed parse whose current parser passed its deadline; whether any was armed."""
+    global _scanning
+    busy = False
+    with _watch_lock:
+        _scanning = True
+        try:
+            for watch in _all:
+                if not watch.armed:
+                    continue
+                busy = True
                 running = watch.running
                 if watch.blamed is not None or not running:
                     continue
                 name, started = running[-1]
                 if now - started > watch.deadline and name not in watch.spare:
-                    watch.blamed = name  # one interrupt per watch: see `_watched`
-                    _set_async_exc(watch.thread, _Interrupted)
+                    watch.blamed = name  # one interrupt per parse: see `_watched`
+                    _set_async_exc(watch.ident, _Interrupted)
+        finally:
+            _scanning = False
+    return busy
 
 
-def _arm(deadline: float, running: list[tuple[str, float]], spare: Collection[str]) -> _Watch:
-    global _watchdog, _idle
-    watch = _Watch(deadline, running, spare)
+def _watch_loop() -> None:
+    global _dozing
+    quiet = 0
+    while True:
+        time.sleep(WATCH_POLL)
+        quiet = 0 if _scan(time.monotonic()) else quiet + 1
+        if quiet < _DOZE_AFTER:
+            continue
+        with _wake:
+            _dozing = True  # before the check: an arm after it sees the flag and wakes us
+            while not any(watch.armed for watch in _all):
+                _wake.wait()
+            _dozing = False
+        quiet = 0
+
+
+def _register() -> _Watch:
+    """This thread's watch, made on its first watched parse (and the watchdog, on the first of all)."""
+    global _all, _watchdog
+    watch = _Watch()
     with _watch_lock:
-        _watches.add(watch)
-        if _idle:
-            _idle = False
-            _wake.notify()
-        elif _watchdog is None:
+        _all = [w for w in _all if w.thread.is_alive()] + [watch]
+        if _watchdog is None:
             _watchdog = threading.Thread(target=_watch_loop, name="openrouter-parse-watchdog", daemon=True)
             _watchdog.start()
+    _local.watch = watch
     return watch
 
 
+def _rouse() -> None:
+    with _wake:
+        _wake.notify()
+
+
 def _disarm(watch: _Watch) -> None:
-    """Stop watching; clear the interrupt when it was sent but not yet raised (it must never land in the
-    code after the parse). Under the lock: the watchdog sends no interrupt for this watch after it."""
+    """Stop watching this thread's parse. When the watchdog is scanning or interrupted it, wait for the
+    scan and clear the interrupt if it is still pending: after this, none can land in later code."""
+    watch.armed = False
+    if _scanning or watch.blamed is not None:
+        _settle(watch)
+
+
+def _settle(watch: _Watch) -> None:
     with _watch_lock:
-        _watches.discard(watch)
         if watch.blamed is not None:
-            _set_async_exc(watch.thread, None)
+            _set_async_exc(watch.ident, None)
 
 
-def _watched(watch: _Watch, work: Callable[[], T]) -> T:
-    """``work()`` under ``watch``, already armed; `ParseOverrun` when the watchdog interrupted it.
+def _watched(deadline: float, running: list[tuple[str, float]], spare: Collection[str], work: Callable[[], T]) -> T:
+    """``work()``, its parsers (as it reports them in ``running``) held to ``deadline`` except the
+    ``spare`` ones; `ParseOverrun` when the watchdog interrupted it.
 
-    The watchdog sends at most one interrupt per watch. It is raised inside ``work()`` (or inside the
+    The watchdog sends at most one interrupt per parse. It is raised inside ``work()`` (or inside the
     first `_disarm`, before that clears it): either way the ``except`` below gets it, and `_disarm` runs
-    again (it is idempotent). After a `_disarm` completes, no interrupt for this watch can be pending,
-    so none escapes into unrelated code. A parser that swallows it (``except BaseException``) runs on
-    and is accounted when it returns, like one blocked in C."""
+    again (it is idempotent). After a `_disarm` returns, no interrupt for this parse can be pending, so
+    none escapes into unrelated code. A parser that swallows it (``except BaseException``) runs on and
+    is accounted when it returns, like one blocked in C."""
+    watch: _Watch | None = getattr(_local, "watch", None)
+    if watch is None:
+        watch = _register()
+    watch.running, watch.deadline, watch.spare, watch.blamed = running, deadline, spare, None
+    watch.armed = True
+    if _dozing:
+        _rouse()
     try:
         try:
             return work()
-        finally:
-            _disarm(watch)
+        finally:  # `_disarm`, inlined: it runs after every parse
+            watch.armed = False
+            if _scanning or watch.blamed is not None:
+                _settle(watch)
     except _Interrupted:
         _disarm(watch)
-        raise ParseOverrun(watch.deadline, watch.blamed) from None
+        raise ParseOverrun(deadline, watch.blamed) from None
 
 
-def _on_thread(deadline: float, running: list[tuple[str, float]], spare: Collection[str], work: Callable[[], T]) -> T:
-    return _watched(_arm(deadline, running, spare), work)
-
-
-def _after_fork() -> None:  # the child has no watchdog thread, and the lock may have been held at the fork
-    global _watch_lock, _wake, _watchdog, _idle
-    _watch_lock = threading.Lock()
-    _wake = threading.Condition(_watch_lock)
-    _watches.clear()
-    _watchdog, _idle = None, False
+def _after_fork() -> None:  # the child has no watchdog thread, and a lock may have been held at the fork
+    global _watch_lock, _wake, _local, _all, _watchdog, _scanning, _dozing
+    _watch_lock, _wake, _local = threading.Lock(), threading.Condition(threading.Lock()), threading.local()
+    _all, _watchdog, _scanning, _dozing = [], None, False, False
 
 
 if hasattr(os, "register_at_fork"):
@@ -213,13 +258,13 @@ async def off_loop_within(
     if size <= OFF_LOOP_CHARS and not thread:
         if deadline is None or running is None:
             return work()
-        return _watched(_arm(deadline, running, spare), work)
+        return _watched(deadline, running, spare, work)
     loop = asyncio.get_running_loop()
     pool = _executor()
     if deadline is None:
         return await loop.run_in_executor(pool, work)
     if running is not None:
-        work = functools.partial(_on_thread, deadline, running, spare, work)
+        work = functools.partial(_watched, deadline, running, spare, work)
     future = loop.run_in_executor(pool, work)
     try:
         return await asyncio.wait_for(future, deadline + 2 * WATCH_POLL)
