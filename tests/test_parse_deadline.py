@@ -283,3 +283,31 @@ async def test_off_loop_without_a_deadline_or_a_running_list_is_unwatched() -> N
     assert await offload.off_loop_within(0.3, 10, lambda: 2) == 2
     assert await offload.off_loop_within(0.3, 10, lambda: 3, running=[], thread=True) == 3
     assert not getattr(offload._local, "watch", None) or not offload._local.watch.armed
+
+
+def test_a_dozing_watchdog_wakes_for_the_next_parse() -> None:
+    """After a second without parses the watchdog waits to be woken; the next parse wakes it and a
+    spinning parser is still interrupted at its deadline."""
+    from openrouter_registry.replies import offload
+
+    offload._watched(0.1, [], (), lambda: None)  # the watchdog runs
+    give_up = time.monotonic() + 10
+    while not offload._dozing and time.monotonic() < give_up:
+        time.sleep(0.05)
+    assert offload._dozing
+    running: list[tuple[str, float]] = []
+    spun = []
+
+    def spin() -> None:
+        running.append(("plugin", time.monotonic()))
+        started = time.monotonic()
+        try:
+            while time.monotonic() - started < 5:
+                pass
+        finally:
+            spun.append(time.monotonic() - started)
+
+    with pytest.raises(offload.ParseOverrun) as raised:
+        offload._watched(0.1, running, (), spin)
+    assert raised.value.plugin == "plugin" and raised.value.deadline == 0.1
+    assert 0.1 <= spun[0] < 0.1 + 0.5  # 0.5 s: this shared machine's noise, not the 5 s spin
