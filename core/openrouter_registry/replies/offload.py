@@ -156,9 +156,9 @@ def _watch_loop() -> None:
             continue
         with _wake:
             _dozing = True  # before the check: an arm after it sees the flag and wakes us
-            while not any(watch.armed for watch in _all):
-                _wake.wait()
-            _dozing = False
+            if not any(watch.armed for watch in _all):
+                _wake.wait()  # woken by an arm: back to scanning (that parse may be over by now, and
+            _dozing = False  # waiting again would make every later arm wake us: a thread switch per parse)
         quiet = 0
 
 
