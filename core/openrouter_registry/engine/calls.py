@@ -62,6 +62,7 @@ log = logging.getLogger("openrouter_registry")
 T = TypeVar("T")
 
 _ROLES = frozenset({"system", "user", "assistant", "developer", "tool"})
+_SPARE = frozenset({CORE_PLUGIN})  # parsers the parse deadline's watchdog never interrupts
 _KNOWN_DIMENSIONS = {
     "openai/text-embedding-3-large": 3072,
     "openai/text-embedding-3-small": 1536,
@@ -631,9 +632,10 @@ class Engine:
 
     async def _checked(self, call: _Call, reply: Reply, text: str) -> _Parsed | list[str]:
         """Step 4, with the parse deadline: `_check_reply` through `off_loop_within` (a large reply is
-        parsed on a worker thread: the event loop never stalls). A plugin parser that passes
-        `PARSE_DEADLINE` is abandoned for this reply, accounted (``degraded``) and skipped: the chain
-        runs again without it, down to the core's parser."""
+        parsed on a worker thread: the event loop never stalls; every reply once a parser overran). A
+        plugin parser that passes `PARSE_DEADLINE` is interrupted (or, blocked in C on the worker,
+        abandoned) for this reply, accounted (``degraded``) and skipped: the chain runs again without
+        it, down to the core's parser."""
         schema = call.json_schema
         assert schema is not None  # only structured calls are checked
         skip: frozenset[str] = frozenset()
@@ -643,9 +645,9 @@ class Engine:
                 return await off_loop_within(PARSE_DEADLINE, len(text), functools.partial(
                     self._check_reply, call.resolution, text, call.mode or "prompt",
                     schema, reply.finish_reason, skip, running,
-                ))
-            except ParseOverrun:
-                hung = running[-1][0] if running else None
+                ), running=running, spare=_SPARE, thread=self.registry.parses_off_loop)
+            except ParseOverrun as overrun:
+                hung = overrun.plugin or (running[-1][0] if running else None)
                 if hung is None or hung in skip or hung == CORE_PLUGIN:
                     raise StructuredOutputError(
                         f"the reply could not be parsed within {PARSE_DEADLINE:g}s", **call.spent(reply)

@@ -223,6 +223,7 @@ class Registry:
         self._epoch = 0  # bumped whenever the set of registered plugins changes
         self._observed = (-1, False)  # (epoch, does a plugin implement on_event), for `observed`
         self._hung: dict[str, float] = {}  # plugin -> when its parse_structured last passed PARSE_DEADLINE
+        self._overran: set[str] = set()  # plugins whose parse_structured ever passed PARSE_DEADLINE
         self._load_lock = threading.RLock()  # held while plugins load (once)
         self._lock = threading.RLock()  # held only for short updates of the state above
 
@@ -412,6 +413,8 @@ class Registry:
         pm = self.plugin_manager
         with self._lock:
             record = self._records.pop(name, None)
+            self._overran.discard(name)
+            self._hung.pop(name, None)
             if record and record.plugin is not None and pm.is_registered(record.plugin):
                 pm.unregister(record.plugin)
             if record:
@@ -681,7 +684,8 @@ class Registry:
         A parser that raises is skipped for this reply; the next one (at last the core's) goes on. So is
         one in ``skip`` (the caller abandoned it for this reply) and one that passed `PARSE_DEADLINE`
         less than `HUNG_PARSER_PAUSE` seconds ago. ``running`` receives (plugin, start time) before each
-        parser is called, so a caller that gives up waiting knows which one hung; a parser that returns
+        parser is called and the core's name once the chain is over, so the watchdog, or a caller that
+        gives up waiting, knows which one hung (`replies.offload.off_loop_within`); a parser that returns
         but took longer than `PARSE_DEADLINE` is accounted as overrun (`parse_overran`) all the same."""
         if self._hung:
             skip = skip | self._hung_parsers()
@@ -696,6 +700,7 @@ class Registry:
             return None, None
         finally:
             self._check_overrun(running, model)
+            running.append((CORE_PLUGIN, time.monotonic()))  # the chain is over: no plugin parser runs now
 
     def _hung_parsers(self) -> frozenset[str]:
         now = time.monotonic()
@@ -712,15 +717,27 @@ class Registry:
         """Account for a ``parse_structured`` call of ``plugin`` that passed `PARSE_DEADLINE`: the plugin
         shows ``degraded`` (logged once, as for any failed hook call) and its parser is skipped for
         `HUNG_PARSER_PAUSE` seconds, for every model (a hung parser would otherwise take a worker thread
-        per reply). The core's parser is never skipped."""
-        if plugin == CORE_PLUGIN:
-            return
-        self._hung[plugin] = time.monotonic()
+        per reply); after that, for the process's life, `parses_off_loop`. Accounted once per pause (the
+        watchdog's interrupt and the end of the chain both report it). The core's parser is never skipped."""
+        with self._lock:
+            if plugin == CORE_PLUGIN or plugin in self._hung_parsers():
+                return
+            self._hung[plugin] = time.monotonic()
+            self._overran.add(plugin)
         problem = (
-            f"parse_structured took {seconds:.1f}s, over the {PARSE_DEADLINE:g}s deadline; abandoned for that reply "
-            f"and skipped for {HUNG_PARSER_PAUSE:g}s"
+            f"parse_structured took {seconds:.1f}s, over the {PARSE_DEADLINE:g}s deadline; abandoned for that reply, "
+            f"skipped for {HUNG_PARSER_PAUSE:g}s, then run on a worker thread"
         )
         self._hook_failed(plugin, None, "parse_structured", {"model": model}, PluginError(plugin, problem), probe=False)
+
+    @property
+    def parses_off_loop(self) -> bool:
+        """True when the parser of a registered plugin passed `PARSE_DEADLINE` in this process: every
+        structured reply is then parsed on a worker thread, short ones too, so a parser blocked in C (which
+        the watchdog cannot interrupt) can hold up the event loop at most once per plugin and process.
+        Asked before every parse: an attribute read while no parser ever overran."""
+        overran = self._overran
+        return bool(overran) and any(name in self._records for name in list(overran))
 
     @property
     def observed(self) -> bool:
