@@ -44,9 +44,9 @@ from ..result import CostSource, Usage
 if TYPE_CHECKING:
     from ..plugins.registry import Registry
     from ..settings import Settings
-    from .otel import CallSpan
+    from .otel import CallSpan, LoopSpan
 
-__all__ = ["watch", "Watch", "span_attributes", "tracing_wanted"]
+__all__ = ["watch", "Watch", "span_attributes", "tracing_wanted", "tool_loop", "loop_totals"]
 
 log = logging.getLogger("openrouter_registry")
 
@@ -130,6 +130,39 @@ def watch(
             stream=stream, output_type=output_type, extra=_EXTRA.get(), current=current,
         )
     return Watch(operation, model, registry if plugins else None, on_event, span)
+
+
+def tool_loop(
+    model: str, settings: Settings, *, output_type: str, conversation_id: str | None = None
+) -> LoopSpan | None:
+    """The ``invoke_agent`` span of one tool loop (`run_tools`), current until it ends, or None when no
+    tracer provider is set (one dict lookup when the app never imported OpenTelemetry). The loop gives
+    each tool call an ``execute_tool`` span through it (`LoopSpan.tool`). Spans only: a tool run has
+    no `CallEvent` (events report a call's requests to OpenRouter; the rounds' chat calls have theirs)."""
+    if "opentelemetry.trace" not in sys.modules or not tracing_wanted():
+        return None
+    return _otel.loop_span(  # type: ignore[no-any-return]
+        model, _server(settings.base_url), output_type=output_type, conversation_id=conversation_id, extra=_EXTRA.get()
+    )
+
+
+def loop_totals(
+    usage: Usage, cost: float | Decimal | None, cost_source: CostSource | None, attempts: int, rounds: int,
+    finish_reason: str | None = None,
+) -> dict[str, Any]:
+    """A tool loop's span attributes once it ends: what every round used and cost, summed."""
+    return {
+        "gen_ai.usage.input_tokens": usage.prompt_tokens,
+        "gen_ai.usage.output_tokens": usage.completion_tokens,
+        "gen_ai.usage.cache_read.input_tokens": usage.cached_tokens,
+        "gen_ai.usage.cache_write.input_tokens": usage.cache_write_tokens,
+        "gen_ai.usage.reasoning.output_tokens": usage.reasoning_tokens,
+        "gen_ai.response.finish_reasons": [finish_reason] if finish_reason else None,
+        "openrouter.cost_usd": _float(cost),
+        "openrouter.cost_source": cost_source,
+        "openrouter.attempts": attempts,
+        "openrouter.rounds": rounds,
+    }
 
 
 class Watch:
