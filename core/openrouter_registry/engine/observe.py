@@ -5,8 +5,8 @@ OpenTelemetry spans and metrics (`openrouter_registry.engine.otel`) when the app
 ``on_event``, the service has no ``on_event=`` and ``opentelemetry`` is not imported (or no provider
 is set) -> it returns None and the call goes on untouched. Otherwise it returns a `Watch`, which the
 call drives in order (``request``, ``retry``, ``fallback``, ``reask``, then ``succeeded``, or
-``ended(error)`` for what it raised). Any call that talks to OpenRouter, or runs a tool (the tool loop,
-with the conventions' operation ``execute_tool``), adopts it the same way:
+``ended(error)`` for what it raised). Any call that talks to OpenRouter (``generate``, ``stream``,
+``embed``, each round of the tool loop) adopts it the same way:
 
     watch = observe.watch("chat", model, settings, registry, on_event)
     try:
@@ -19,6 +19,12 @@ with the conventions' operation ``execute_tool``), adopts it the same way:
         watch.succeeded(...)               # the response event; the span ends
 
 (``with watch:`` does the same where the call is observed for sure.)
+
+The tool loop (`run_tools`) adds spans, not events: `tool_loop` gives it an ``invoke_agent`` span (None
+when no tracer provider is set, as cheaply as `watch`), the parent of its rounds' chat spans and of an
+``execute_tool`` span per tool call (`otel.LoopSpan.tool`); `loop_totals` are its closing attributes.
+Running a tool emits no `CallEvent`: events report the steps of a request to OpenRouter (their kinds,
+``attempts`` and ``model`` mean nothing for a local function), and the rounds' chat calls have theirs.
 
 Observers are isolated: one that raises is logged and ignored (plugins through the registry's
 isolation rule), so observing never changes a call's outcome.

@@ -1,5 +1,7 @@
 """OpenTelemetry for one call: a GenAI client span, a child span per HTTP request, span events for
-retries, mode fallbacks and re-asks, and the two GenAI client metrics.
+retries, mode fallbacks and re-asks, and the two GenAI client metrics; for the tool loop, an
+``invoke_agent`` span (`LoopSpan`) with an ``execute_tool {gen_ai.tool.name}`` span (`ToolSpan`) per
+tool call, both of kind INTERNAL.
 
 Loaded only by `openrouter_registry.engine.observe`, and only when ``opentelemetry`` is already
 imported by the application and a tracer or meter provider is set (`enabled`); ``import
@@ -9,7 +11,8 @@ openrouter_registry`` never loads it. Names follow the OpenTelemetry GenAI seman
 the histograms ``gen_ai.client.operation.duration`` (s) and ``gen_ai.client.token.usage``
 ({token}). OpenRouter's own facts ride along under the ``openrouter.`` prefix (`ATTRIBUTES`).
 
-Content (messages, system instructions, tool definitions, the output) is recorded only when
+Content (messages, system instructions, tool definitions, the output, a tool call's arguments and
+result and its error message) is recorded only when
 ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` is ``true`` (or ``SPAN_ONLY`` /
 ``SPAN_AND_EVENT``), as JSON strings in the conventions' message format. Request headers, and so the
 API key, are never read here.

@@ -11,6 +11,10 @@ not validate and a function that takes too long all go back to the model as that
 ``schema``, that answer is validated like any structured reply); past ``max_rounds`` rounds it raises
 `ToolLoopError` with the transcript, usage and cost. A forcing ``tool_choice`` ("required", a tool's
 name) holds for the first round only; later rounds use "auto", so the model can answer.
+
+With a tracer provider set, the loop is one ``invoke_agent`` span (the rounds' totals on it) whose
+children are each round's chat span and an ``execute_tool {name}`` span per tool call, current while
+the function runs; see `openrouter_registry.engine.otel`.
 """
 
 from __future__ import annotations
