@@ -136,6 +136,23 @@ async def test_a_two_round_loop_is_one_agent_span_with_chat_and_tool_children(
                        "Lyon": tools[2].context.span_id}
 
 
+async def test_two_loops_under_one_handler_keep_their_own_rounds(server: FakeOpenRouter, telemetry: Telemetry) -> None:
+    tracer = telemetry.tracer_provider.get_tracer("app")
+    async with service_for(server) as service:
+        with tracer.start_as_current_span("POST /cities") as handler:
+            first, second = await asyncio.gather(  # the local server plans a lookup call, then answers
+                service.run_tools("Where is Paris?", tools=[lookup], model=MODEL),
+                service.run_tools("Where is Rome?", tools=[lookup], model=MODEL),
+            )
+    assert first.rounds == second.rounds == 2
+    spans = telemetry.finished()
+    agents = named(spans, "invoke_agent")
+    assert len(agents) == 2 and {parent_id(a) for a in agents} == {handler.get_span_context().span_id}
+    for agent in agents:
+        children = [s.name for s in spans if parent_id(s) == agent.context.span_id]
+        assert sorted(children) == [f"chat {MODEL}", f"chat {MODEL}", "execute_tool lookup"]
+
+
 async def test_a_tool_that_fails_is_an_error_span_and_the_loop_goes_on(
     server: FakeOpenRouter, telemetry: Telemetry
 ) -> None:
