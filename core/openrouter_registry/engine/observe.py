@@ -5,8 +5,8 @@ OpenTelemetry spans and metrics (`openrouter_registry.engine.otel`) when the app
 ``on_event``, the service has no ``on_event=`` and ``opentelemetry`` is not imported (or no provider
 is set) -> it returns None and the call goes on untouched. Otherwise it returns a `Watch`, which the
 call drives in order (``request``, ``retry``, ``fallback``, ``reask``, then ``succeeded``, or
-``ended(error)`` for what it raised). Any call that talks to OpenRouter, or runs a tool (the tool loop,
-with the conventions' operation ``execute_tool``), adopts it the same way:
+``ended(error)`` for what it raised). Any call that talks to OpenRouter (``generate``, ``stream``,
+``embed``, each round of the tool loop) adopts it the same way:
 
     watch = observe.watch("chat", model, settings, registry, on_event)
     try:
@@ -19,6 +19,12 @@ with the conventions' operation ``execute_tool``), adopts it the same way:
         watch.succeeded(...)               # the response event; the span ends
 
 (``with watch:`` does the same where the call is observed for sure.)
+
+The tool loop (`run_tools`) adds spans, not events: `tool_loop` gives it an ``invoke_agent`` span (None
+when no tracer provider is set, as cheaply as `watch`), the parent of its rounds' chat spans and of an
+``execute_tool`` span per tool call (`otel.LoopSpan.tool`); `loop_totals` are its closing attributes.
+Running a tool emits no `CallEvent`: events report the steps of a request to OpenRouter (their kinds,
+``attempts`` and ``model`` mean nothing for a local function), and the rounds' chat calls have theirs.
 
 Observers are isolated: one that raises is logged and ignored (plugins through the registry's
 isolation rule), so observing never changes a call's outcome.
@@ -44,9 +50,9 @@ from ..result import CostSource, Usage
 if TYPE_CHECKING:
     from ..plugins.registry import Registry
     from ..settings import Settings
-    from .otel import CallSpan
+    from .otel import CallSpan, LoopSpan
 
-__all__ = ["watch", "Watch", "span_attributes", "tracing_wanted"]
+__all__ = ["watch", "Watch", "span_attributes", "tracing_wanted", "tool_loop", "loop_totals"]
 
 log = logging.getLogger("openrouter_registry")
 
@@ -130,6 +136,39 @@ def watch(
             stream=stream, output_type=output_type, extra=_EXTRA.get(), current=current,
         )
     return Watch(operation, model, registry if plugins else None, on_event, span)
+
+
+def tool_loop(
+    model: str, settings: Settings, *, output_type: str, conversation_id: str | None = None
+) -> LoopSpan | None:
+    """The ``invoke_agent`` span of one tool loop (`run_tools`), current until it ends, or None when no
+    tracer provider is set (one dict lookup when the app never imported OpenTelemetry). The loop gives
+    each tool call an ``execute_tool`` span through it (`LoopSpan.tool`). Spans only: a tool run has
+    no `CallEvent` (events report a call's requests to OpenRouter; the rounds' chat calls have theirs)."""
+    if "opentelemetry.trace" not in sys.modules or not tracing_wanted():
+        return None
+    return _otel.loop_span(  # type: ignore[no-any-return]
+        model, _server(settings.base_url), output_type=output_type, conversation_id=conversation_id, extra=_EXTRA.get()
+    )
+
+
+def loop_totals(
+    usage: Usage, cost: float | Decimal | None, cost_source: CostSource | None, attempts: int, rounds: int,
+    finish_reason: str | None = None,
+) -> dict[str, Any]:
+    """A tool loop's span attributes once it ends: what every round used and cost, summed."""
+    return {
+        "gen_ai.usage.input_tokens": usage.prompt_tokens,
+        "gen_ai.usage.output_tokens": usage.completion_tokens,
+        "gen_ai.usage.cache_read.input_tokens": usage.cached_tokens,
+        "gen_ai.usage.cache_write.input_tokens": usage.cache_write_tokens,
+        "gen_ai.usage.reasoning.output_tokens": usage.reasoning_tokens,
+        "gen_ai.response.finish_reasons": [finish_reason] if finish_reason else None,
+        "openrouter.cost_usd": _float(cost),
+        "openrouter.cost_source": cost_source,
+        "openrouter.attempts": attempts,
+        "openrouter.rounds": rounds,
+    }
 
 
 class Watch:

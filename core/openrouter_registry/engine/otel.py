@@ -1,5 +1,7 @@
 """OpenTelemetry for one call: a GenAI client span, a child span per HTTP request, span events for
-retries, mode fallbacks and re-asks, and the two GenAI client metrics.
+retries, mode fallbacks and re-asks, and the two GenAI client metrics; for the tool loop, an
+``invoke_agent`` span (`LoopSpan`) with an ``execute_tool {gen_ai.tool.name}`` span (`ToolSpan`) per
+tool call, both of kind INTERNAL.
 
 Loaded only by `openrouter_registry.engine.observe`, and only when ``opentelemetry`` is already
 imported by the application and a tracer or meter provider is set (`enabled`); ``import
@@ -9,7 +11,8 @@ openrouter_registry`` never loads it. Names follow the OpenTelemetry GenAI seman
 the histograms ``gen_ai.client.operation.duration`` (s) and ``gen_ai.client.token.usage``
 ({token}). OpenRouter's own facts ride along under the ``openrouter.`` prefix (`ATTRIBUTES`).
 
-Content (messages, system instructions, tool definitions, the output) is recorded only when
+Content (messages, system instructions, tool definitions, the output, a tool call's arguments and
+result and its error message) is recorded only when
 ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` is ``true`` (or ``SPAN_ONLY`` /
 ``SPAN_AND_EVENT``), as JSON strings in the conventions' message format. Request headers, and so the
 API key, are never read here.
@@ -28,7 +31,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .. import __version__  # the root package is loaded before any of its modules
 
-__all__ = ["enabled", "CallSpan", "capture_content", "ATTRIBUTES", "CONTENT_SWITCH"]
+__all__ = ["enabled", "CallSpan", "LoopSpan", "ToolSpan", "loop_span", "capture_content", "ATTRIBUTES", "CONTENT_SWITCH"]
 
 CONTENT_SWITCH = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 _CONTENT_ON = frozenset({"true", "1", "yes", "span_only", "span_and_event"})
@@ -45,6 +48,7 @@ ATTRIBUTES = {
     "openrouter.attempts": "HTTP requests the call made, retries, fallbacks and re-asks included",
     "openrouter.reasks": "times the model was asked again after an invalid reply",
     "openrouter.mode_fallbacks": "times the model refused a structured mode and the next one was tried",
+    "openrouter.rounds": "the tool loop's rounds (chat calls) run, on its invoke_agent span",
 }
 
 _DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
@@ -303,3 +307,114 @@ class CallSpan:
         if tokens is not None:
             for kind, count in zip(("input", "output"), tokens):
                 meters.tokens.record(count, {**labels, "gen_ai.token.type": kind})
+
+
+# --- the tool loop -----------------------------------------------------------------------------------
+
+
+def loop_span(model: str, server: tuple[str, int], *, output_type: str, conversation_id: str | None,
+              extra: Mapping[str, Any]) -> LoopSpan | None:
+    """The span of one `run_tools` loop, current until it ends, or None without a tracer provider."""
+    tracer = _tracer()
+    if tracer is None:
+        return None
+    attributes: dict[str, Any] = {
+        "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.provider.name": "openrouter",
+        "gen_ai.request.model": model,
+        "server.address": server[0],
+        "server.port": server[1],
+        "gen_ai.output.type": output_type,
+    }
+    if conversation_id:
+        attributes["gen_ai.conversation.id"] = conversation_id
+    attributes.update(extra)
+    return LoopSpan(tracer, tracer.start_span("invoke_agent", kind=SpanKind.INTERNAL, attributes=attributes))
+
+
+class LoopSpan:
+    """The ``invoke_agent`` span of one tool loop (kind INTERNAL): the current span while the loop runs,
+    so the chat span of each round and the ``execute_tool`` span of each tool call are its children."""
+
+    def __init__(self, tracer: trace.Tracer, span: trace.Span) -> None:
+        self._tracer = tracer
+        self.span = span
+        self._content = capture_content()
+        self._token: object | None = otel_context.attach(trace.set_span_in_context(span))
+
+    def _detach(self) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            otel_context.detach(token)  # type: ignore[arg-type]
+
+    def tool(self, name: str, call_id: str, description: str | None, arguments: str) -> ToolSpan:
+        """The ``execute_tool`` span of one tool call, a child of this loop's span."""
+        attributes: dict[str, Any] = {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": name,
+            "gen_ai.tool.call.id": call_id,
+            "gen_ai.tool.type": "function",
+        }
+        if description:
+            attributes["gen_ai.tool.description"] = description
+        if self._content:
+            attributes["gen_ai.tool.call.arguments"] = arguments
+        span = self._tracer.start_span(
+            f"execute_tool {name}", context=trace.set_span_in_context(self.span), kind=SpanKind.INTERNAL,
+            attributes=attributes,
+        )
+        return ToolSpan(span, name, self._content)
+
+    def finish(self, attributes: Mapping[str, Any]) -> None:
+        """The loop answered: its totals; the span ends."""
+        self._detach()
+        self.span.set_attributes({k: v for k, v in attributes.items() if v is not None})
+        self.span.end()
+
+    def fail(self, error: BaseException, attributes: Mapping[str, Any]) -> None:
+        """The loop raised ``error`` (`ToolLoopError`, a round's API error...): status ERROR, ``error.type``."""
+        self._detach()
+        span = self.span
+        span.set_attributes({k: v for k, v in attributes.items() if v is not None})
+        span.set_attribute("error.type", type(error).__name__)
+        span.set_status(Status(StatusCode.ERROR, str(error)))
+        span.record_exception(error)
+        span.end()
+
+
+class ToolSpan:
+    """The ``execute_tool {name}`` span of one tool call (kind INTERNAL). It is the current span while
+    the function runs (`attach`, in the task that runs it), so what the function does nests under it."""
+
+    def __init__(self, span: trace.Span, name: str, content: bool) -> None:
+        self.span = span
+        self.name = name
+        self._content = content
+        self._token: object | None = None
+
+    def attach(self) -> None:
+        self._token = otel_context.attach(trace.set_span_in_context(self.span))
+
+    def _detach(self) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            otel_context.detach(token)  # type: ignore[arg-type]
+
+    def succeeded(self, result: str) -> None:
+        """The function returned: the result as sent to the model when content is captured; the span ends."""
+        self._detach()
+        if self._content:
+            self.span.set_attribute("gen_ai.tool.call.result", result)
+        self.span.end()
+
+    def failed(self, kind: str, error: BaseException | None, message: str) -> None:
+        """The call failed (``kind`` is its ``error.type``): status ERROR; its ``message`` (what the model
+        is told, which may quote the arguments) and the exception event only when content is captured,
+        else a description without content; the span ends."""
+        self._detach()
+        span = self.span
+        span.set_attribute("error.type", kind)
+        span.set_status(Status(StatusCode.ERROR, message if self._content else f"{self.name} failed: {kind}"))
+        if error is not None and self._content:
+            span.record_exception(error)
+        span.end()

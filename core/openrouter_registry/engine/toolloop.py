@@ -11,6 +11,10 @@ not validate and a function that takes too long all go back to the model as that
 ``schema``, that answer is validated like any structured reply); past ``max_rounds`` rounds it raises
 `ToolLoopError` with the transcript, usage and cost. A forcing ``tool_choice`` ("required", a tool's
 name) holds for the first round only; later rounds use "auto", so the model can answer.
+
+With a tracer provider set, the loop is one ``invoke_agent`` span (the rounds' totals on it) whose
+children are each round's chat span and an ``execute_tool {name}`` span per tool call, current while
+the function runs; see `openrouter_registry.engine.otel`.
 """
 
 from __future__ import annotations
@@ -26,11 +30,13 @@ import attrs
 
 from ..errors import ConfigurationError, ToolLoopError
 from ..result import CostSource, GenerationResult, ToolCall, Usage, add_cost_sources, add_costs, tool_message
+from . import observe
 
 if TYPE_CHECKING:
     from ..schemas.tools import Tool
     from .calls import Engine, _Call
     from .observe import Watch
+    from .otel import LoopSpan
 
 __all__ = ["ToolRunResult", "run_tools", "DEFAULT_TOOL_TIMEOUT", "MAX_RESULT_CHARS"]
 
@@ -73,15 +79,39 @@ def _content(value: Any) -> str:
     return text
 
 
-async def _run_one(call: ToolCall, tools: Mapping[str, Tool], timeout: float) -> str:
-    """One call's result content; every failure is an ``error: ...`` content, never an exception."""
+async def _run_one(call: ToolCall, tools: Mapping[str, Tool], timeout: float, loop: LoopSpan | None) -> str:
+    """One call's result content; every failure is an ``error: ...`` content, never an exception.
+    Traced (``loop``), the call is an ``execute_tool`` span, current while the function runs."""
+    if loop is None:
+        return (await _execute(call, tools, timeout))[0]
+    tool = tools.get(call.name)
+    span = loop.tool(call.name, call.id, None if tool is None else tool.description, call.arguments_text)
+    span.attach()  # this task's context: the function (and a sync one's worker thread) runs under the span
+    try:
+        content, failure = await _execute(call, tools, timeout)
+    except BaseException as error:  # cancelled: the loop was
+        span.failed(type(error).__name__, error, str(error))
+        raise
+    if failure is None:
+        span.succeeded(content)
+    else:
+        span.failed(failure[0], failure[1], content)
+    return content
+
+
+async def _execute(
+    call: ToolCall, tools: Mapping[str, Tool], timeout: float
+) -> tuple[str, tuple[str, BaseException | None] | None]:
+    """The call's result content, and what failed (its ``error.type`` and exception) or None."""
     tool = tools.get(call.name)
     if tool is None:
-        return f"error: there is no tool named {call.name!r}; the tools are: {', '.join(tools)}"
+        known = ", ".join(tools)
+        return f"error: there is no tool named {call.name!r}; the tools are: {known}", ("unknown_tool", None)
     if call.errors:
-        return "error: invalid arguments: " + "; ".join(call.errors)
+        return "error: invalid arguments: " + "; ".join(call.errors), ("invalid_arguments", None)
     if not isinstance(call.arguments, dict):
-        return f"error: the arguments must be a JSON object, got {call.arguments_text[:200]!r}"
+        got = call.arguments_text[:200]
+        return f"error: the arguments must be a JSON object, got {got!r}", ("invalid_arguments", None)
     function = tool.function
     assert function is not None  # run_tools takes callables only
     try:
@@ -92,13 +122,13 @@ async def _run_one(call: ToolCall, tools: Mapping[str, Tool], timeout: float) ->
             value = await asyncio.wait_for(asyncio.to_thread(function, **kwargs), timeout)
             if inspect.isawaitable(value):
                 value = await asyncio.wait_for(value, timeout)
-    except asyncio.TimeoutError:
-        return f"error: {call.name} did not finish within {timeout:g} seconds"
+    except asyncio.TimeoutError as exc:
+        return f"error: {call.name} did not finish within {timeout:g} seconds", ("TimeoutError", exc)
     except ConfigurationError as exc:
-        return f"error: {exc}"
+        return f"error: {exc}", (type(exc).__name__, exc)
     except Exception as exc:  # a tool's failure is the model's to handle: it goes back as the result
-        return f"error: {call.name} raised {type(exc).__name__}: {exc}"
-    return _content(value)
+        return f"error: {call.name} raised {type(exc).__name__}: {exc}", (type(exc).__name__, exc)
+    return _content(value), None
 
 
 async def run_tools(
@@ -135,7 +165,38 @@ async def run_tools(
         raise ConfigurationError(f"run_tools() got unknown options {unknown}; it takes {sorted(_GENERATE_OPTIONS)}")
     by_name = {tool.name: tool for tool in declared}
     conversation: list[dict[str, Any]] = normalize_messages(prompt, messages)
-    usage, cost, source, attempts = Usage(), None, None, 0
+    # traced, the loop is one invoke_agent span: its rounds' chat spans and its execute_tool spans are children
+    loop = observe.tool_loop(
+        options["model"] if isinstance(options.get("model"), str) and options["model"] else engine.settings.model,
+        engine.settings, output_type="text" if schema is None else "json", conversation_id=_session(options),
+    )
+    tally = _Tally()
+    limits = (max_rounds, tool_timeout)
+    if loop is None:
+        return await _loop(engine, conversation, schema, declared, by_name, limits, options, tally, None)
+    try:
+        done = await _loop(engine, conversation, schema, declared, by_name, limits, options, tally, loop)
+    except BaseException as error:
+        # what the finished rounds spent, and what the failed round's call spent before it raised
+        usage, cost = tally.usage, tally.cost
+        spent, used = getattr(error, "cost", None), getattr(error, "usage", None)
+        if not isinstance(error, ToolLoopError):  # (that one carries the rounds' totals, already counted)
+            usage = usage + used if isinstance(used, Usage) else usage
+            cost = add_costs(cost, spent if isinstance(spent, Decimal) else None)
+        loop.fail(error, observe.loop_totals(usage, cost, tally.source, tally.attempts, tally.rounds))
+        raise
+    loop.finish(observe.loop_totals(
+        done.usage, done.cost, done.cost_source, done.attempts, done.rounds, done.final.finish_reason
+    ))
+    return done
+
+
+async def _loop(
+    engine: Engine, conversation: list[dict[str, Any]], schema: Any, declared: tuple[Tool, ...],
+    by_name: Mapping[str, Tool], limits: tuple[int, float], options: dict[str, Any], tally: _Tally,
+    loop: LoopSpan | None,
+) -> ToolRunResult:
+    max_rounds, tool_timeout = limits
     for round_number in range(1, max_rounds + 1):
         if round_number == 2 and options.get("tool_choice") not in (None, "auto", "none"):
             # a forced call ("required", a tool's name) is asked once: forced every round, it never ends
@@ -150,18 +211,43 @@ async def run_tools(
             if watch is not None:
                 watch.ended(error)
             raise
-        usage, cost = usage + result.usage, add_costs(cost, result.cost)
-        source, attempts = add_cost_sources(source, result.cost_source), attempts + result.attempts
+        tally.add(result)
         conversation = [*conversation, result.assistant_message()]
         if not result.tool_calls:
-            return ToolRunResult(result.content, result, tuple(conversation), round_number, usage, cost, source, attempts)
-        outputs = await asyncio.gather(*(_run_one(tool_call, by_name, tool_timeout) for tool_call in result.tool_calls))
+            return ToolRunResult(result.content, result, tuple(conversation), round_number,
+                                 tally.usage, tally.cost, tally.source, tally.attempts)
+        outputs = await asyncio.gather(
+            *(_run_one(tool_call, by_name, tool_timeout, loop) for tool_call in result.tool_calls)
+        )
         conversation += [tool_message(tool_call, output) for tool_call, output in zip(result.tool_calls, outputs)]
     raise ToolLoopError(
         f"the model still called tools after max_rounds={max_rounds} rounds; raise max_rounds, or read the "
         "transcript on this error to see what it kept asking for",
-        transcript=conversation, rounds=max_rounds, usage=usage, cost=cost, attempts=attempts,
+        transcript=conversation, rounds=max_rounds, usage=tally.usage, cost=tally.cost, attempts=tally.attempts,
     )
+
+
+@attrs.define
+class _Tally:
+    """What the loop's rounds used and cost so far, summed."""
+
+    usage: Usage = attrs.field(factory=Usage)
+    cost: Decimal | None = None
+    source: CostSource | None = None
+    attempts: int = 0
+    rounds: int = 0
+
+    def add(self, result: GenerationResult[Any]) -> None:
+        self.usage, self.cost = self.usage + result.usage, add_costs(self.cost, result.cost)
+        self.source, self.attempts = add_cost_sources(self.source, result.cost_source), self.attempts + result.attempts
+        self.rounds += 1
+
+
+def _session(options: Mapping[str, Any]) -> str | None:
+    """OpenRouter's ``session_id`` in the options' ``extra_body``: the loop's ``gen_ai.conversation.id``."""
+    extra = options.get("extra_body")
+    session = extra.get("session_id") if isinstance(extra, Mapping) else None
+    return session if isinstance(session, str) and session else None
 
 
 _GENERATE_OPTIONS = frozenset(
