@@ -476,3 +476,25 @@ async def test_every_round_of_the_tool_loop_is_a_chat_span(server: FakeOpenRoute
     chats = [span for span in telemetry.spans.get_finished_spans() if span.name == "chat openai/gpt-4o-mini"]
     assert result.rounds == 2 and len(chats) == 2  # the round that called the tool, then the answer
     assert [dict(span.attributes or {})["gen_ai.response.finish_reasons"] for span in chats] == [("tool_calls",), ("stop",)]
+
+
+def test_sync_client_calls_nest_under_the_callers_span_and_keep_its_attributes(
+    server: FakeOpenRouter, telemetry: Telemetry
+) -> None:
+    from openrouter_registry import NLPServices
+
+    tracer = telemetry.tracer_provider.get_tracer("app")
+    with NLPServices.openrouter_sync(base_url=server.base_url, api_key=server.api_key, catalog=False,
+                                     model_name="openai/gpt-4o") as client:
+        with tracer.start_as_current_span("handler") as handler, span_attributes({"app.request": "r-1"}):
+            client.generate("Say hello")
+            assert "".join(client.stream("Say hello")) != ""
+        client.generate("Outside")  # no caller span: a root span of its own
+    calls = [s for s in telemetry.finished() if s.kind is SpanKind.CLIENT]
+    assert len(calls) == 3
+    inside, streamed, outside = calls
+    for span in (inside, streamed):  # run_coroutine_threadsafe schedules in a copy of the caller's context
+        assert span.parent is not None and span.parent.span_id == handler.get_span_context().span_id
+        assert span.context.trace_id == handler.get_span_context().trace_id
+        assert span.attributes is not None and span.attributes["app.request"] == "r-1"
+    assert outside.parent is None and outside.attributes is not None and "app.request" not in outside.attributes

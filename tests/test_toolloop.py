@@ -129,6 +129,27 @@ async def test_run_tools_refuses_bad_arguments_before_sending(server: FakeOpenRo
     assert server.requests == []
 
 
+async def test_every_round_sends_generates_routing_options_and_the_settings_session(server: FakeOpenRouter) -> None:
+    from openrouter_registry import Provider
+
+    server.enqueue(tool_reply(("c1", "slow_a", '{"x": 1}')))
+    async with make_service(server) as service:
+        result = await service.run_tools("Go", tools=[slow_a], provider=Provider(order=["OpenAI"]),
+                                         models=["openai/gpt-4o"], session_id="chat-7", max_attempts=1, timeout=5)
+    assert result.rounds == 2
+    for request in server.requests:  # both rounds, exactly as generate sends them
+        assert request.body["provider"] == {"order": ["OpenAI"]}
+        assert request.body["models"] == ["openai/gpt-4o"] and request.body["session_id"] == "chat-7"
+    server.enqueue(tool_reply(("c1", "slow_a", '{"x": 1}')))
+    async with make_service(server, session_id="from-settings") as service:
+        await service.run_tools("Go", tools=[slow_a])
+    assert [r.body["session_id"] for r in server.requests[2:]] == ["from-settings", "from-settings"]
+    async with make_service(server) as service:
+        with pytest.raises(ConfigurationError, match="max_attempts"):
+            await service.run_tools("x", tools=[slow_a], max_attempts=0)
+    assert len(server.requests) == 4
+
+
 # --- the tools structured mode ---------------------------------------------------------------------
 
 

@@ -31,6 +31,7 @@ import attrs
 from ..errors import ConfigurationError, ToolLoopError
 from ..result import CostSource, GenerationResult, ToolCall, Usage, add_cost_sources, add_costs, tool_message
 from . import observe
+from .options import check_transport_options, request_fields
 
 if TYPE_CHECKING:
     from ..schemas.tools import Tool
@@ -163,6 +164,7 @@ async def run_tools(
     unknown = sorted(set(options) - _GENERATE_OPTIONS)
     if unknown:
         raise ConfigurationError(f"run_tools() got unknown options {unknown}; it takes {sorted(_GENERATE_OPTIONS)}")
+    options = _request_options(engine, options)
     by_name = {tool.name: tool for tool in declared}
     conversation: list[dict[str, Any]] = normalize_messages(prompt, messages)
     # traced, the loop is one invoke_agent span: its rounds' chat spans and its execute_tool spans are children
@@ -206,6 +208,7 @@ async def _loop(
                               output_type="text" if schema is None else "json")
         try:
             call = await _prepared(engine, conversation, schema, declared, options, watch)
+            call.timeout, call.max_attempts = options.get("timeout"), options.get("max_attempts")
             result = await engine._run(call, schema, reask_tools=False)
         except BaseException as error:
             if watch is not None:
@@ -250,9 +253,24 @@ def _session(options: Mapping[str, Any]) -> str | None:
     return session if isinstance(session, str) and session else None
 
 
-_GENERATE_OPTIONS = frozenset(
-    {"model", "temperature", "max_tokens", "extra_body", "max_reasks", "tool_choice", "parallel_tool_calls", "reasoning"}
-)
+_GENERATE_OPTIONS = frozenset({
+    "model", "temperature", "max_tokens", "extra_body", "max_reasks", "tool_choice", "parallel_tool_calls", "reasoning",
+    "timeout", "max_attempts", "provider", "models", "plugins", "session_id",
+})
+
+
+def _request_options(engine: Engine, options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` with ``provider``, ``models``, ``plugins`` and ``session_id`` (else the settings'
+    ``OPENROUTER_SESSION_ID``) folded into ``extra_body`` as `generate` sends them, once for every
+    round; ``timeout`` and ``max_attempts`` checked as `generate` checks them."""
+    check_transport_options(options.get("timeout"), options.get("max_attempts"))
+    extra_body = options.get("extra_body")
+    rest = {k: v for k, v in options.items() if k not in ("provider", "models", "plugins", "session_id")}
+    rest["extra_body"] = request_fields(
+        extra_body, options.get("provider"), options.get("models"), options.get("plugins"),
+        engine._session(options.get("session_id"), extra_body),
+    )
+    return rest
 
 
 async def _prepared(
