@@ -88,7 +88,8 @@ class OpenRouterService(Engine):
         times (then `ToolLoopError`, with the transcript, usage and cost). A tool that raises, an unknown
         tool and invalid arguments go back to the model as that call's error. ``options`` are
         `generate`'s (``model``, ``temperature``, ``max_tokens``, ``extra_body``, ``tool_choice``,
-        ``parallel_tool_calls``, ``reasoning``, ``max_reasks``). See `ToolRunResult`."""
+        ``parallel_tool_calls``, ``reasoning``, ``max_reasks``, ``timeout``, ``max_attempts``, ``provider``,
+        ``models``, ``plugins``, ``session_id``), sent in every round. See `ToolRunResult`."""
         from .engine.toolloop import run_tools
 
         return await run_tools(
