@@ -122,7 +122,8 @@ async def serve(port: int, tool_port: int, ready: Path) -> None:
 # The local server answers every schema with a valid instance. Parlant's prompts end with the JSON they
 # want back ("OUTPUT FORMAT"), listing the ids of the guidelines, journey steps and events they ask about;
 # an answer must use those ids, so the answer is that skeleton, with its placeholders filled from the valid
-# instance. A guideline "applies" when its condition shares a word with the customer's latest message, so
+# instance, and each open yes/no answered no. A guideline "applies" when its condition shares a word with the
+# customer's latest message, so
 # the turns exercise what a real agent does (matching, journeys, a reply) and the count of requests per turn
 # depends on the conversation, as it does with a real model.
 
@@ -160,28 +161,30 @@ def placeholder(value: Any) -> bool:
     return isinstance(value, str) and ("<" in value and ">" in value or value.strip() in ("", "..."))
 
 
-def fill(valid: Any, skeleton: Any, context: dict[str, Any] | None = None) -> Any:
+def fill(valid: Any, skeleton: Any) -> Any:
     """``skeleton`` with its placeholders (and missing values) taken from ``valid``, of the same shape."""
     if isinstance(valid, dict) and isinstance(skeleton, dict):
-        out = dict(valid)
+        # a list the skeleton does not ask for (an optional one) is left empty: its items would carry
+        # made-up ids
+        out = {k: [] if isinstance(v, list) and k not in skeleton else v for k, v in valid.items()}
         for key, value in skeleton.items():
-            out[key] = fill(valid.get(key, _ABSENT), value, skeleton)
+            out[key] = fill(valid.get(key, _ABSENT), value)
         if "applies" in out and isinstance(out.get("condition"), str):
             out["applies"] = bool(words(out["condition"]) & words(latest_message["text"]))
         return {k: v for k, v in out.items() if v is not _ABSENT}
     if isinstance(valid, list) and isinstance(skeleton, list):
         template = valid[0] if valid else _ABSENT
-        return [fill(template, item, context) for item in skeleton]
+        return [fill(template, item) for item in skeleton]
     if valid is _ABSENT:  # an optional field the valid instance left out: the skeleton, made concrete
         if isinstance(skeleton, dict):
-            return {k: fill(_ABSENT, v, skeleton) for k, v in skeleton.items()}
+            return {k: fill(_ABSENT, v) for k, v in skeleton.items()}
         if isinstance(skeleton, list):
-            return [fill(_ABSENT, v, context) for v in skeleton]
+            return [fill(_ABSENT, v) for v in skeleton]
         if isinstance(skeleton, str) and "BOOL" in skeleton:
             return False
         return skeleton
-    if isinstance(valid, bool):
-        return skeleton if isinstance(skeleton, bool) else valid
+    if isinstance(valid, bool):  # a yes/no the prompt leaves open ("<BOOL>"): no, the answer of nothing special
+        return skeleton if isinstance(skeleton, bool) else False if isinstance(skeleton, str) else valid
     if isinstance(valid, (int, float)):
         return skeleton if isinstance(skeleton, (int, float)) and not isinstance(skeleton, bool) else valid
     if isinstance(valid, str):
