@@ -475,3 +475,142 @@ def test_a_raw_provider_detail_without_a_message_leaves_the_message_alone(raw: A
     error = error_for(400, {"error": {"message": "Provider returned error", "code": 400, "metadata": {"raw": raw}}},
                       model=None)
     assert error.api_message == "Provider returned error"
+
+
+# --- the rest of the third sample's survivors (seed 2025) -------------------------------------------------
+# Judged equivalent, so left without a test:
+# - schemas/validation.py validate()'s `surely_valid(data, key, plain=True)` -> False: fastvalid then checks
+#   `plain_json(data)` itself, which `_shape` has just found true; one more walk of the data, the same answer.
+
+
+async def test_a_priced_row_held_by_the_budget_keeps_its_estimate_after_a_row_fails_without_cost(
+    server: FakeOpenRouter,
+) -> None:
+    """The first row fails (no cost: nothing observed yet) while the second, long one waits for it; the
+    second row's own estimate then still decides, and it would pass ``max_cost``: not sent."""
+    short, long = "Where is landmark 0?", "Where is landmark 1? " + "and more " * 2_000
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key)
+    async with OpenRouterService(settings, registry=Registry(environ={})) as service:
+        low = await service.estimate_cost(short, max_tokens=60)
+        high = await service.estimate_cost(long, max_tokens=60)
+        assert low is not None and high is not None and high.high > 2 * low.high
+        server.enqueue(Scripted(status=400, json={"error": {"message": "no such tool", "code": 400}}))
+        run = service.batch([{"id": 1, "prompt": short}, {"id": 2, "prompt": long}], concurrency=4,
+                            max_cost=low.high * Decimal("1.5"), max_tokens=60)
+        rows = [row async for row in run]
+    assert [(row.id, row.ok) for row in rows] == [(1, False)]
+    assert rows[0].error is not None and rows[0].error.type == "BadRequestError"
+    assert len([r for r in server.requests if r.path.endswith("/chat/completions")]) == 1
+    assert run.summary().stopped == "budget"
+
+
+def test_closing_a_service_closes_the_client_of_a_loop_running_in_another_thread(server: FakeOpenRouter) -> None:
+    import asyncio
+    import threading
+
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, catalog=False)
+    service = OpenRouterService(settings, registry=Registry(environ={}))
+    ready, release = threading.Event(), threading.Event()
+    clients: list[Any] = []
+
+    async def use_then_wait() -> None:
+        await service.generate("hi")
+        clients.append(service.transport.client)
+        ready.set()
+        while not release.is_set():  # the loop keeps running: its client is closed from the main thread
+            await asyncio.sleep(0.01)
+
+    thread = threading.Thread(target=asyncio.run, args=(use_then_wait(),))
+    thread.start()
+    try:
+        assert ready.wait(10)
+        [client] = clients
+        assert not client.is_closed
+        asyncio.run(service.aclose())
+        assert client.is_closed  # closed in its own loop, before that loop ends
+    finally:
+        release.set()
+        thread.join()
+
+
+def test_a_plugin_installed_twice_is_loaded_once_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import sys
+
+    from test_plugin_loading import GOOD, install_fake_distribution
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    install_fake_distribution(tmp_path, "acme-writer", "1.0", "acme_twice_a", GOOD, "acme_twice")
+    install_fake_distribution(tmp_path, "acme-writer-fork", "2.0", "acme_twice_b", GOOD, "acme_twice")
+    try:
+        with caplog.at_level(logging.WARNING, "openrouter_registry"):
+            infos = [p for p in Registry(environ={}).plugins() if p.name == "acme_twice"]
+    finally:
+        for name in [m for m in sys.modules if m.startswith("acme_twice")]:
+            del sys.modules[name]
+    [info] = infos
+    assert info.status == "loaded" and info.models == ("acme/writer-1",)
+    other = "acme_twice_b" if info.distribution == "acme-writer" else "acme_twice_a"
+    warnings = [r.getMessage() for r in caplog.records if "installed twice" in r.getMessage()]
+    assert warnings == [f"plugin 'acme_twice' is installed twice; the second entry point ({other}) is ignored"]
+
+
+def test_the_candidate_scan_stops_after_4096_blocks_repeated_ones_included() -> None:
+    from openrouter_registry.replies.candidates import MAX_BLOCKS
+
+    assert MAX_BLOCKS == 4_096
+    within = "{} " * (MAX_BLOCKS - 1) + '{"a": 1}'
+    assert list(json_candidates(within)) == ["{}", '{"a": 1}']  # the 4,096th block is still seen
+    assert parse_json_reply(within, SCHEMA) == {"a": 1}
+    past = "{} " * MAX_BLOCKS + '{"a": 1}'
+    assert list(json_candidates(past)) == ["{}"]  # the 4,097th is not
+    assert parse_json_reply(past, SCHEMA) == {}  # the only candidate left, though the schema wants "a"
+
+
+@pytest.mark.parametrize("inline", ["```", "``` and ```", "``` and ``` and ```"])
+def test_a_fence_mark_inside_a_fenced_line_does_not_close_the_block(inline: str) -> None:
+    text = f'Here:\n```json\n"run {inline} then"\n```\nDone.\n'
+    assert list(json_candidates(text)) == [f'"run {inline} then"']
+    assert parse_json_reply(text, {"type": "string"}) == f"run {inline} then"
+    two = f'```json\n{{"a": "x {inline} y"}}\n```\nand\n```\n[1]\n```\n'
+    assert list(json_candidates(two)) == [f'{{"a": "x {inline} y"}}', "[1]"]
+
+
+@pytest.mark.parametrize(("code", "status"), [(99, 502), (100, 100), ("100", 100), (599, 599), (600, 502), ("600", 502)])
+def test_an_error_code_in_a_200_body_is_its_status_from_100_to_599(code: Any, status: int) -> None:
+    from openrouter_registry.replies.decode import body_error
+
+    error = body_error({"error": {"code": code, "message": "upstream said no"}}, model="acme/x")
+    assert error is not None and error.status == status and error.api_message == "upstream said no"
+
+
+@pytest.mark.parametrize(("text", "value"), [("{'a': -1, 'b': +2.5}", {"a": -1, "b": 2.5}), ("[-0.5, +3]", [-0.5, 3]),
+                                             ("{'a': ~1}", None), ("{'a': not 1}", None), ("[-True]", None),
+                                             ("[-'x']", None), ("[-(1, 2)]", None), ("{'a': -x}", None)])
+def test_a_python_literal_takes_signed_numbers_and_no_other_unary_operator(text: str, value: Any) -> None:
+    from openrouter_registry.replies.structured import parse_python_literal
+
+    assert parse_python_literal(text, None) == value
+
+
+@pytest.mark.parametrize("refused", ["{'tags': {1, 2}}", "[[1][0]]", "{'a': b'x'}", "[1j]"])
+def test_a_python_literal_that_is_not_json_is_skipped_and_a_later_block_is_still_found(refused: str) -> None:
+    from openrouter_registry.replies.structured import parse_python_literal
+
+    text = f"First try: {refused}\nBetter: {{'a': 1, 'ok': True}}"
+    assert parse_python_literal(text, None) == {"a": 1, "ok": True}
+    assert parse_python_literal(text, SCHEMA) == {"a": 1, "ok": True}
+
+
+@pytest.mark.parametrize("wrong", [19, 20, 21, 22, 30])
+def test_validation_gives_at_most_20_messages_and_counts_the_rest(wrong: int) -> None:
+    from openrouter_registry.schemas.validation import MAX_ERRORS, validate
+
+    assert MAX_ERRORS == 20
+    schema = {"type": "object", "properties": {f"k{i:02}": {"type": "integer"} for i in range(30)}}
+    messages = validate({f"k{i:02}": "x" for i in range(wrong)}, schema)
+    shown = [f"$.k{i:02}: 'x' is not of type 'integer'" for i in range(min(wrong, 20))]
+    left = wrong - 20
+    tail = [] if left <= 0 else [f"... and {left} more error{'s' if left > 1 else ''}"]
+    assert messages == shown + tail
