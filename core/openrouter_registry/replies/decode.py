@@ -357,7 +357,7 @@ def body_error(
     if not isinstance(body, MAPPING):
         return None
     top = body.get("error")
-    if isinstance(top, (dict, str, Mapping)) and top:
+    if top is not None and isinstance(top, (dict, str, Mapping)) and top:  # None: no ABC check
         error = _error_object(body) or {}
         status = _as_status(error.get("code")) or UNSPECIFIED_PROVIDER_STATUS
         named_model = _str_or_none(body.get("model")) or model
