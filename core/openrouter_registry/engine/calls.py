@@ -238,6 +238,8 @@ class Engine:
         self._transport = transport
         #: The app's observer: called with every `CallEvent` of every call (see `openrouter_registry.engine.observe`).
         self.on_event = on_event
+        #: (settings, headers) while no plugin builds headers: then a call's headers depend on the settings alone.
+        self._plain_headers: tuple[Settings, dict[str, Any]] | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.settings.model!r}, base_url={self.settings.base_url!r})"
@@ -334,8 +336,16 @@ class Engine:
         return observe.watch(operation, name, self.settings, self.registry, self.on_event, **options)
 
     def _headers(self, resolution: Resolution) -> dict[str, str]:
-        headers = self.registry.build_headers(resolution.model, self.settings, resolution)
-        return with_authorization(headers, self.settings)
+        """The call's request headers (a dict of its own). Built once per settings while no plugin
+        implements ``build_headers`` (they cannot differ from call to call then), else on every call."""
+        settings, registry = self.settings, self.registry
+        if registry.builds_headers:
+            return with_authorization(registry.build_headers(resolution.model, settings, resolution), settings)
+        plain = self._plain_headers
+        if plain is None or plain[0] is not settings:
+            headers = with_authorization(registry.build_headers(resolution.model, settings, resolution), settings)
+            plain = self._plain_headers = (settings, headers)
+        return dict(plain[1])
 
     def _contained(self, resolution: Resolution, build: Callable[[Generator], T], method: str) -> tuple[Resolution, T]:
         """``build(generator)`` by the first candidate whose generator method does not raise (see the
