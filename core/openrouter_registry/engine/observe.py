@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from ..settings import Settings
     from .otel import CallSpan
 
-__all__ = ["watch", "Watch", "span_attributes", "tracing_wanted"]
+__all__ = ["watch", "unobserved", "Watch", "span_attributes", "tracing_wanted"]
 
 log = logging.getLogger("openrouter_registry")
 
@@ -96,6 +96,18 @@ def _float(cost: float | Decimal | None) -> float | None:
     return None if cost is None else float(cost)
 
 
+def unobserved(registry: Registry, on_event: EventObserver | None) -> bool:
+    """True when surely nothing observes a call (no ``on_event``, no plugin's ``on_event``, OpenTelemetry
+    not imported): `watch` would return None. A few dict lookups; False does not mean a `Watch` comes back."""
+    modules = sys.modules
+    return (
+        on_event is None
+        and "opentelemetry.trace" not in modules
+        and "opentelemetry.metrics" not in modules
+        and not registry.observed
+    )
+
+
 def watch(
     operation: str,
     model: str,
@@ -109,13 +121,7 @@ def watch(
 ) -> Watch | None:
     """A `Watch` for one call, or None when nothing observes it. ``current``: the call's span becomes
     the current span inside the ``with`` block (not for a stream, whose block spans several tasks' turns)."""
-    modules = sys.modules  # the common case first, in a few dict lookups: nothing observes
-    if (
-        on_event is None
-        and "opentelemetry.trace" not in modules
-        and "opentelemetry.metrics" not in modules
-        and not registry.observed
-    ):
+    if unobserved(registry, on_event):  # the common case first, in a few dict lookups
         return None
     plugins = registry.observed
     tracing = tracing_wanted()
