@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Self, TypeVar, Unpack, overlo
 import attrs
 
 from ..schemas.fastjson import MAPPING
-from ..errors import APIError, ConfigurationError, OpenRouterError, StructuredOutputError, TruncatedOutputError
+from ..errors import (
+    APIError, ConfigurationError, MissingAPIKeyError, OpenRouterError, StructuredOutputError, TruncatedOutputError,
+)
 from ..models.generator import Generator, Mode
 from ..http.headers import with_authorization
 from ..schemas.inputs import check_call_options, check_text, json_copy
@@ -491,7 +493,8 @@ class Engine:
     ) -> _Call:
         """Step 1: check every input (nothing is sent for bad input), resolve the generator, build the
         headers and pick the first structured mode (the one learned for this model and routing, if any)."""
-        self.settings.require_api_key()
+        if not self.settings.api_key:  # `Settings.require_api_key`'s test, without taking the key's text out
+            raise MissingAPIKeyError()
         check_call_options(temperature, max_tokens, model, max_reasks)
         conversation = normalize_messages(prompt, messages)
         late = _late()
