@@ -358,3 +358,16 @@ def test_the_cli_generates_past_a_broken_build_body_in_one_line(tmp_path: Path, 
     debug = run_cli("generate", "--model", "acme/writer-1", "Hi", "--debug", site=tmp_path, **env)
     assert debug.returncode == 0 and "Traceback" in debug.stderr and '"ratio": 1 / 0' in debug.stderr
     assert [r.body["model"] for r in server.requests] == ["acme/writer-1", "acme/writer-1"]
+
+
+def test_headers_follow_a_plugin_registered_after_calls_were_made(server: FakeOpenRouter) -> None:
+    # while no plugin builds headers the engine builds them once per settings; a plugin that starts
+    # building them later is asked from the next call on
+    registry = Registry(environ={})
+    service = service_for(server, registry)
+    asyncio.run(generate(service, model="openai/gpt-4o"))
+    late = types.SimpleNamespace(build_headers=hookimpl(lambda model: {"X-Late": model}))
+    registry.register(late, name="late")
+    asyncio.run(generate(service, model="openai/gpt-4o"))
+    assert [r.headers.get("x-late") for r in server.requests] == [None, "openai/gpt-4o"]
+    assert all(r.headers.get("authorization", "").startswith("Bearer ") for r in server.requests)

@@ -59,6 +59,8 @@ def _add_numbers(left: Mapping[str, Any] | None, right: Mapping[str, Any] | None
 
 def _details(value: Any) -> Mapping[str, Any] | None:
     """A usage sub-object (``cost_details``, ``server_tool_use``) as received (decoded JSON), or None."""
+    if value is None:  # the usual case for each of them but one; isinstance(None, Mapping) runs the ABC check
+        return None
     return value if type(value) is dict else dict(value) if isinstance(value, MAPPING) else None
 
 
@@ -103,21 +105,30 @@ class Usage:
         get = usage.get
         prompt_details = get("prompt_tokens_details")
         completion_details = get("completion_tokens_details")
-        prompt, completion = _int(get("prompt_tokens")), _int(get("completion_tokens"))
-        byok = get("is_byok")
-        if isinstance(prompt_details, MAPPING):
+        # each count: a plain int in range as is, anything else through `_int` (the usual reply's
+        # counts are all plain ints: one type test each instead of a call)
+        prompt, completion, total = get("prompt_tokens"), get("completion_tokens"), get("total_tokens")
+        if type(prompt) is not int or not 0 <= prompt <= _MAX_COUNT:
+            prompt = _int(prompt)
+        if type(completion) is not int or not 0 <= completion <= _MAX_COUNT:
+            completion = _int(completion)
+        if type(total) is not int or not 0 < total <= _MAX_COUNT:
+            total = _int(total) or prompt + completion
+        cached = written = reasoning = 0
+        if prompt_details is not None and isinstance(prompt_details, MAPPING):
             cached, written = _int(prompt_details.get("cached_tokens")), _int(prompt_details.get("cache_write_tokens"))
-        else:
-            cached = written = 0
+        if completion_details is not None and isinstance(completion_details, MAPPING):
+            reasoning = _int(completion_details.get("reasoning_tokens"))
+        byok = get("is_byok")
         return cls(
             prompt,
             completion,
-            _int(get("total_tokens")) or prompt + completion,
+            total,
             cached,
-            _int(completion_details.get("reasoning_tokens")) if isinstance(completion_details, MAPPING) else 0,
+            reasoning,
             written,
             _details(get("cost_details")),
-            byok if isinstance(byok, bool) else None,
+            byok if byok is True or byok is False else None,
             _details(get("server_tool_use")),
         )
 
@@ -179,6 +190,7 @@ def tool_message(call: ToolCall | str, content: Any) -> dict[str, Any]:
 #: The largest ``usage.cost`` of one reply taken as a cost (USD); a larger one (1e303) is not a price
 #: anyone was billed, and summing it would reach infinity: it is ignored with a warning.
 MAX_REPLY_COST = Decimal(1_000_000)
+_MAX_FLOAT_COST = float(MAX_REPLY_COST)  # exactly a float: a float cost compares with it as with the Decimal
 
 
 def cost_from_api(usage: Mapping[str, Any] | None) -> Decimal | None:
@@ -189,6 +201,8 @@ def cost_from_api(usage: Mapping[str, Any] | None) -> Decimal | None:
     if not isinstance(usage, MAPPING):
         return None
     cost = usage.get("cost")
+    if type(cost) is float and 0.0 <= cost <= _MAX_FLOAT_COST:  # the usual case (NaN and infinities fail it)
+        return Decimal(repr(cost))  # within the bounds: the repr of a float in them is in them too
     if cost is None:
         return None
     value: Decimal | None = None

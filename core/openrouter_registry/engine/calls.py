@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Self, TypeVar, Unpack, overlo
 import attrs
 
 from ..schemas.fastjson import MAPPING
-from ..errors import APIError, ConfigurationError, OpenRouterError, StructuredOutputError, TruncatedOutputError
+from ..errors import (
+    APIError, ConfigurationError, MissingAPIKeyError, OpenRouterError, StructuredOutputError, TruncatedOutputError,
+)
 from ..models.generator import Generator, Mode
 from ..http.headers import with_authorization
 from ..schemas.inputs import check_call_options, check_text, json_copy
@@ -239,6 +241,8 @@ class Engine:
         self._transport = transport
         #: The app's observer: called with every `CallEvent` of every call (see `openrouter_registry.engine.observe`).
         self.on_event = on_event
+        #: (settings, headers) while no plugin builds headers: then a call's headers depend on the settings alone.
+        self._plain_headers: tuple[Settings, dict[str, Any]] | None = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.settings.model!r}, base_url={self.settings.base_url!r})"
@@ -360,8 +364,16 @@ class Engine:
         return observe.watch(operation, name, self.settings, self.registry, self.on_event, **options)
 
     def _headers(self, resolution: Resolution) -> dict[str, str]:
-        headers = self.registry.build_headers(resolution.model, self.settings, resolution)
-        return with_authorization(headers, self.settings)
+        """The call's request headers (a dict of its own). Built once per settings while no plugin
+        implements ``build_headers`` (they cannot differ from call to call then), else on every call."""
+        settings, registry = self.settings, self.registry
+        if registry.builds_headers:
+            return with_authorization(registry.build_headers(resolution.model, settings, resolution), settings)
+        plain = self._plain_headers
+        if plain is None or plain[0] is not settings:
+            headers = with_authorization(registry.build_headers(resolution.model, settings, resolution), settings)
+            plain = self._plain_headers = (settings, headers)
+        return dict(plain[1])
 
     def _contained(self, resolution: Resolution, build: Callable[[Generator], T], method: str) -> tuple[Resolution, T]:
         """``build(generator)`` by the first candidate whose generator method does not raise (see the
@@ -433,13 +445,22 @@ class Engine:
         when no valid structure came back after ``max_reasks`` re-asks (default: the settings'
         ``max_reasks``), `TruncatedOutputError` for a reply cut off at ``max_tokens``.
         """
-        check_transport_options(timeout, max_attempts)
-        watch = self._watch("chat", model, self.settings.model, output_type="text" if schema is None else "json")
+        if timeout is not None or max_attempts is not None:
+            check_transport_options(timeout, max_attempts)
+        watch = None if observe.unobserved(self.registry, self.on_event) else self._watch(
+            "chat", model, self.settings.model, output_type="text" if schema is None else "json"
+        )
         try:  # no cost when nothing is raised; observed, what leaves it is the call's error event and span
+            if (
+                extra_body is None and provider is None and models is None and plugins is None and session_id is None
+                and self.settings.session_id is None
+            ):
+                fields = None  # what request_fields gives for no fields, without asking it
+            else:
+                fields = request_fields(extra_body, provider, models, plugins, self._session(session_id, extra_body))
             call = await self._prepare(
                 prompt, messages, schema, model,
-                temperature=temperature, max_tokens=max_tokens, max_reasks=max_reasks,
-                extra_body=request_fields(extra_body, provider, models, plugins, self._session(session_id, extra_body)),
+                temperature=temperature, max_tokens=max_tokens, max_reasks=max_reasks, extra_body=fields,
                 tools=tools, tool_choice=tool_choice, parallel_tool_calls=parallel_tool_calls, reasoning=reasoning,
                 watch=watch,
             )
@@ -455,7 +476,7 @@ class Engine:
         arguments then go back to the model as that call's error)."""
         while True:
             reply = await self._send(call)
-            if reply.tool_calls and call.mode != "tools":
+            if reply.parts.tool_calls and call.mode != "tools":
                 reply = self._checked_calls(call, reply)
                 errors = [error for tool_call in reply.tool_calls for error in tool_call.errors]
                 if not errors or not reask_tools:
@@ -498,7 +519,8 @@ class Engine:
     ) -> _Call:
         """Step 1: check every input (nothing is sent for bad input), resolve the generator, build the
         headers and pick the first structured mode (the one learned for this model and routing, if any)."""
-        self.settings.require_api_key()
+        if not self.settings.api_key:  # `Settings.require_api_key`'s test, without taking the key's text out
+            raise MissingAPIKeyError()
         check_call_options(temperature, max_tokens, model, max_reasks)
         conversation = normalize_messages(prompt, messages)
         late = _late()
@@ -546,7 +568,14 @@ class Engine:
         for this model and routing, if any) and its headers. A ``facts`` that raises hands the call
         to the next candidate."""
         if call.json_schema is not None:
-            resolution, modes = self._contained(resolution, lambda g: g.facts().structured_modes, "facts")
+            try:  # `_contained`, without a closure for the usual generator, whose facts() does not raise
+                modes = resolution.generator.facts().structured_modes
+            except OpenRouterError:
+                raise
+            except Exception as exc:
+                resolution, modes = self._contained(
+                    self.registry.fall_through(resolution, "facts", exc), lambda g: g.facts().structured_modes, "facts"
+                )
             if "tools" in modes and (call.json_schema.get("type") != "object" or "tools" in (call.extra_body or {})):
                 modes = tuple(mode for mode in modes if mode != "tools")  # a non-object schema, or the caller's own tools
             learned = MODE_MEMORY.get(resolution.model, call.route, self.settings)
@@ -597,14 +626,18 @@ class Engine:
                 error.attempts = call.attempts
                 raise
             call.attempts += used
-            try:
-                reply = late.priced(decoded[-1], call.generator)  # no usage.cost: priced from the catalog
-            except Exception as exc:  # a plugin's facts(), after a billed request: the reply stays unpriced
-                self.registry.generator_failed(call.resolution, "facts", exc, "the reply is not priced from the catalog")
-                reply = decoded[-1]
+            reply = decoded[-1]
+            if reply.cost is None:  # no usage.cost: priced from the catalog
+                try:
+                    reply = late.priced(reply, call.generator)
+                except Exception as exc:  # a plugin's facts(), after a billed request: the reply stays unpriced
+                    self.registry.generator_failed(call.resolution, "facts", exc, "the reply is not priced from the catalog")
             call.usage = reply.usage if call.usage is _NO_USAGE else call.usage + reply.usage
-            call.cost = add_costs(call.cost, reply.cost)
-            call.cost_source = add_cost_sources(call.cost_source, reply.cost_source)
+            # the first reply's cost and source as they are (what add_costs and add_cost_sources give then)
+            call.cost = reply.cost if call.cost is None else add_costs(call.cost, reply.cost)
+            call.cost_source = reply.cost_source if call.cost_source is None else add_cost_sources(
+                call.cost_source, reply.cost_source
+            )
             if watch is not None:
                 watch.replied(generation_id=reply.generation_id, provider=reply.provider, usage=reply.usage, cost=reply.cost)
                 watch.spent(call.usage, call.cost)
@@ -699,23 +732,24 @@ class Engine:
     @staticmethod
     def _result(call: _Call, reply: Reply, content: Any, parser: str | None = None) -> GenerationResult[Any]:
         """Step 6: the result, with the usage and cost of every attempt."""
+        mode, usage, resolution = call.mode, call.usage, call.resolution
         result: GenerationResult[Any] = GenerationResult(
             content=content,
             text=reply.text,
-            model=reply.model or call.model,
+            model=reply.model or resolution.model,
             provider=reply.provider,
             generation_id=reply.generation_id,
-            mode=call.mode,
+            mode=mode,
             attempts=call.attempts,
-            usage=call.usage,
+            usage=usage,
             cost=call.cost,
-            generator=type(call.generator).__name__,
-            plugin=call.resolution.plugin,
+            generator=type(resolution.generator).__name__,
+            plugin=resolution.plugin,
             cost_source=call.cost_source,
             parser=parser,
             finish_reason=reply.finish_reason,
-            cache_saving=_saving(call),
-            parts=attrs.evolve(reply.parts, tool_calls=()) if call.mode == "tools" else reply.parts,
+            cache_saving=_saving(call) if usage.cached_tokens or usage.cache_write_tokens else _NO_SAVING,
+            parts=attrs.evolve(reply.parts, tool_calls=()) if mode == "tools" else reply.parts,
         )
         if call.watch is not None:
             call.watch.succeeded(

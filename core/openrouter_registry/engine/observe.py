@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from ..settings import Settings
     from .otel import CallSpan, LoopSpan
 
-__all__ = ["watch", "Watch", "span_attributes", "tracing_wanted", "tool_loop", "loop_totals"]
+__all__ = ["watch", "unobserved", "Watch", "span_attributes", "tracing_wanted", "tool_loop", "loop_totals"]
 
 log = logging.getLogger("openrouter_registry")
 
@@ -102,6 +102,18 @@ def _float(cost: float | Decimal | None) -> float | None:
     return None if cost is None else float(cost)
 
 
+def unobserved(registry: Registry, on_event: EventObserver | None) -> bool:
+    """True when surely nothing observes a call (no ``on_event``, no plugin's ``on_event``, OpenTelemetry
+    not imported): `watch` would return None. A few dict lookups; False does not mean a `Watch` comes back."""
+    modules = sys.modules
+    return (
+        on_event is None
+        and "opentelemetry.trace" not in modules
+        and "opentelemetry.metrics" not in modules
+        and not registry.observed
+    )
+
+
 def watch(
     operation: str,
     model: str,
@@ -115,13 +127,7 @@ def watch(
 ) -> Watch | None:
     """A `Watch` for one call, or None when nothing observes it. ``current``: the call's span becomes
     the current span inside the ``with`` block (not for a stream, whose block spans several tasks' turns)."""
-    modules = sys.modules  # the common case first, in a few dict lookups: nothing observes
-    if (
-        on_event is None
-        and "opentelemetry.trace" not in modules
-        and "opentelemetry.metrics" not in modules
-        and not registry.observed
-    ):
+    if unobserved(registry, on_event):  # the common case first, in a few dict lookups
         return None
     plugins = registry.observed
     tracing = tracing_wanted()

@@ -331,7 +331,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             return await self._session.request(
                 method,
                 url,
-                headers=revealed(headers.multi_items() if isinstance(headers, httpx.Headers) else headers),
+                headers=revealed(  # the lean path's list first: isinstance of httpx.Headers runs the ABC check
+                    headers if type(headers) is list else headers.multi_items() if isinstance(headers, httpx.Headers) else headers
+                ),
                 data=content or None,
                 allow_redirects=False,
                 compress=False,

@@ -543,19 +543,27 @@ class Transport:
         # always ends a silent read first, and re-arming a timer on every received piece costs CPU
 
         async def work() -> tuple[tuple[int, Mapping[str, str], bytes], bool]:
-            response = await self._send(
-                lambda: lean.exchange(
-                    "POST", url, sent, encoded[0], connect=settings.connect_timeout, read=None
-                ),
-                call,
-            )
+            # `_send`'s mapping of httpx failures, inline (no closure and coroutine per step); the typed
+            # error is raised outside the except block, so it never chains the httpx exception
+            failure: APIError | None = None
+            try:
+                response = await lean.exchange("POST", url, sent, encoded[0], connect=settings.connect_timeout, read=None)
+            except httpx.HTTPError as exc:
+                failure = self._transport_error(exc, call)
+            if failure is not None:
+                raise failure
             try:
                 received = response.headers
                 encoding = received.get("content-encoding", "")
                 declared = received.get("content-length", "")
                 if not encoding and declared.isdigit() and int(declared) <= settings.max_response_bytes:
                     # aiohttp reads no further than the declared length: within the cap, one read
-                    content = await self._send(lambda: read_declared(response), call)
+                    try:
+                        content = await read_declared(response)
+                    except httpx.HTTPError as exc:
+                        failure = self._transport_error(exc, call)
+                    if failure is not None:
+                        raise failure
                 else:
                     pieces = decoded(raw_pieces(response), encoding) if encoding else raw_pieces(response)
                     content = await self._read_body(received, pieces, call)

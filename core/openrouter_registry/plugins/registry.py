@@ -222,6 +222,7 @@ class Registry:
         self._class_problems: dict[type[Generator], tuple[str, ...]] = {}
         self._epoch = 0  # bumped whenever the set of registered plugins changes
         self._observed = (-1, False)  # (epoch, does a plugin implement on_event), for `observed`
+        self._headed = (-1, False)  # (epoch, does a plugin implement build_headers), for `builds_headers`
         self._hung: dict[str, float] = {}  # plugin -> when its parse_structured last passed PARSE_DEADLINE
         self._overran: set[str] = set()  # plugins whose parse_structured ever passed PARSE_DEADLINE
         self._load_lock = threading.RLock()  # held while plugins load (once)
@@ -749,6 +750,18 @@ class Registry:
         epoch = self._epoch
         value = bool(self._hook_order("on_event"))
         self._observed = (epoch, value)
+        return value
+
+    @property
+    def builds_headers(self) -> bool:
+        """True when a loaded plugin implements ``build_headers`` (cached until the plugins change, as
+        `observed`). Without one, `build_headers` depends on the settings alone."""
+        epoch, value = self._headed
+        if epoch == self._epoch:
+            return value
+        epoch = self._epoch
+        value = bool(self._hook_order("build_headers"))
+        self._headed = (epoch, value)
         return value
 
     def notify(self, event: CallEvent) -> None:

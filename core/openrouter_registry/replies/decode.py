@@ -357,7 +357,7 @@ def body_error(
     if not isinstance(body, MAPPING):
         return None
     top = body.get("error")
-    if isinstance(top, (dict, str, Mapping)) and top:
+    if top is not None and isinstance(top, (dict, str, Mapping)) and top:  # None: no ABC check
         error = _error_object(body) or {}
         status = _as_status(error.get("code")) or UNSPECIFIED_PROVIDER_STATUS
         named_model = _str_or_none(body.get("model")) or model
@@ -497,7 +497,9 @@ def decode_chat_checked(body: Mapping[str, Any]) -> Reply:
     message = choice.get("message")
     parts = NO_PARTS
     if isinstance(message, MAPPING):
-        text = _content_text(message.get("content"))
+        content = message.get("content")
+        # ASCII text (the usual content) is its own clean text; anything else goes through _content_text
+        text = content if type(content) is str and content.isascii() else _content_text(content)
         parts = _message_parts(message)
         if parts.reasoning or "<think>" in text[:64]:
             text, reasoning = split_think(text, parts.reasoning)
@@ -509,17 +511,25 @@ def decode_chat_checked(body: Mapping[str, Any]) -> Reply:
         raise InvalidResponseError("Invalid upstream response: a choice without a message")
     else:
         raise InvalidResponseError(f"Invalid upstream response: the message is a {_json_type(message)}, not an object")
-    usage = data.get("usage")
+    get = data.get
+    usage = get("usage")
     cost = cost_from_api(usage)
-    finish_reason = _finish_reason(choice)
+    # a non-empty ASCII string is what _str_or_none gives back as it is: the usual value of these fields
+    finish_reason = choice.get("finish_reason")
+    if type(finish_reason) is not str or not finish_reason or not finish_reason.isascii():
+        finish_reason = _finish_reason(choice)
     if parts.tool_calls and finish_reason in (None, "stop"):
         finish_reason = "tool_calls"  # some providers say "stop" for a reply of tool calls
+    model, provider, generation_id = get("model"), get("provider"), get("id")
     return Reply(
         text=text,
         finish_reason=finish_reason,
-        model=_str_or_none(data.get("model")),
-        provider=_str_or_none(data.get("provider")),
-        generation_id=_str_or_none(data.get("id")),
+        model=model if type(model) is str and model and model.isascii() else _str_or_none(model),
+        provider=provider if type(provider) is str and provider and provider.isascii() else _str_or_none(provider),
+        generation_id=(
+            generation_id if type(generation_id) is str and generation_id and generation_id.isascii()
+            else _str_or_none(generation_id)
+        ),
         usage=Usage.from_api(usage),
         cost=cost,
         raw=data,

@@ -39,6 +39,7 @@ from cattrs.gen import make_dict_unstructure_fn, override
 from cattrs.strategies import configure_union_passthrough
 
 from ..errors import ConfigurationError, StructuredOutputError
+from .fastjson import MAPPING
 from .inputs import json_copy
 from .memo import SchemaMemo
 from .validation import compiled_validator
@@ -302,7 +303,7 @@ def to_json_schema(schema: Any) -> dict[str, Any] | None:
     """
     if schema is None:
         return None
-    if isinstance(schema, Mapping):
+    if isinstance(schema, MAPPING):  # a dict answered in C (see fastjson.MAPPING)
         # as it is when plain JSON (checked once per schema object), else a copy; json_copy names a field
         # JSON cannot carry
         if isinstance(schema, dict) and _is_plain_json(schema):
@@ -339,7 +340,7 @@ def structure(data: Any, schema: Any) -> Any:
     """``data`` (already validated against ``to_json_schema(schema)``) as the caller's type: as it is
     for a dict schema or None, an instance for an attrs class or dataclass (through `converter`), the
     pydantic model's ``model_validate(data)``. Raises `StructuredOutputError` when it does not fit."""
-    if schema is None or isinstance(schema, Mapping):
+    if schema is None or isinstance(schema, MAPPING):
         return data
     if _is_pydantic(schema):
         try:
