@@ -221,8 +221,7 @@ class Registry:
         self._impls: dict[str, tuple[int, list[pluggy.HookImpl]]] = {}
         self._class_problems: dict[type[Generator], tuple[str, ...]] = {}
         self._epoch = 0  # bumped whenever the set of registered plugins changes
-        self._observed = (-1, False)  # (epoch, does a plugin implement on_event), for `observed`
-        self._headed = (-1, False)  # (epoch, does a plugin implement build_headers), for `builds_headers`
+        self._implemented: dict[str, tuple[int, bool]] = {}  # hook -> (epoch, does a plugin implement it)
         self._hung: dict[str, float] = {}  # plugin -> when its parse_structured last passed PARSE_DEADLINE
         self._overran: set[str] = set()  # plugins whose parse_structured ever passed PARSE_DEADLINE
         self._load_lock = threading.RLock()  # held while plugins load (once)
@@ -743,25 +742,22 @@ class Registry:
     @property
     def observed(self) -> bool:
         """True when a loaded plugin implements ``on_event`` (cached until the plugins change: asked
-        before every call, so an attribute read and a comparison)."""
-        epoch, value = self._observed
-        if epoch == self._epoch:
-            return value
-        epoch = self._epoch
-        value = bool(self._hook_order("on_event"))
-        self._observed = (epoch, value)
-        return value
+        before every call)."""
+        return self._implements("on_event")
 
     @property
     def builds_headers(self) -> bool:
-        """True when a loaded plugin implements ``build_headers`` (cached until the plugins change, as
-        `observed`). Without one, `build_headers` depends on the settings alone."""
-        epoch, value = self._headed
-        if epoch == self._epoch:
-            return value
-        epoch = self._epoch
-        value = bool(self._hook_order("build_headers"))
-        self._headed = (epoch, value)
+        """True when a loaded plugin implements ``build_headers`` (cached as `observed`). Without one,
+        `build_headers` depends on the settings alone."""
+        return self._implements("build_headers")
+
+    def _implements(self, hook: str) -> bool:
+        """Whether a loaded plugin implements ``hook``, cached until the plugins change (`_epoch`)."""
+        cached = self._implemented.get(hook)
+        if cached is not None and cached[0] == self._epoch:
+            return cached[1]
+        value = bool(self._hook_order(hook))
+        self._implemented[hook] = (self._epoch, value)
         return value
 
     def notify(self, event: CallEvent) -> None:
