@@ -289,7 +289,9 @@ IMPORT_CASES: tuple[tuple[str, str], ...] = (
         "ours: openrouter_registry + transport, decode, validation, jsonschema, plugins, resolve",
         "import jsonschema\n"
         "from openrouter_registry import Registry\n"
-        "from openrouter_registry import transport, decode, validation, schema, structured\n"
+        "from openrouter_registry.http import transport\n"
+        "from openrouter_registry.replies import decode, structured\n"
+        "from openrouter_registry.schemas import validation, schema\n"
         "Registry(environ={}).resolve('openai/gpt-4o')",
     ),
     ("baseline as benchmarked: openai + jsonschema + jsonfinder", "import openai, jsonschema, jsonfinder"),
@@ -309,7 +311,9 @@ def time_imports(runs: int) -> list[tuple[str, float | None]]:
             done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True)
             elapsed = time.perf_counter() - start
             if done.returncode != 0:
-                failed.add(label)  # not importable here: n/a
+                failed.add(label)  # not importable here: n/a, and why on stderr
+                print(f"{label}: the import failed: {done.stderr.decode(errors='replace').strip().splitlines()[-1:]}",
+                      file=sys.stderr)
             elif round_:
                 samples[label].append(elapsed)
     return [(label, statistics.median(samples[label]) if samples[label] else None) for label, _ in IMPORT_CASES]
