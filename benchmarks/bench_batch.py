@@ -100,7 +100,8 @@ async def gather(source: Path, out: Path, concurrency: int, base_url: str, api_k
         async def one(row: dict[str, Any]) -> None:
             async with gate:
                 result = await service.generate(TEMPLATE.format(**row), schema=SCHEMA)
-            sink.write(json.dumps({"id": row["id"], "ok": True, "content": result.content, "cost": result.cost}) + "\n")
+            sink.write(json.dumps({"id": row["id"], "ok": True, "content": result.content,
+                                  "cost": None if result.cost is None else str(result.cost)}) + "\n")  # as batch writes it
             sink.flush()
 
         await asyncio.gather(*(one(json.loads(line)) for line in lines))
