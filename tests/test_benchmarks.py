@@ -75,3 +75,25 @@ def test_bench_parlant_cost_quick(tmp_path: Path) -> None:
     assert on["startup"]["requests"] >= 20  # Parlant's start-up evaluations of 15 guidelines and a journey
     table = [line for line in done.stdout.splitlines() if line.startswith("| anthropic/claude-3.5-sonnet |")]
     assert len(table) == 1 and "met: requests <= off" in table[0]
+
+
+BATCH = ROOT / "benchmarks" / "bench_batch.py"
+
+
+def test_bench_batch_quick(tmp_path: Path) -> None:
+    """benchmarks/bench_batch.py --quick (600 rows, about 20 s): every client writes every row once, and the
+    kill-and-resume check finds no id missing or written twice (the semaphore baseline once crashed on a
+    Decimal cost, unnoticed, because no test ran it)."""
+    out = tmp_path / "batch.json"
+    done = subprocess.run([sys.executable, str(BATCH), "--quick", "--json", str(out)],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    assert set(figures["runs"]) == {"raw-aiohttp", "gather", "ours"}
+    for client, runs in figures["runs"].items():
+        for run in runs:
+            assert (run["status"], run["missing"], run["duplicates"], run["failed"]) == (0, 0, 0, 0), (client, run)
+            assert run["rows_per_s"] > 0 and run["cpu_ms_per_row"] > 0
+    resume = figures["resume"]
+    assert resume["killed"] and 0 < resume["rows_before_kill"] < 600
+    assert (resume["status_after"], resume["missing"], resume["duplicates"], resume["failed"]) == (0, 0, 0, 0)
