@@ -320,21 +320,40 @@ class Engine:
 
         check_call_options(None, max_tokens, model, max_reasks)
         conversation = normalize_messages(prompt, messages)
-        extra_body = request_fields(extra_body, provider, models, plugins, self._session(session_id, extra_body))
+        extra_body = self._request_fields(extra_body, provider, models, plugins, session_id)
         extra_body = self._tool_fields(extra_body, tools, tool_choice, parallel_tool_calls)[1]
         await self.load_catalog()
         resolution = self.resolve(model)
-        if reasoning is not None:
-            extra_body = {
-                **(extra_body or {}),
-                "reasoning": _tooling().check_reasoning(reasoning, resolution.generator, max_tokens),
-            }
+        extra_body = self._with_reasoning(extra_body, reasoning, resolution.generator, max_tokens)
         reasks = self.settings.max_reasks if max_reasks is None else max_reasks
         return self._contained(
             resolution,
             lambda generator: estimate_call(generator, conversation, schema, max_tokens, extra_body, reasks),
             "build_body",
         )[1]
+
+    def _request_fields(
+        self, extra_body: Mapping[str, Any] | None, provider: Provider | Mapping[str, Any] | None,
+        models: Sequence[str] | None, plugins: Sequence[Plugin] | None, session_id: str | None,
+    ) -> Mapping[str, Any] | None:
+        """``extra_body`` with ``provider``, ``models``, ``plugins`` and the call's ``session_id`` (`_session`)
+        in OpenRouter's shapes (`request_fields`); None at once when there is none of them."""
+        if (
+            extra_body is None and provider is None and models is None and plugins is None and session_id is None
+            and self.settings.session_id is None
+        ):
+            return None  # what request_fields gives for no fields, without asking it
+        return request_fields(extra_body, provider, models, plugins, self._session(session_id, extra_body))
+
+    @staticmethod
+    def _with_reasoning(
+        extra_body: Mapping[str, Any] | None, reasoning: Any, generator: Generator, max_tokens: int | None
+    ) -> Mapping[str, Any] | None:
+        """``extra_body`` with ``reasoning`` checked for ``generator``'s model (`check_reasoning`); as is
+        without one."""
+        if reasoning is None:
+            return extra_body
+        return {**(extra_body or {}), "reasoning": _tooling().check_reasoning(reasoning, generator, max_tokens)}
 
     @staticmethod
     def _tool_fields(
@@ -451,13 +470,7 @@ class Engine:
             "chat", model, self.settings.model, output_type="text" if schema is None else "json"
         )
         try:  # no cost when nothing is raised; observed, what leaves it is the call's error event and span
-            if (
-                extra_body is None and provider is None and models is None and plugins is None and session_id is None
-                and self.settings.session_id is None
-            ):
-                fields = None  # what request_fields gives for no fields, without asking it
-            else:
-                fields = request_fields(extra_body, provider, models, plugins, self._session(session_id, extra_body))
+            fields = self._request_fields(extra_body, provider, models, plugins, session_id)
             call = await self._prepare(
                 prompt, messages, schema, model,
                 temperature=temperature, max_tokens=max_tokens, max_reasks=max_reasks, extra_body=fields,
@@ -534,11 +547,7 @@ class Engine:
         if not late.catalog_settled(self.settings):
             await self.load_catalog()  # once per TTL; resolution then reads the model's catalog facts
         resolution = self.resolve(model)
-        if reasoning is not None:
-            extra_body = {
-                **(extra_body or {}),
-                "reasoning": _tooling().check_reasoning(reasoning, resolution.generator, max_tokens),
-            }
+        extra_body = self._with_reasoning(extra_body, reasoning, resolution.generator, max_tokens)
         call = _Call(
             resolution=resolution,
             headers={},
@@ -844,16 +853,12 @@ class Engine:
         check_call_options(temperature, max_tokens, model)
         check_transport_options(timeout, max_attempts)
         conversation = normalize_messages(prompt, messages)
-        extra_body = request_fields(extra_body, provider, models, plugins, self._session(session_id, extra_body))
+        extra_body = self._request_fields(extra_body, provider, models, plugins, session_id)
         declared = _tooling().check_tools(tools) if tools is not None else ()
         if tools is not None or tool_choice is not None or parallel_tool_calls is not None:
             extra_body = {**(extra_body or {}), **_tooling().tool_request(declared, tool_choice, parallel_tool_calls)}
         resolution = self.resolve(model)
-        if reasoning is not None:
-            extra_body = {
-                **(extra_body or {}),
-                "reasoning": _tooling().check_reasoning(reasoning, resolution.generator, max_tokens),
-            }
+        extra_body = self._with_reasoning(extra_body, reasoning, resolution.generator, max_tokens)
         resolution, body = self._contained(
             resolution,
             lambda generator: generator.build_body(

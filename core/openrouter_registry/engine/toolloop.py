@@ -31,7 +31,7 @@ import attrs
 from ..errors import ConfigurationError, ToolLoopError
 from ..result import CostSource, GenerationResult, ToolCall, Usage, add_cost_sources, add_costs, tool_message
 from . import observe
-from .options import check_transport_options, request_fields
+from .options import check_transport_options
 
 if TYPE_CHECKING:
     from ..schemas.tools import Tool
@@ -266,9 +266,8 @@ def _request_options(engine: Engine, options: Mapping[str, Any]) -> dict[str, An
     check_transport_options(options.get("timeout"), options.get("max_attempts"))
     extra_body = options.get("extra_body")
     rest = {k: v for k, v in options.items() if k not in ("provider", "models", "plugins", "session_id")}
-    rest["extra_body"] = request_fields(
-        extra_body, options.get("provider"), options.get("models"), options.get("plugins"),
-        engine._session(options.get("session_id"), extra_body),
+    rest["extra_body"] = engine._request_fields(
+        extra_body, options.get("provider"), options.get("models"), options.get("plugins"), options.get("session_id")
     )
     return rest
 
