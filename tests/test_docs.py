@@ -74,6 +74,7 @@ def test_every_python_block_runs(name: str, marker: str | None, source: str, tmp
     assert "Traceback" not in done.stderr, done.stderr
 
 
+@pytest.mark.out_of_process
 @pytest.mark.skipif(shutil.which("mkdocs", path=str(Path(sys.executable).parent)) is None,
                     reason="the docs toolchain is not installed (make docs installs it)")
 def test_the_site_builds_strictly(tmp_path: Path) -> None:

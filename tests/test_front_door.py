@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 APPS = Path(__file__).resolve().parent / "apps"
 
 
@@ -21,6 +23,7 @@ def _mypy(tmp_path: Path, *files: Path) -> str:
     return done.stdout + done.stderr
 
 
+@pytest.mark.out_of_process
 def test_the_front_door_is_typed_and_typos_fail_mypy_strict(tmp_path: Path) -> None:
     good, bad = APPS / "typed_app.py", APPS / "mistyped_app.py"
     output = _mypy(tmp_path, good, bad)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.out_of_process  # a child process does the work
+
 ROOT = Path(__file__).resolve().parent.parent
 
 PROBE = """

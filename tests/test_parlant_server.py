@@ -26,6 +26,8 @@ from openrouter_registry.models.generator import SCHEMA_MARKER
 from openrouter_registry.models.modes import MODE_MEMORY
 from openrouter_registry.testing import FakeOpenRouter
 
+pytestmark = pytest.mark.out_of_process  # the Parlant server is a child process
+
 APP = Path(__file__).resolve().parent / "parlant_app.py"
 REPLY = "Hello from the local OpenRouter server! How can I help you today?"
 

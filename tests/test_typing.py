@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = [
     "core/openrouter_registry",
@@ -17,6 +19,7 @@ PACKAGES = [
 ]
 
 
+@pytest.mark.out_of_process
 def test_mypy_strict() -> None:
     for package in PACKAGES:
         assert (ROOT / package / "py.typed").exists(), f"{package} does not ship py.typed"

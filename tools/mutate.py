@@ -28,8 +28,10 @@ At the end it checks that every file it touched has its original bytes again (an
 the process be killed mid-mutant, the original is also in the venv's ``mutate-cache/backup`` and the
 next run puts it back before doing anything else.
 
-Lines the subprocess tests run (the CLI's) are not in the map; ``--all-tests`` reruns each survivor
-against the whole suite to be sure (slow: minutes per survivor). Equivalent mutants (no behaviour
+Lines the subprocess tests run (the CLI's) are not in the map; the tests marked ``out_of_process`` (pip,
+mypy, mkdocs, a Parlant server, a benchmark: a child process does all their work) are left out of the
+map's run, since they would add minutes and no line. ``--all-tests`` reruns each survivor against the
+whole suite to be sure (slow: minutes per survivor). Equivalent mutants (no behaviour
 changes) cannot be told apart by a tool: a survivor needs a look before a test is written for it.
 """
 
@@ -415,7 +417,7 @@ def coverage_map(python: str, rebuild: bool, paths: list[Path]) -> CoverageMap:
                "PYTHONPATH": os.pathsep.join([str(PLUGIN_DIR), os.environ.get("PYTHONPATH", "")]),
                "HYPOTHESIS_PROFILE": "ci"}
         done = subprocess.run([python, "-m", "pytest", "-q", "-p", "mutate_map", "-p", "no:cacheprovider",
-                               "--no-header", "-o", "addopts="], cwd=ROOT, env=env,
+                               "--no-header", "-o", "addopts=", "-m", "not out_of_process"], cwd=ROOT, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if not path.is_file():
             sys.stdout.write(done.stdout[-5000:])
