@@ -5,8 +5,11 @@ replies keep being parsed meanwhile."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -314,3 +317,47 @@ def test_a_dozing_watchdog_wakes_for_the_next_parse() -> None:
         offload._watched(0.1, running, (), spin)
     assert raised.value.plugin == "plugin" and raised.value.deadline == 0.1
     assert 0.1 <= spun[0] < 0.1 + 0.5  # 0.5 s: this shared machine's noise, not the 5 s spin
+
+
+_PROFILED = r'''
+import sys, threading, time
+sys.setprofile(lambda frame, event, arg: None)  # as coverage, a debugger or cProfile does (this thread only)
+from openrouter_registry.replies import offload
+
+def spin(running, swallow):
+    def work():
+        running.append(("plugin", time.monotonic()))
+        end = time.monotonic() + 3
+        while time.monotonic() < end:
+            try:
+                while time.monotonic() < end:
+                    pass
+            except BaseException:  # a parser that swallows the interrupt runs on, to its end
+                if not swallow:
+                    raise
+        return "ran to its end"
+    return work
+
+outcomes = []
+for swallow in (False, True, False):
+    def parse():
+        running = []
+        try:
+            outcomes.append(offload._watched(0.05, running, (), spin(running, swallow)))
+        except offload.ParseOverrun as overrun:
+            outcomes.append(f"overrun in {overrun.plugin}")
+    thread = threading.Thread(target=parse)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive()
+print(outcomes, flush=True)
+'''
+
+
+def test_an_interrupt_leaves_nothing_pending_for_a_profiled_thread(tmp_path: Path) -> None:
+    """The watchdog's interrupt, delivered or swallowed, leaves CPython's "asynchronous exception pending"
+    flag clear: cleared by ``SetAsyncExc(id, NULL)`` it stayed set, and a thread with a profile or trace
+    function (coverage, a debugger) then spun at its next call forever (here: the main thread's join)."""
+    done = subprocess.run([sys.executable, "-c", _PROFILED], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip() == "['overrun in plugin', 'ran to its end', 'overrun in plugin']"

@@ -85,18 +85,27 @@ def _abandon(pool: ThreadPoolExecutor) -> None:
 #
 # Every thread that parses has one `_Watch`, made on its first watched parse and reused: arming and
 # disarming are attribute stores, no lock, no allocation. The watchdog scans the watches under
-# `_watch_lock` with `_scanning` set; `_disarm` takes the lock only when the watchdog is scanning or has
-# interrupted this parse, so it never returns while an interrupt for its parse may still be sent or
-# pending. (Order matters and the GIL makes these stores and loads sequentially consistent:
-# `_disarm` clears ``armed`` and only then reads `_scanning`, then ``blamed``; the watchdog sets
-# `_scanning` before it reads ``armed``, and ``blamed`` before it sends the interrupt.)
+# `_watch_lock` with `_scanning` set and sends at most one `_Interrupted` per parse
+# (``PyThreadState_SetAsyncExc``). The parsing thread never takes a lock after its work started: an
+# asynchronous exception can be raised at any bytecode boundary, also right after a lock was acquired
+# and before the ``with`` that would release it, which would leak the lock (a deadlock at the next
+# parse). Instead `_quiesce` clears ``armed``, waits (lock-free) for a scan in progress to end, and when
+# this parse was blamed but the interrupt did not arrive in the work, swaps it for a `_Drain` it raises
+# in itself at once. That delivery is the only clean way to consume an interrupt: clearing it with
+# ``SetAsyncExc(id, NULL)`` leaves the interpreter's "asynchronous exception pending" flag set for
+# good (CPython 3.11 signals on a clear too, and only a delivery unsignals), so every thread after it
+# runs the slow eval-breaker path at every check, and a thread with a trace or profile function
+# (coverage, a debugger, cProfile) spins at its next call forever. (Order matters and the GIL makes
+# these stores and loads sequentially consistent: `_quiesce` clears ``armed`` and only then reads
+# `_scanning`, then ``blamed``; the watchdog sets `_scanning` before it reads ``armed``, and ``blamed``
+# before it sends the interrupt.)
 
 
 class _Watch:
     """The watched parses of one thread: its current (parser, start time) list, deadline and spared
     parsers while ``armed``, and the parser it was interrupted in (``blamed``, set by the watchdog)."""
 
-    __slots__ = ("ident", "thread", "armed", "deadline", "running", "spare", "blamed")
+    __slots__ = ("ident", "thread", "armed", "deadline", "running", "spare", "blamed", "received")
 
     def __init__(self) -> None:
         self.ident = threading.get_ident()
@@ -106,9 +115,10 @@ class _Watch:
         self.running: list[tuple[str, float]] = []
         self.spare: Collection[str] = ()
         self.blamed: str | None = None
+        self.received = False  # whether this parse's interrupt (or the `_Drain` in its place) was raised
 
 
-_watch_lock = threading.Lock()  # held by the watchdog while it scans; by `_disarm` in the rare case
+_watch_lock = threading.Lock()  # held by the watchdog while it scans, and by `_register` (before a parse)
 _wake = threading.Condition(threading.Lock())  # the dozing watchdog waits on it
 _local = threading.local()
 _all: list[_Watch] = []  # one per live thread that parsed (replaced, never mutated in place)
@@ -180,46 +190,69 @@ def _rouse() -> None:
         _wake.notify()
 
 
-def _disarm(watch: _Watch) -> None:
-    """Stop watching this thread's parse. When the watchdog is scanning or interrupted it, wait for the
-    scan and clear the interrupt if it is still pending: after this, none can land in later code."""
+class _Drain(BaseException):
+    """What `_quiesce` raises in its own thread in place of an interrupt that came too late for the work."""
+
+
+#: How long `_quiesce` waits for the watchdog's scan to end, and for the `_Drain` it sent itself.
+_QUIESCE_LIMIT = 1.0
+
+
+def _quiesce(watch: _Watch) -> None:
+    """Stop watching this thread's parse; when the watchdog is scanning, wait for the scan to end; when
+    it blamed this parse and the interrupt was not yet raised (``watch.received``), raise a `_Drain` in
+    place of it. An `_Interrupted` or `_Drain` can come out of any line here: the caller catches them
+    and calls again (``received`` says which came). After a return nothing is pending for this thread."""
     watch.armed = False
-    if _scanning or watch.blamed is not None:
-        _settle(watch)
-
-
-def _settle(watch: _Watch) -> None:
-    with _watch_lock:
-        if watch.blamed is not None:
-            _set_async_exc(watch.ident, None)
+    if _scanning:
+        give_up = time.monotonic() + _QUIESCE_LIMIT
+        while _scanning and time.monotonic() < give_up:
+            time.sleep(0)
+    if watch.blamed is None or watch.received:
+        return
+    _set_async_exc(watch.ident, _Drain)  # replaces a pending interrupt, or is the only one
+    give_up = time.monotonic() + _QUIESCE_LIMIT
+    while time.monotonic() < give_up:  # raised at the loop's next check: within a few bytecodes
+        pass
+    watch.received = True  # not raised (cannot happen on CPython): stop waiting for it
+    _set_async_exc(watch.ident, None)
 
 
 def _watched(deadline: float, running: list[tuple[str, float]], spare: Collection[str], work: Callable[[], T]) -> T:
     """``work()``, its parsers (as it reports them in ``running``) held to ``deadline`` except the
     ``spare`` ones; `ParseOverrun` when the watchdog interrupted it.
 
-    The watchdog sends at most one interrupt per parse. It is raised inside ``work()`` (or inside the
-    first `_disarm`, before that clears it): either way the ``except`` below gets it, and `_disarm` runs
-    again (it is idempotent). After a `_disarm` returns, no interrupt for this parse can be pending, so
-    none escapes into unrelated code. A parser that swallows it (``except BaseException``) runs on and
-    is accounted when it returns, like one blocked in C."""
+    The watchdog sends at most one interrupt per parse. It is raised inside ``work()``, or after it
+    (a parse that ended as the watchdog looked), or not at all when the parser swallowed it
+    (``except BaseException``); `_quiesce` sees to the last two (see the watchdog's notes above). When
+    `_watched` returns or raises, no interrupt for this parse can be pending, so none escapes into
+    unrelated code. A parser that swallows it runs on and is accounted when it returns, like one
+    blocked in C."""
     watch: _Watch | None = getattr(_local, "watch", None)
     if watch is None:
         watch = _register()
-    watch.running, watch.deadline, watch.spare, watch.blamed = running, deadline, spare, None
+    watch.running, watch.deadline, watch.spare, watch.blamed, watch.received = running, deadline, spare, None, False
     watch.armed = True
     if _dozing:
         _rouse()
+    returned = False
     try:
-        try:
-            return work()
-        finally:  # `_disarm`, inlined: it runs after every parse
-            watch.armed = False
-            if _scanning or watch.blamed is not None:
-                _settle(watch)
+        value = work()
+        returned = True  # also when the parser swallowed the interrupt: its value stands
     except _Interrupted:
-        _disarm(watch)
-        raise ParseOverrun(deadline, watch.blamed) from None
+        watch.received = True
+    while True:
+        try:
+            watch.armed = False  # `_quiesce`'s first steps, inlined: they run after every parse
+            if not _scanning and watch.blamed is None:
+                break
+            _quiesce(watch)
+            break
+        except (_Interrupted, _Drain):
+            watch.received = True
+    if not returned:
+        raise ParseOverrun(deadline, watch.blamed)
+    return value
 
 
 def _after_fork() -> None:  # the child has no watchdog thread, and a lock may have been held at the fork
