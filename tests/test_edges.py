@@ -884,3 +884,75 @@ def test_a_tool_call_without_a_usable_id_is_named_by_its_index(raw_id: Any, show
 
     call = tool_call_of({"id": raw_id, "type": "function", "function": {"name": "lookup", "arguments": '{"q": 1}'}}, 2)
     assert (call.id, call.name, call.arguments) == (shown, "lookup", {"q": 1})
+
+
+# --- survivors of the check of 2026-12-02 (seed 4001, 40 mutants) ------------------------------------------
+# Equivalent, so no test: candidates.py `line_end < 0` -> `<= 0` (``text.find("\n", mark + 3)`` is never 0);
+# settings.py's url check deleting its last `return None` (the implicit return is None too; `make mutate`
+# no longer draws such deletions).
+
+
+def test_the_summary_of_a_batch_with_no_time_elapsed_says_zero_rows_per_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    from openrouter_registry.batch import run as run_module
+
+    service = OpenRouterService(Settings.from_env({}, api_key="sk-or-v1-test", catalog=False))
+    batch = service.batch([{"id": "1", "prompt": "p"}])
+    monkeypatch.setattr(run_module.time, "monotonic", lambda: 100.0)  # not started: start and end are "now"
+    summary = batch.summary()
+    assert (summary.rows, summary.wall_s, summary.rows_per_s) == (0, 0.0, 0.0)
+
+
+@pytest.mark.parametrize("length", [3999, 4000, 4001, 9000])
+def test_a_reask_sends_back_4000_characters_at_most(length: int) -> None:
+    from openrouter_registry.engine.calls import REASK_EXCERPT_CHARS, reask_excerpt
+
+    text = "".join(chr(ord("a") + i % 26) for i in range(length))
+    sent = reask_excerpt(text)
+    assert REASK_EXCERPT_CHARS == 4000
+    if length <= 4000:
+        assert sent == text
+    else:
+        assert sent == f"{text[:3000]}\n[... {length - 4000} characters left out ...]\n{text[-1000:]}"
+
+
+@pytest.mark.parametrize("entries", [None, 7, "abc", {"data": []}])
+def test_a_listing_that_is_not_a_list_gives_no_models_and_never_raises(entries: Any, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="openrouter_registry"):
+        assert parse_models(entries, source="test") == {}
+    assert "The model catalog from test is not a list of models; ignoring it" in caplog.text
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_parsing_a_catalog_leaves_the_garbage_collector_as_the_application_had_it(enabled: bool) -> None:
+    import gc
+
+    body = json.dumps({"data": [{"id": "acme/a-1", "context_length": 8000}]}).encode()
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        catalog = catalog_module._parse_body(body, "https://openrouter.ai/api/v1/models")
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+    assert "acme/a-1" in catalog.models
+
+
+def test_a_bare_dict_field_is_any_json_object() -> None:
+    import dataclasses
+
+    from openrouter_registry.schemas.schema import to_json_schema
+
+    @dataclasses.dataclass
+    class Tagged:
+        tags: dict  # type: ignore[type-arg]  # bare, as users write it
+
+    schema = to_json_schema(Tagged)
+    assert schema is not None and schema["properties"]["tags"] == {"type": "object"}
+
+
+def test_copies_of_settings_keep_the_key() -> None:
+    import copy
+
+    settings = Settings.from_env({}, api_key="sk-or-v1-test")
+    for copied in (copy.copy(settings), copy.deepcopy(settings)):
+        assert copied.api_key is settings.api_key and copied.require_api_key() == "sk-or-v1-test"

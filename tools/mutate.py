@@ -294,16 +294,41 @@ def mutants_of(path: Path) -> list[Mutant]:
 _TREES: dict[Path, str] = {}
 
 
+class _Normal(ast.NodeTransformer):
+    """Spellings that compile to the same behaviour made one: a function's last statement ``return``,
+    ``return None`` or ``pass`` (after another statement) is dropped, as the implicit return is None."""
+
+    def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.AST:
+        self.generic_visit(node)
+        while len(node.body) > 1 and _returns_nothing(node.body[-1]):
+            node.body.pop()
+        return node
+
+    visit_FunctionDef = visit_AsyncFunctionDef = _function
+
+
+def _returns_nothing(statement: ast.stmt) -> bool:
+    if isinstance(statement, ast.Pass):
+        return True
+    return isinstance(statement, ast.Return) and (
+        statement.value is None or (isinstance(statement.value, ast.Constant) and statement.value.value is None))
+
+
+def _normal_dump(source: bytes) -> str:
+    return ast.dump(_Normal().visit(ast.parse(source)))
+
+
 def changes_the_code(mutant: Mutant) -> bool:
-    """The mutant compiles and its syntax tree differs from the original's (``(x)`` for ``x`` does not)."""
+    """The mutant compiles and its syntax tree differs from the original's (``(x)`` for ``x`` does not,
+    nor deleting a function's last ``return None``)."""
     source = mutant.path.read_bytes()
     if mutant.path not in _TREES:
-        _TREES[mutant.path] = ast.dump(ast.parse(source))
+        _TREES[mutant.path] = _normal_dump(source)
     try:
-        tree = ast.parse(mutant.apply(source))
+        mutated = _normal_dump(mutant.apply(source))
     except SyntaxError:
         return False
-    return ast.dump(tree) != _TREES[mutant.path]
+    return mutated != _TREES[mutant.path]
 
 
 def draw(pool: list[Mutant], size: int, seed: int) -> list[Mutant]:
