@@ -425,6 +425,22 @@ def mutant_in_function(mutant: Mutant) -> bool:
     return any(start <= mutant.line <= end for start, end in spans)
 
 
+#: Processes the coverage map's run is split into (each runs about the same share of the test files).
+MAP_JOBS = 2
+
+
+def _shards(jobs: int) -> list[list[str]]:
+    """The test files in ``jobs`` groups of about the same size (bytes stand for run time), biggest first."""
+    files = sorted((ROOT / "tests").glob("test_*.py"), key=lambda f: (-f.stat().st_size, f.name))
+    groups: list[list[str]] = [[] for _ in range(jobs)]
+    sizes = [0] * jobs
+    for file in files:
+        smallest = sizes.index(min(sizes))
+        groups[smallest].append(str(file.relative_to(ROOT)))
+        sizes[smallest] += file.stat().st_size
+    return [group for group in groups if group]
+
+
 def coverage_map(python: str, rebuild: bool, paths: list[Path]) -> CoverageMap:
     """Which tests run which lines of ``paths`` (only those files are measured: it costs less)."""
     key = hashlib.sha256((_tree_key() + "\0".join(sorted(map(str, paths)))).encode()).hexdigest()[:16]
@@ -436,18 +452,40 @@ def coverage_map(python: str, rebuild: bool, paths: list[Path]) -> CoverageMap:
         CACHE.mkdir(parents=True, exist_ok=True)
         for old in CACHE.glob("coverage-*.json"):
             old.unlink()
-        print("mutate: measuring which tests run which lines (the whole suite once under coverage; a few minutes)")
+        jobs = max(1, min(MAP_JOBS, os.cpu_count() or 1))
+        print(f"mutate: measuring which tests run which lines (the whole suite once under coverage, in {jobs} "
+              "processes; a few minutes)")
         started = time.monotonic()
-        env = {**os.environ, "MUTATE_MAP": str(path), "MUTATE_FILES": os.pathsep.join(map(str, paths)),
+        env = {**os.environ, "MUTATE_FILES": os.pathsep.join(map(str, paths)),
                "PYTHONPATH": os.pathsep.join([str(PLUGIN_DIR), os.environ.get("PYTHONPATH", "")]),
                "HYPOTHESIS_PROFILE": "ci"}
-        done = subprocess.run([python, "-m", "pytest", "-q", "-p", "mutate_map", "-p", "no:cacheprovider",
-                               "--no-header", "-o", "addopts=", "-m", "not out_of_process"], cwd=ROOT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        if not path.is_file():
-            sys.stdout.write(done.stdout[-5000:])
-            raise SystemExit("mutate: the coverage run wrote no map")
-        data = json.loads(path.read_text())
+        shards = _shards(jobs)
+        runs = []
+        for number, files in enumerate(shards):
+            part = path.with_name(f"{path.stem}.part{number}.json")
+            part.unlink(missing_ok=True)
+            runs.append((part, subprocess.Popen(
+                [python, "-m", "pytest", "-q", "-p", "mutate_map", "-p", "no:cacheprovider", "--no-header",
+                 "-o", "addopts=", "-m", "not out_of_process", *files],
+                cwd=ROOT, env={**env, "MUTATE_MAP": str(part)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                text=True)))
+        data = {"lines": {}, "durations": {}, "failed": []}
+        for part, process in runs:
+            output, _ = process.communicate()
+            if not part.is_file():
+                sys.stdout.write(output[-5000:])
+                raise SystemExit("mutate: the coverage run wrote no map")
+            piece = json.loads(part.read_text())
+            part.unlink()
+            for name, by_line in piece["lines"].items():
+                merged = data["lines"].setdefault(name, {})
+                for line, tests in by_line.items():
+                    merged[line] = sorted(set(merged.get(line, [])) | set(tests))
+            data["durations"].update(piece["durations"])
+            data["failed"] += piece["failed"]
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(data))
+        temporary.replace(path)
         print(f"mutate: map made in {time.monotonic() - started:.0f} s ({len(data['durations'])} tests)")
     cmap = CoverageMap({f: {int(k): v for k, v in lines.items()} for f, lines in data["lines"].items()},
                        data["durations"], data.get("failed", []))
