@@ -956,3 +956,47 @@ def test_copies_of_settings_keep_the_key() -> None:
     settings = Settings.from_env({}, api_key="sk-or-v1-test")
     for copied in (copy.copy(settings), copy.deepcopy(settings)):
         assert copied.api_key is settings.api_key and copied.require_api_key() == "sk-or-v1-test"
+
+
+# --- survivors of the check of 2026-12-02 (seed 4002, 40 mutants) ------------------------------------------
+# Equivalent, so no test: settings.py `_is_loopback` returning None for False (its callers only test its
+# truth); schema.py `_jsonable`'s enum and record branches returning None (cattrs has already turned enums
+# and records into JSON data by then: reached only by a direct call).
+
+
+async def test_a_row_refused_before_any_request_took_no_time_and_no_attempt() -> None:
+    settings = Settings.from_env({}, api_key="sk-or-v1-test", catalog=False, base_url="http://127.0.0.1:9/api/v1")
+    async with OpenRouterService(settings) as service:
+        rows = [row async for row in service.batch([{"id": "1"}])]
+    assert [(r.ok, r.error.type if r.error else None, r.latency_s, r.attempts) for r in rows] == [(False, "InputError", 0.0, 0)]
+
+
+def test_the_retry_jitter_comes_from_the_rng_given() -> None:
+    import random
+
+    from openrouter_registry.http.transport import retry_delay
+
+    delays = [retry_delay(n, base_delay=0.5, max_delay=8.0, rng=random.Random(7)) for n in range(6)]
+    expected = [min(0.5 * 2.0**n, 8.0) * random.Random(7).uniform(0.75, 1.0) for n in range(6)]
+    assert delays == expected
+
+
+def test_the_default_backoff_is_capped_at_8_seconds() -> None:
+    from openrouter_registry.http.transport import Transport
+
+    transport = Transport(Settings.from_env({}, api_key="sk-or-v1-test", catalog=False))
+    assert (transport.base_delay, transport.max_delay) == (0.5, 8.0)
+
+
+@pytest.mark.parametrize("status", [299, 300, 399, 400])
+def test_a_redirect_status_says_where_it_pointed(status: int) -> None:
+    error = error_for(status, None, model="acme/a-1", headers={"Location": "https://elsewhere.example/api/v1"})
+    redirected = "redirected to https://elsewhere.example/api/v1" in str(error)
+    assert redirected is (300 <= status < 400), str(error)
+
+
+def test_the_clean_json_fast_path_takes_only_text() -> None:
+    from openrouter_registry.replies.structured import parse_clean_json
+
+    assert parse_clean_json('{"a": 1}') == {"a": 1}
+    assert parse_clean_json(b'{"a": 1}') is None  # type: ignore[arg-type]  # bytes: passed on, not decoded
