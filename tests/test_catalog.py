@@ -113,10 +113,11 @@ def test_malformed_entries_are_skipped_with_one_warning(caplog: pytest.LogCaptur
     assert len(warnings) == 1 and "Skipped 4 malformed model(s)" in warnings[0] and "bad/price" in warnings[0]
 
 
-def test_a_listing_that_is_not_a_list_is_ignored(caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize("entries", [{"data": "nope"}, None, 7, "abc"])  # never iterated: None and 7 would raise
+def test_a_listing_that_is_not_a_list_is_ignored(entries: Any, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, "openrouter_registry"):
-        assert parse_models({"data": "nope"}) == {}
-    assert "not a list" in caplog.text
+        assert parse_models(entries, source="test") == {}
+    assert "The model catalog from test is not a list of models; ignoring it" in caplog.text
 
 
 def test_variants_fall_back_to_their_base_model() -> None:

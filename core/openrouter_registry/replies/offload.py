@@ -204,10 +204,9 @@ def _quiesce(watch: _Watch) -> None:
     place of it. An `_Interrupted` or `_Drain` can come out of any line here: the caller catches them
     and calls again (``received`` says which came). After a return nothing is pending for this thread."""
     watch.armed = False
-    if _scanning:
-        give_up = time.monotonic() + _QUIESCE_LIMIT
-        while _scanning and time.monotonic() < give_up:
-            time.sleep(0)
+    give_up = time.monotonic() + _QUIESCE_LIMIT
+    while _scanning and time.monotonic() < give_up:
+        time.sleep(0)
     if watch.blamed is None or watch.received:
         return
     _set_async_exc(watch.ident, _Drain)  # replaces a pending interrupt, or is the only one
@@ -243,10 +242,9 @@ def _watched(deadline: float, running: list[tuple[str, float]], spare: Collectio
         watch.received = True
     while True:
         try:
-            watch.armed = False  # `_quiesce`'s first steps, inlined: they run after every parse
-            if not _scanning and watch.blamed is None:
-                break
-            _quiesce(watch)
+            watch.armed = False  # `_quiesce`'s first step, inlined: it runs after every parse
+            if _scanning or watch.blamed is not None:
+                _quiesce(watch)
             break
         except (_Interrupted, _Drain):
             watch.received = True
