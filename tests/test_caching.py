@@ -159,6 +159,19 @@ async def test_an_automatic_model_is_sent_unchanged_and_read_in_128_token_steps(
         again = await service.generate(messages=messages, schema=CITY, model="openai/gpt-4o-mini")
     assert b"cache_control" not in server.requests[0].raw
     assert again.usage.cached_tokens >= 1024 and again.usage.cached_tokens % 128 == 0
+    # the whole prompt but its last token is shared, the schema sent in response_format included
+    assert again.usage.cached_tokens == (again.usage.prompt_tokens - 1) // 128 * 128
+
+
+async def test_the_schema_is_the_front_of_the_cached_prefix(server: FakeOpenRouter) -> None:
+    # OpenAI: "the structured output schema serves as a prefix to the system message and can be cached",
+    # so the same messages under another schema read nothing
+    messages = [{"role": "system", "content": LONG}, {"role": "user", "content": "Where is the Louvre?"}]
+    other = {**CITY, "properties": {**CITY["properties"], "population": {"type": "integer"}}}
+    async with service_for(server) as service:
+        await service.generate(messages=messages, schema=CITY, model="openai/gpt-4o-mini")
+        changed = await service.generate(messages=messages, schema=other, model="openai/gpt-4o-mini")
+    assert changed.usage.cached_tokens == 0
 
 
 # --- the local server's bill ---------------------------------------------------------------------------
@@ -191,6 +204,26 @@ def test_server_reads_only_answered_prefixes_and_bills_the_1h_ttl() -> None:
     assert cache.bill(CLAUDE, request).cached_tokens == 0  # the first one is still being answered
     clock[0] = 2.5
     assert cache.bill(CLAUDE, request).cached_tokens == 2201
+
+
+def test_server_caches_tools_and_schema_as_the_prefix() -> None:
+    schema = '{"name":"answer","schema":{"type":"object"}}' * 70  # 3,080 characters, 770 tokens
+    question = [{"role": "user", "content": "Which city has the Louvre? " * 74}]  # 1,998 characters, 500 tokens
+    cache = PromptCache()
+    assert cache.bill("openai/gpt-4o", question, preamble=schema).cached_tokens == 0
+    # 1,271 tokens shared, all but the last one read: 1,152 in 128-token steps; the question alone (501) is
+    # under the minimum
+    assert cache.bill("openai/gpt-4o", question, preamble=schema).cached_tokens == 1152
+    assert cache.bill("openai/gpt-4o", question, preamble=schema.replace("answer", "reply")).cached_tokens == 0
+    assert cache.bill("openai/gpt-4o-mini", question).cached_tokens == 0
+    # Anthropic: a breakpoint closes the tools before the messages; other tools are another prefix
+    tools = '[{"type":"function","function":{"name":"lookup"}}]' * 20  # 1,000 characters, 250 tokens
+    marked = [{"role": "user", "content": parts(LONG, marked=(0,))}]
+    first = cache.bill(CLAUDE, marked, preamble=tools)
+    assert (first.cached_tokens, first.cache_write_tokens) == (0, 250 + 2200)
+    assert cache.bill(CLAUDE, marked, preamble=tools).cached_tokens == 2450
+    other = cache.bill(CLAUDE, marked, preamble=tools.replace("lookup", "search"))
+    assert (other.cached_tokens, other.cache_write_tokens) == (0, 2450)
 
 
 def test_server_refuses_five_breakpoints_and_ignores_short_ones(server: FakeOpenRouter) -> None:

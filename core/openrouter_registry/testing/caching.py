@@ -18,6 +18,11 @@ Anthropic (``anthropic/`` models, and any other model whose request carries ``ca
 OpenAI (``openai/`` models): automatic, from 1,024 tokens, in 128-token steps of the longest prefix shared
 with an earlier answered request of the same model; reads cost 0.5x; nothing is billed for writes.
 
+For both, the prompt starts with its preamble: the ``tools`` and the ``response_format`` schema, which
+upstream puts before the system message. They are billed as input, so they are part of the cacheable prefix
+too (OpenAI: "the structured output schema serves as a prefix to the system message and can be cached";
+Anthropic caches tools, then system, then messages); a request whose tools or schema changed reads nothing.
+
 Tokens are counted as the server counts everything: four characters each.
 """
 
@@ -96,21 +101,25 @@ class PromptCache:
         self._entries: dict[tuple[str, str], tuple[float, float, int]] = {}  # key -> (readable from, expires, tokens)
         self._openai: dict[str, list[tuple[float, float, str]]] = {}  # model -> (readable from, expires, prompt)
 
-    def bill(self, model: str, messages: Sequence[Any], answered_in: float = 0.0) -> CacheBill:
-        """Read and write the cache for one request answered ``answered_in`` seconds from now."""
+    def bill(self, model: str, messages: Sequence[Any], answered_in: float = 0.0, preamble: str = "") -> CacheBill:
+        """Read and write the cache for one request answered ``answered_in`` seconds from now.
+        ``preamble`` is the text of its tools and schema, which come before its first message."""
         if model.startswith("openai/"):
-            return self._automatic(model, messages, answered_in)
+            return self._automatic(model, messages, answered_in, preamble)
         blocks = _blocks(messages)
         if not any(control is not None for _, _, control in blocks):
             return CacheBill()
-        return self._explicit(model, blocks, answered_in)
+        return self._explicit(model, blocks, answered_in, preamble)
 
-    def _explicit(self, model: str, blocks: list[tuple[str, str, Mapping[str, Any] | None]], answered_in: float) -> CacheBill:
+    def _explicit(
+        self, model: str, blocks: list[tuple[str, str, Mapping[str, Any] | None]], answered_in: float, preamble: str
+    ) -> CacheBill:
         breakpoints = [i for i, (_, _, control) in enumerate(blocks) if control is not None]
         if len(breakpoints) > _MAX_BREAKPOINTS:
             return CacheBill(error=f"A maximum of {_MAX_BREAKPOINTS} blocks with cache_control may be provided. Found {len(breakpoints)}.")
         minimum = anthropic_minimum(model)
-        digests, sizes, running, total = [], [], hashlib.sha256(model.encode()), 0
+        digests, sizes, running, total = [], [], hashlib.sha256(model.encode()), _tokens(len(preamble))
+        running.update(f"{preamble}\x00".encode("utf-8", "surrogatepass"))
         for role, text, _ in blocks:
             running.update(f"{role}\x00{text}\x00".encode("utf-8", "surrogatepass"))
             digests.append(running.copy().hexdigest())
@@ -145,8 +154,8 @@ class PromptCache:
                     del self._entries[stale]
         return CacheBill(cached_tokens=cached, cache_write_tokens=written, read_price=0.1, write_price=write_price)
 
-    def _automatic(self, model: str, messages: Sequence[Any], answered_in: float) -> CacheBill:
-        prompt = "".join(f"{role}\x00{text}" for role, text, _ in _blocks(messages))
+    def _automatic(self, model: str, messages: Sequence[Any], answered_in: float, preamble: str) -> CacheBill:
+        prompt = preamble + "".join(f"{role}\x00{text}" for role, text, _ in _blocks(messages))
         now = self.clock()
         with self._lock:
             earlier = [e for e in self._openai.get(model, []) if e[1] > now]

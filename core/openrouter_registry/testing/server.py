@@ -913,12 +913,13 @@ class FakeOpenRouter:
         reasoning = reasoning_parts(body, family)
         if reasoning is not None and self.think_in_content:
             content, reasoning = f"<think>{reasoning[0]}</think>\n{content}", None
-        # billed like the real thing: the messages and the schema sent in response_format
-        prompt_chars = sum(len(_text_of(m.get("content"))) for m in messages if isinstance(m, Mapping))
-        if isinstance(response_format, Mapping) and response_format.get("type") == "json_schema":
-            prompt_chars += len(json.dumps(response_format.get("json_schema"), separators=(",", ":")))
+        # billed like the real thing: the messages, and before them the tools and the response_format schema
+        preamble = ""
         if isinstance(body.get("tools"), list):
-            prompt_chars += len(json.dumps(body["tools"], separators=(",", ":")))
+            preamble += json.dumps(body["tools"], separators=(",", ":"))
+        if isinstance(response_format, Mapping) and response_format.get("type") == "json_schema":
+            preamble += json.dumps(response_format.get("json_schema"), separators=(",", ":"))
+        prompt_chars = len(preamble) + sum(len(_text_of(m.get("content"))) for m in messages if isinstance(m, Mapping))
         prompt_tokens = _tokens(prompt_chars)
         arguments_chars = sum(len(call["function"]["arguments"]) for call in calls or [])
         reasoning_tokens = _tokens(len(reasoning[0])) if reasoning is not None else 0
@@ -932,7 +933,7 @@ class FakeOpenRouter:
             finish = "length"
             native = "max_tokens" if family == "anthropic" else "length"
         prompt_price, completion_price = price_of(requested)
-        bill = self.prompt_cache.bill(model, messages, answered_in=self.latency)
+        bill = self.prompt_cache.bill(model, messages, answered_in=self.latency, preamble=preamble)
         if bill.error is not None:
             return _error(400, bill.error)
         cached, written = min(bill.cached_tokens, prompt_tokens), min(bill.cache_write_tokens, prompt_tokens)
