@@ -994,3 +994,150 @@ def test_the_clean_json_fast_path_takes_only_text() -> None:
 
     assert parse_clean_json('{"a": 1}') == {"a": 1}
     assert parse_clean_json(b'{"a": 1}') is None  # type: ignore[arg-type]  # bytes: passed on, not decoded
+
+
+# --- survivors of the exploratory check of 2026-12-03 (seed 5001, 120 mutants: 107 killed) -----------------
+# Equivalent, so no test: files.py `_has_lone_surrogate` returning None for False after a failed dump (its one
+# caller tests its truth); decode.py `tool_call_of`'s default index 0 -> 1 (its one caller passes the index);
+# validation.py `is_valid` re-raising the jsonschema error instead of the ConfigurationError for an unresolvable
+# $ref (its one caller, the candidate scan's `_validates`, takes any exception as "does not match").
+
+
+def _nested(levels: int, leaf: Any) -> Any:
+    for _ in range(levels):
+        leaf = [leaf]
+    return leaf
+
+
+def test_error_metadata_keeps_8_levels_of_lists_and_cuts_the_ninth() -> None:
+    def metadata(value: Any) -> Any:
+        return error_for(400, {"error": {"message": "x", "code": 400, "metadata": value}}, model=None).metadata
+
+    assert metadata({"raw": _nested(7, "deep")}) == {"raw": _nested(7, "deep")}  # the leaf 8 levels under the root
+    assert metadata({"raw": _nested(8, "deep")}) == {"raw": _nested(8, "…")}
+
+
+def test_the_error_for_a_bad_model_id_quotes_60_characters_of_it(caplog: pytest.LogCaptureFixture) -> None:
+    bad = "acme/" + "w" * 100 + " x"  # a space: not a model id
+    with caplog.at_level(logging.WARNING, "openrouter_registry"):
+        assert parse_models([{"id": bad, "context_length": 1000}]) == {}
+    [record] = caplog.records
+    assert f"id {repr(bad)[:60]} is not a model id" in record.getMessage()
+
+
+@pytest.mark.parametrize("name", ["My\nX-Evil: 1", "My\rX-Evil: 1", "My\r\nX-Evil: 1"])
+def test_an_app_name_with_either_line_break_is_refused_as_one(name: str) -> None:
+    from openrouter_registry import SettingsError
+
+    with pytest.raises(SettingsError, match="a value with a line break"):
+        Settings.from_env({}, site_name=name)
+
+
+def test_a_row_whose_content_holds_nan_is_written_as_a_failed_row(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    with RowWriter(out) as writer:
+        writer.write(BatchRow(id="a", ok=True, content={"x": float("nan")}))
+
+    def refuse(constant: str) -> None:
+        raise ValueError(constant)
+
+    line = json.loads(out.read_text(encoding="utf-8"), parse_constant=refuse)  # strict JSON
+    assert (line["id"], line["ok"], "content" in line) == ("a", False, False)
+    assert line["error"] == {"type": "StructuredOutputError", "message": "the content holds NaN or Infinity, not JSON"}
+
+
+async def test_a_run_cancelled_while_a_row_waits_for_budget_is_interrupted_not_stopped_by_it(
+    server: FakeOpenRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key)
+    rows = [{"id": i, "prompt": f"Where is landmark {i}?"} for i in range(6)]
+    async with OpenRouterService(settings, registry=Registry(environ={})) as service:
+        estimate = await service.estimate_cost("Where is landmark 0?", max_tokens=60)
+        assert estimate is not None
+        with caplog.at_level(logging.INFO, "openrouter_registry"):
+            # room for one request in flight: the second waits for the first's cost
+            run = service.batch(rows, max_cost=estimate.high * Decimal("1.5"), max_tokens=60, concurrency=4)
+            done = []
+            async for row in run:
+                done.append(row)
+                run.cancel()
+    assert len(done) == 1 and run.summary().stopped == "interrupted"
+    assert not [r for r in caplog.records if "stopped by max_cost" in r.getMessage()]
+
+
+async def test_a_reply_the_core_cannot_parse_within_the_deadline_is_a_structured_output_error(
+    server: FakeOpenRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from openrouter_registry import StructuredOutputError
+    from openrouter_registry.engine import calls
+    from openrouter_registry.plugins import registry as registry_module
+    from openrouter_registry.testing.hostile_replies import HOSTILE_REPLIES
+
+    monkeypatch.setattr(registry_module, "PARSE_DEADLINE", 0.05)
+    monkeypatch.setattr(calls, "PARSE_DEADLINE", 0.05)
+    server.enqueue(Scripted.chat(HOSTILE_REPLIES["python-literals"](1_000_000), model="acme/x-1"))  # ~0.3 s to parse
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, catalog=False)
+    registry = Registry(environ={})
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    async with OpenRouterService(settings, registry=registry) as service:
+        with pytest.raises(StructuredOutputError, match=r"^the reply could not be parsed within 0.05s") as caught:
+            await asyncio.wait_for(service.generate("a", model="acme/x-1", schema=schema, max_attempts=1), 10)
+    assert caught.value.attempts == 1 and caught.value.cost is not None and len(server.requests) == 1
+    assert {p.name: p.status for p in registry.plugins()}["openrouter_registry"] == "loaded"  # the core is never degraded
+
+
+def _tool_chunk(calls: list[dict[str, Any]], finish: str | None = None) -> str:
+    data = {"id": "gen-s", "model": "acme/x-1", "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": None, "tool_calls": calls}, "finish_reason": finish}]}
+    return f"data: {json.dumps(data)}\n\n"
+
+
+async def test_a_streamed_tool_call_keeps_the_id_it_started_with(server: FakeOpenRouter) -> None:
+    """The `ToolCallStarted` event announced the first id: a later fragment's id does not replace it."""
+    server.enqueue(Scripted(sse=[
+        _tool_chunk([{"index": 0, "id": "call_first", "type": "function", "function": {"name": "add", "arguments": '{"a": '}}]),
+        _tool_chunk([{"index": 0, "id": "call_later", "function": {"arguments": "1}"}}]),
+        _tool_chunk([], "tool_calls"),
+        "data: [DONE]\n\n",
+    ]))
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, catalog=False)
+    async with OpenRouterService(settings, registry=Registry(environ={})) as service:
+        stream = service.stream("add", model="acme/x-1")
+        events = [event async for event in stream.events()]
+    from openrouter_registry import ToolCallStarted
+
+    assert [e.id for e in events if isinstance(e, ToolCallStarted)] == ["call_first"]
+    assert [(c.id, c.arguments) for c in stream.tool_calls] == [("call_first", {"a": 1})]
+
+
+def _proper_noun(instance: Any, attribute: Any, value: str) -> None:
+    raise TypeError("the city must be a proper noun")
+
+
+def _silent(instance: Any, attribute: Any, value: str) -> None:
+    raise ValueError()
+
+
+@pytest.mark.parametrize(("validator", "expected"), [
+    (_proper_noun, "invalid type (the city must be a proper noun) @ $"),  # cattrs already quotes it: not twice
+    (_silent, "invalid value @ $"),  # no message: nothing added
+])
+async def test_a_validator_s_message_is_in_the_error_once_and_only_when_it_has_one(
+    server: FakeOpenRouter, validator: Any, expected: str
+) -> None:
+    import attrs
+
+    from openrouter_registry import StructuredOutputError
+
+    @attrs.define
+    class City:
+        city: str = attrs.field(validator=validator)
+
+    server.enqueue(Scripted.chat({"city": "paris"}, model="acme/x-1"))
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, catalog=False, max_reasks=0)
+    async with OpenRouterService(settings, registry=Registry(environ={})) as service:
+        with pytest.raises(StructuredOutputError) as caught:
+            await service.generate("Extract: paris.", schema=City, model="acme/x-1")
+    assert caught.value.errors == [expected]
