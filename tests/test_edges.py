@@ -1000,7 +1000,8 @@ def test_the_clean_json_fast_path_takes_only_text() -> None:
 # Equivalent, so no test: files.py `_has_lone_surrogate` returning None for False after a failed dump (its one
 # caller tests its truth); decode.py `tool_call_of`'s default index 0 -> 1 (its one caller passes the index);
 # validation.py `is_valid` re-raising the jsonschema error instead of the ConfigurationError for an unresolvable
-# $ref (its one caller, the candidate scan's `_validates`, takes any exception as "does not match").
+# $ref (its one caller, the candidate scan's `_validates`, takes any exception as "does not match");
+# files.py `_row_line`'s second dump with allow_nan=True (the content, the only field that can hold NaN, is gone).
 
 
 def _nested(levels: int, leaf: Any) -> Any:
@@ -1036,13 +1037,15 @@ def test_an_app_name_with_either_line_break_is_refused_as_one(name: str) -> None
 def test_a_row_whose_content_holds_nan_is_written_as_a_failed_row(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     with RowWriter(out) as writer:
-        writer.write(BatchRow(id="a", ok=True, content={"x": float("nan")}))
+        writer.write(BatchRow(id="café", ok=True, content={"x": float("nan")}))
 
     def refuse(constant: str) -> None:
         raise ValueError(constant)
 
-    line = json.loads(out.read_text(encoding="utf-8"), parse_constant=refuse)  # strict JSON
-    assert (line["id"], line["ok"], "content" in line) == ("a", False, False)
+    raw = out.read_bytes()
+    assert raw.startswith('{"id":"café","ok":false,'.encode()) and raw.endswith(b"\n")  # UTF-8, not \u escapes
+    line = json.loads(raw, parse_constant=refuse)  # strict JSON
+    assert (line["id"], line["ok"], "content" in line) == ("café", False, False)
     assert line["error"] == {"type": "StructuredOutputError", "message": "the content holds NaN or Infinity, not JSON"}
 
 
