@@ -1144,3 +1144,101 @@ async def test_a_validator_s_message_is_in_the_error_once_and_only_when_it_has_o
         with pytest.raises(StructuredOutputError) as caught:
             await service.generate("Extract: paris.", schema=City, model="acme/x-1")
     assert caught.value.errors == [expected]
+
+
+# --- survivors of the fresh check of 2026-12-03 (seed 5003, 80 mutants: 68 killed, 6 equivalent) -----------
+# Equivalent, so no test:
+# - calls.py `_unthink`'s `len(held) > keep` -> `>=` for the held tail (at 7 characters held[-7:] is held);
+# - candidates.py `without_reasoning`'s count=1 -> 2 (the pattern is anchored at ^ without MULTILINE: one match);
+# - candidates.py `_after_structural`'s `i >= 0` -> `>= 1` (it is only asked inside an open bracket, so a
+#   non-space character always comes before the quote; 200,000 random texts gave the same candidates);
+# - decode.py `is_transient` returning None for False on a CertificateError (its caller tests its truth);
+# - modes.py `isinstance(error, BadRequestError) and error.status == 400` -> `or` (every error of status 400
+#   is a BadRequestError; the one without, the pre-flight ContextLengthError, names no response_format).
+
+
+def test_a_batch_run_made_directly_runs_16_rows_at_a_time_by_default(server: FakeOpenRouter) -> None:
+    from openrouter_registry import BatchRun
+
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, catalog=False)
+    run = BatchRun(OpenRouterService(settings, registry=Registry(environ={})), [{"prompt": "x"}])
+    assert repr(run) == "BatchRun(rows=0, in_flight=0, limit=16)"
+
+
+async def test_rows_in_flight_count_at_their_estimate_when_it_is_above_the_observed_cost(server: FakeOpenRouter) -> None:
+    """Replies bill a thousandth of the estimate: the budget still holds 2 rows in flight at their estimates."""
+    prompt = "Where is landmark 1? " + "and more " * 2_000
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key)
+    server.latency = 0.05
+    async with OpenRouterService(settings, registry=Registry(environ={})) as service:
+        estimate = await service.estimate_cost(prompt, max_tokens=60)
+        assert estimate is not None
+        cheap = Scripted.chat("hi", usage={"prompt_tokens": 5, "completion_tokens": 2, "cost": float(estimate.high / 1000)})
+        server.enqueue(*[cheap] * 8)
+        run = service.batch([{"id": i, "prompt": prompt} for i in range(8)], concurrency=8,
+                            max_cost=estimate.high * Decimal("2.5"), max_tokens=60)
+        in_flight = []
+        async for _ in run:
+            in_flight.append(run.in_flight)
+    assert len(in_flight) == 8 and run.summary().stopped is None
+    assert max(in_flight) <= 1  # at most 2 in flight, one of them just came back
+
+
+@pytest.mark.parametrize("message", [{"role": "assistant"}, {"role": "user", "tool_calls": [{"id": "c"}]}])
+async def test_a_message_without_content_is_refused_unless_it_is_an_assistant_s_tool_calls(
+    server: FakeOpenRouter, message: dict[str, Any]
+) -> None:
+    from openrouter_registry import ConfigurationError
+
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, catalog=False)
+    async with OpenRouterService(settings, registry=Registry(environ={})) as service:
+        with pytest.raises(ConfigurationError, match=r"^messages\[1\] has no 'content'"):
+            await service.generate(messages=[{"role": "user", "content": "hi"}, message])
+    assert server.requests == []
+
+
+async def test_a_streamed_tool_without_parameters_whose_arguments_trail_a_space_gets_an_empty_object(
+    server: FakeOpenRouter,
+) -> None:
+    server.enqueue(Scripted(sse=[
+        _tool_chunk([{"index": 0, "id": "call_1", "type": "function", "function": {"name": "now", "arguments": ""}}]),
+        _tool_chunk([{"index": 0, "function": {"arguments": "{}"}}]),
+        _tool_chunk([{"index": 0, "function": {"arguments": " "}}]),
+        _tool_chunk([], "tool_calls"),
+        "data: [DONE]\n\n",
+    ]))
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, catalog=False)
+    async with OpenRouterService(settings, registry=Registry(environ={})) as service:
+        stream = service.stream("now?", model="acme/x-1")
+        await stream.collect()
+    assert [(c.arguments, c.arguments_text) for c in stream.tool_calls] == [({}, "{}")]
+
+
+def test_a_catalog_entry_whose_context_length_is_a_bool_is_dropped(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, "openrouter_registry"):
+        assert parse_models([{"id": "acme/bool", "context_length": True}]) == {}
+    [record] = caplog.records
+    assert "a token count must be an integer, got a bool" in record.getMessage()
+
+
+@pytest.mark.parametrize("value", [123, b"https://app.example", ["https://app.example"]])
+def test_an_app_url_that_is_not_text_is_refused(value: Any) -> None:
+    from openrouter_registry import SettingsError
+
+    with pytest.raises(SettingsError, match=r"^OPENROUTER_HTTP_REFERER must be a URL, got "):
+        Settings.from_env({}, http_referer=value)
+
+
+async def test_a_schema_whose_reference_jsonschema_cannot_follow_is_refused_before_any_request(
+    server: FakeOpenRouter,
+) -> None:
+    """A relative root $id ("a/b/") leaves the nested "item.json" resource unreachable for jsonschema too."""
+    from openrouter_registry import ConfigurationError
+
+    schema = {"$id": "a/b/", "type": "object", "properties": {"item": {"$ref": "item.json"}},
+              "$defs": {"item": {"$id": "item.json", "type": "string"}}}
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, catalog=False)
+    async with OpenRouterService(settings, registry=Registry(environ={})) as service:
+        with pytest.raises(ConfigurationError, match=r"the \$ref 'item.json' at \$.properties.item in the schema cannot be resolved"):
+            await service.generate("an item", schema=schema, model="acme/x-1")
+    assert server.requests == []
