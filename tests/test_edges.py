@@ -1225,8 +1225,37 @@ def test_a_catalog_entry_whose_context_length_is_a_bool_is_dropped(caplog: pytes
 def test_an_app_url_that_is_not_text_is_refused(value: Any) -> None:
     from openrouter_registry import SettingsError
 
-    with pytest.raises(SettingsError, match=r"^OPENROUTER_HTTP_REFERER must be a URL, got "):
-        Settings.from_env({}, http_referer=value)
+    for build in (lambda: Settings.from_env({}, http_referer=value), lambda: Settings(http_referer=value)):
+        with pytest.raises(SettingsError, match=r"^OPENROUTER_HTTP_REFERER must be a URL, got "):
+            build()
+
+
+#: A value of the wrong type for every setting, given to ``Settings(...)`` directly (no structuring first)
+WRONG_TYPES = {
+    "api_key": 5, "model": 5, "max_tokens": "x", "http_referer": 123, "site_name": 123, "base_url": 5, "timeout": "x",
+    "connect_timeout": True, "max_attempts": 2.5, "retry_after_max": "x", "max_reasks": 1.5, "embedder_model": 5,
+    "embedder_dimensions": "256", "transport": 5, "max_connections": "5", "stream_idle_timeout": "x",
+    "stream_timeout": "x", "max_response_bytes": 2048.0, "cache_dir": 5, "catalog_ttl": "x", "catalog": "no",
+    "prompt_cache": 5, "prompt_cache_ttl": 5, "session_id": 5,
+}
+
+
+def test_the_wrong_types_cover_every_setting() -> None:
+    import attrs
+
+    assert sorted(WRONG_TYPES) == sorted(field.name for field in attrs.fields(Settings))
+
+
+@pytest.mark.parametrize(("name", "value"), sorted(WRONG_TYPES.items()))
+def test_settings_built_directly_refuse_a_value_of_the_wrong_type_naming_its_variable(name: str, value: Any) -> None:
+    import attrs
+
+    from openrouter_registry import SettingsError
+
+    env = attrs.fields_dict(Settings)[name].metadata["env"]
+    with pytest.raises(SettingsError, match=rf"^{env} must be ") as caught:
+        Settings(**{name: value})
+    assert caught.value.variable == env
 
 
 async def test_a_schema_whose_reference_jsonschema_cannot_follow_is_refused_before_any_request(

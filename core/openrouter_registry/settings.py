@@ -15,6 +15,7 @@ import hmac
 import ipaddress
 import math
 import os
+import types
 import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any, TypedDict
@@ -314,7 +315,37 @@ def _positive(value: float) -> bool:
     return value > 0 and math.isfinite(value)
 
 
-@attrs.frozen(kw_only=True, cache_hash=True)  # hashed on every call (resolution cache key)
+def _of_type(value: Any, kind: Any) -> bool:
+    """Whether ``value`` is of the field type ``kind`` (``X | None`` and the like; an int is a float,
+    a bool is neither)."""
+    if isinstance(kind, types.UnionType):
+        return any(_of_type(value, each) for each in kind.__args__)
+    if kind is type(None):
+        return value is None
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def _check_type(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """``Settings(...)`` built directly gets values as given (`from_env` and `replace` structure them
+    first): one of the wrong type is a `SettingsError`, not a ``TypeError`` deep in a check or a value
+    kept as is (``catalog="no"`` is not off)."""
+    if value is not None and not _of_type(value, attribute.type):
+        meta = attribute.metadata
+        raise SettingsError(meta["env"], meta["expected"], _shown(attribute.name, value))
+
+
+def _typed_fields(cls: type, fields: list[attrs.Attribute[Any]]) -> list[attrs.Attribute[Any]]:
+    """Every field's type is checked first, then its own validator runs (the key's checks its own)."""
+    return [f if f.name == "api_key" else
+            f.evolve(validator=attrs.validators.and_(_check_type, f.validator) if f.validator else _check_type)
+            for f in fields]
+
+
+@attrs.frozen(kw_only=True, cache_hash=True, field_transformer=_typed_fields)  # hashed on every call (resolution cache key)
 class Settings:
     """What a generation needs to know from its environment. Build it with `Settings.from_env()`."""
 
