@@ -1049,25 +1049,6 @@ def test_a_row_whose_content_holds_nan_is_written_as_a_failed_row(tmp_path: Path
     assert line["error"] == {"type": "StructuredOutputError", "message": "the content holds NaN or Infinity, not JSON"}
 
 
-async def test_a_run_cancelled_while_a_row_waits_for_budget_is_interrupted_not_stopped_by_it(
-    server: FakeOpenRouter, caplog: pytest.LogCaptureFixture
-) -> None:
-    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key)
-    rows = [{"id": i, "prompt": f"Where is landmark {i}?"} for i in range(6)]
-    async with OpenRouterService(settings, registry=Registry(environ={})) as service:
-        estimate = await service.estimate_cost("Where is landmark 0?", max_tokens=60)
-        assert estimate is not None
-        with caplog.at_level(logging.INFO, "openrouter_registry"):
-            # room for one request in flight: the second waits for the first's cost
-            run = service.batch(rows, max_cost=estimate.high * Decimal("1.5"), max_tokens=60, concurrency=4)
-            done = []
-            async for row in run:
-                done.append(row)
-                run.cancel()
-    assert len(done) == 1 and run.summary().stopped == "interrupted"
-    assert not [r for r in caplog.records if "stopped by max_cost" in r.getMessage()]
-
-
 async def test_a_reply_the_core_cannot_parse_within_the_deadline_is_a_structured_output_error(
     server: FakeOpenRouter, monkeypatch: pytest.MonkeyPatch
 ) -> None:

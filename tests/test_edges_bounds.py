@@ -450,7 +450,7 @@ def test_a_batch_row_s_repr_leaves_out_its_generation_result() -> None:
     assert repr(row).startswith("BatchRow(id='a', ok=True, content={'x': 1}, error=None")
 
 
-async def test_a_run_stopped_by_its_budget_says_so_once_in_the_log(
+async def test_only_a_run_stopped_by_its_budget_says_so_in_the_log(
     server: FakeOpenRouter, caplog: pytest.LogCaptureFixture
 ) -> None:
     from openrouter_registry import OpenRouterService
@@ -465,7 +465,12 @@ async def test_a_run_stopped_by_its_budget_says_so_once_in_the_log(
             done = [row async for row in stopped]
             whole = service.batch(rows[:2], max_cost=estimate.high * 100, max_tokens=60, concurrency=1)
             [row async for row in whole]
+            # room for one row in flight: cancelled while the second waits for the first's cost
+            cancelled = service.batch(rows[:6], max_cost=estimate.high * Decimal("1.5"), max_tokens=60, concurrency=4)
+            async for _ in cancelled:
+                cancelled.cancel()
     assert stopped.summary().stopped == "budget" and whole.summary().stopped is None
+    assert cancelled.summary().stopped == "interrupted" and cancelled.summary().rows == 1
     said = [r.getMessage() for r in caplog.records if "stopped by max_cost" in r.getMessage()]
     assert said == [f"batch stopped by max_cost {estimate.high * Decimal('1.5')} after {len(done)} rows"] and len(done) < 20
 
