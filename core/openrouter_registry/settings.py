@@ -15,7 +15,6 @@ import hmac
 import ipaddress
 import math
 import os
-import types
 import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any, TypedDict
@@ -315,25 +314,17 @@ def _positive(value: float) -> bool:
     return value > 0 and math.isfinite(value)
 
 
-def _of_type(value: Any, kind: Any) -> bool:
-    """Whether ``value`` is of the field type ``kind`` (``X | None`` and the like; an int is a float,
-    a bool is neither)."""
-    if isinstance(kind, types.UnionType):
-        return any(_of_type(value, each) for each in kind.__args__)
-    if kind is type(None):
-        return value is None
-    if kind is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, kind)
-
-
 def _check_type(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     """``Settings(...)`` built directly gets values as given (`from_env` and `replace` structure them
-    first): one of the wrong type is a `SettingsError`, not a ``TypeError`` deep in a check or a value
-    kept as is (``catalog="no"`` is not off)."""
-    if value is not None and not _of_type(value, attribute.type):
+    first): a value that the same structuring would refuse or change (``catalog="no"``, ``timeout="30"``,
+    ``max_attempts=2.5``) is a `SettingsError`, not a ``TypeError`` deep in a check or a value kept as is."""
+    if value is None:
+        return
+    try:
+        fits = _converter.structure(value, attribute.type) == value  # type: ignore[arg-type]
+    except (ValueError, TypeError, cattrs.BaseValidationError):
+        fits = False
+    if not fits:
         meta = attribute.metadata
         raise SettingsError(meta["env"], meta["expected"], _shown(attribute.name, value))
 
