@@ -1252,3 +1252,48 @@ async def test_a_schema_whose_reference_jsonschema_cannot_follow_is_refused_befo
         with pytest.raises(ConfigurationError, match=r"the \$ref 'item.json' at \$.properties.item in the schema cannot be resolved"):
             await service.generate("an item", schema=schema, model="acme/x-1")
     assert server.requests == []
+
+
+# Survivors of the sample of seed 6001 (2026-12-03, at cc7623c: 38 of 40 killed).
+
+
+async def test_calls_that_waited_while_a_catalog_fetch_failed_get_the_stale_cache_file(
+    server: FakeOpenRouter, tmp_path: Path
+) -> None:
+    """OpenRouter's /models is down and the cached catalog is old: the first call fetches and fails, and
+    the calls that queued behind its lock get the cached catalog, not nothing, and send no fetch of their
+    own (catalog.py `_load`'s `return held` after a recent failure)."""
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, cache_dir=str(tmp_path))
+    path = catalog_module.cache_file(settings, "catalog")
+    assert path is not None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"format": catalog_module.CACHE_FORMAT, "fetched_at": time.time() - 3 * 86400,
+                                "source": "test", "models": [{"id": "acme/from-the-file", "context_length": 1000}]}))
+    server.catalog_answer = Scripted(status=500, json={"error": {"message": "down", "code": 500}}, delay=0.3)
+    import asyncio
+
+    catalogs = await asyncio.gather(*(load_catalog(settings) for _ in range(5)))
+    assert [None if c is None else list(c.models) for c in catalogs] == [["acme/from-the-file"]] * 5
+    fetches = len(server.catalog_requests)
+    assert fetches >= 1
+    assert await load_catalog(settings) is catalogs[0] and len(server.catalog_requests) == fetches
+
+
+async def test_a_batch_closed_early_leaves_no_row_running(server: FakeOpenRouter) -> None:
+    """Closing a batch's iterator after its first row cancels the rows in flight and waits for them: when
+    ``aclose()`` returns, no task of the run is left pending (run.py's finally gathers the flights)."""
+    import asyncio
+
+    server.enqueue(Scripted.chat("fast"), *(Scripted.chat("slow", delay=2) for _ in range(3)))
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, catalog=False, max_attempts=1)
+    rows = [{"id": i, "prompt": f"Where is landmark {i}?"} for i in range(8)]
+    async with OpenRouterService(settings, registry=Registry(environ={})) as service:
+        before = asyncio.all_tasks()
+        run = service.batch(rows, concurrency=4, model="acme/x-1")
+        iterator = aiter(run)
+        first = await anext(iterator)
+        started = asyncio.all_tasks() - before
+        await iterator.aclose()  # type: ignore[attr-defined]
+        assert first.ok and first.content == "fast"
+        assert started and [t for t in started if not t.done()] == []
+        assert run.in_flight == 0 and run.summary().rows == 1
