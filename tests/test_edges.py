@@ -1297,3 +1297,82 @@ async def test_a_batch_closed_early_leaves_no_row_running(server: FakeOpenRouter
         assert first.ok and first.content == "fast"
         assert started and [t for t in started if not t.done()] == []
         assert run.in_flight == 0 and run.summary().rows == 1
+
+
+# Survivors of the sample of seed 6002 (2026-12-03, at cc7623c: 66 of 80 killed). Judged equivalent:
+# - batch/run.py `_plain_fields`' lru_cache(maxsize=64) -> 65: one more template cached, the same fields;
+# - models/catalog.py `fetched_at > now + CLOCK_SKEW` -> `>=`: only a file stamped to the exact float of the
+#   read's clock differs (the 5-minute boundary is pinned on both sides in test_edges_bounds.py);
+# - models/catalog.py `settled()`'s `return True` for a fresh catalog -> False: `load_catalog` then takes its
+#   lock and returns the same fresh catalog from memory (a coroutine more, no file read, the same value);
+# - plugins/registry.py `_hook_order`'s rank 2 for trylast -> 3: still after every other rank, the same order;
+# - replies/decode.py `any(key in delta ...)` -> `not in`: `_delta_extras` then also runs for a plain
+#   role-and-content delta and finds nothing ({}), the same chunk;
+# - replies/structured.py `_exact`'s `return` after a whole-text decode deleted: the next step raw-decodes the
+#   same text to the same value (a duplicate candidate, validated the same way).
+
+
+@pytest.mark.parametrize(("ids", "more"), [(5, ""), (6, " (and 1 more)")])
+def test_a_duplicate_id_refusal_names_five_ids_and_counts_the_rest(tmp_path: Path, ids: int, more: str) -> None:
+    from openrouter_registry import ConfigurationError
+    from openrouter_registry.batch import files
+
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(f'{{"id": "r{i}"}}\n{{"id": "r{i}"}}\n' for i in range(ids)))
+    with pytest.raises(ConfigurationError) as raised:
+        files.scan_input(path, set())
+    shown = "; ".join(f'"r{i}" on lines {2 * i + 1}, {2 * i + 2}' for i in range(5))
+    assert str(raised.value) == f"duplicate ids in {path}: {shown}{more}; every row needs its own id. Nothing was sent"
+
+
+def test_batch_latencies_above_the_top_bucket_are_reported_as_its_value() -> None:
+    """1,701 buckets 1% wide from 1 ms: the top one holds everything from about 6.2 hours up, so memory
+    stays bounded however long a row took; below it a quantile is within 1%."""
+    from openrouter_registry.batch.run import _Latencies
+
+    top = 0.001 * 1.01 ** 1699.5
+    assert 6.1 * 3600 < top < 6.2 * 3600
+    for seconds in (1e5, 1e9):
+        latencies = _Latencies()
+        latencies.add(seconds)
+        assert latencies.quantile(0.5) == pytest.approx(top, rel=1e-12) and list(latencies.counts) == [1700]
+    latencies = _Latencies()
+    latencies.add(20_000.0)
+    assert latencies.quantile(0.5) == pytest.approx(20_000.0, rel=0.01)
+
+
+async def test_a_call_that_used_no_cache_saved_exactly_nothing(server: FakeOpenRouter) -> None:
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, catalog=False)
+    async with OpenRouterService(settings, registry=Registry(environ={})) as service:
+        result = await service.generate("Where is the Louvre?", model="acme/x-1")
+    assert result.usage.cached_tokens == 0 and result.usage.cache_write_tokens == 0
+    assert result.cache_saving == Decimal(0) and str(result.cache_saving) == "0"
+
+
+def test_the_blocking_client_returns_the_catalog_it_loaded(server: FakeOpenRouter, tmp_path: Path) -> None:
+    from openrouter_registry import NLPServices
+
+    server.catalog_answer = Scripted(json={"data": [{"id": "acme/listed", "context_length": 4096}]})
+    with NLPServices.openrouter_sync(base_url=server.base_url, api_key=server.api_key, cache_dir=str(tmp_path)) as client:
+        catalog = client.load_catalog(refresh=True)
+    assert catalog is not None and list(catalog.models) == ["acme/listed"]
+    assert catalog.models["acme/listed"].context_length == 4096 and len(server.catalog_requests) == 1
+
+
+def test_an_apostrophe_inside_a_word_opens_no_string_in_the_candidate_scan() -> None:
+    """``it's`` in prose inside a bracket is not a quoted string: the bracket's closer after ``'x]'``
+    still ends the block (only a quote after ``{ [ , : (`` or at the start opens a string)."""
+    assert list(json_candidates("[it's, 'x]', 1]")) == ["[it's, 'x]', 1]"]
+
+
+def test_a_broken_object_that_json_repair_turns_into_an_array_is_not_an_answer() -> None:
+    """json_repair reads this broken ``{...}`` block as an array of two values; an array that is not in
+    the text is no answer for an array schema (a re-ask instead): a ``{`` block repairs only to an object."""
+    block = '{"x": 2["x": 2"b"{}[1}'
+    assert parse_json_reply(block, {"type": "array"}) is None
+    assert parse_json_reply(f"Here it is: {block}", {"type": "array"}) is None
+
+
+def test_json_broken_by_a_control_token_is_read_from_the_text_without_it() -> None:
+    text = '<|im_start|>{"a": [1,<|im_sep|> 2]}'
+    assert parse_json_reply(text, {"type": "object"}) == {"a": [1, 2]}

@@ -293,6 +293,24 @@ async def test_content_only_on_opt_in(server: FakeOpenRouter, telemetry: Telemet
     assert json.loads(str(on["gen_ai.tool.definitions"])) == tools
 
 
+async def test_an_embedding_span_carries_its_inputs_only_on_opt_in(
+    server: FakeOpenRouter, telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = "embeddings openai/text-embedding-3-small"
+    async with service_for(server) as service:
+        await service.embed(["Paris", "Lyon"], model="openai/text-embedding-3-small")
+        off = dict(next(s for s in telemetry.finished() if s.name == name).attributes or {})
+        telemetry.spans.clear()
+        monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
+        await service.embed(["Paris", "Lyon"], model="openai/text-embedding-3-small")
+        on = dict(next(s for s in telemetry.finished() if s.name == name).attributes or {})
+    assert "gen_ai.input.messages" not in off and not any("Paris" in str(v) for v in off.values())
+    assert json.loads(str(on["gen_ai.input.messages"])) == [
+        {"role": "user", "parts": [{"type": "text", "content": "Paris"}]},
+        {"role": "user", "parts": [{"type": "text", "content": "Lyon"}]},
+    ]
+
+
 async def test_the_key_is_in_no_span_event_or_metric(
     server: FakeOpenRouter, telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
 ) -> None:
