@@ -1376,3 +1376,107 @@ def test_a_broken_object_that_json_repair_turns_into_an_array_is_not_an_answer()
 def test_json_broken_by_a_control_token_is_read_from_the_text_without_it() -> None:
     text = '<|im_start|>{"a": [1,<|im_sep|> 2]}'
     assert parse_json_reply(text, {"type": "object"}) == {"a": [1, 2]}
+
+
+# Survivors of the sample of seed 6003, part 1 (batch, engine, plugins; 2026-12-03, after the tests above:
+# 64 of 80 killed). Judged equivalent:
+# - batch/files.py OutputLock.__enter__'s `return self` -> None: the library enters the lock with a plain
+#   `with OutputLock(path):` (cli/batch.py) and never reads what it gives; OutputLock is not exported;
+# - plugins/registry.py `_valid_generator`'s `return False` -> None: its only caller filters a list by its truth.
+
+
+async def test_a_row_id_of_another_type_is_named_in_its_refusal(server: FakeOpenRouter) -> None:
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, catalog=False)
+    rows = [{"id": 1.5, "prompt": "x"}, {"id": {"a": 1}, "prompt": "y"}, {"prompt": "z"}]
+    async with OpenRouterService(settings, registry=Registry(environ={})) as service:
+        done = [row async for row in service.batch(rows, model="acme/x-1")]
+    rule = "every row needs an 'id' that is a non-empty string or an integer"
+    assert [(row.ok, row.attempts, row.error and row.error.message) for row in done] == [
+        (False, 0, f"line 1: 'id' 1.5; {rule}"),
+        (False, 0, f"line 2: 'id' {{'a': 1}}; {rule}"),
+        (False, 0, f"line 3: no 'id'; {rule}"),
+    ]
+    assert server.requests == []
+
+
+async def test_rows_refused_before_any_request_are_not_rows_without_cost(server: FakeOpenRouter) -> None:
+    """``rows_without_cost`` counts rows that were sent and came back unpriced, not rows never sent."""
+    server.enqueue(Scripted.chat("ok", usage={"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}))
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, catalog=False)
+    rows = [{"id": "bad", "prompt": 7}, {"id": "sent", "prompt": "Where is the Louvre?"}]
+    async with OpenRouterService(settings, registry=Registry(environ={})) as service:
+        run = service.batch(rows, model="acme/x-1")
+        done = {row.id: row async for row in run}
+    assert done["bad"].attempts == 0 and done["sent"].attempts == 1 and done["sent"].cost is None
+    summary = run.summary()
+    assert summary.rows == 2 and summary.rows_without_cost == 1 and summary.requests == 1
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ({"session_id": ""}, "session_id must be a non-empty string of at most 256 characters, got ''"),
+        ({"provider": 5}, "provider must be a Provider(...) or a dict of its fields, got int"),
+        ({"models": "x"}, "models must be a non-empty list of model ids (the fallbacks), got 'x'"),
+    ],
+)
+async def test_estimate_cost_refuses_bad_routing_options_as_generate_does(
+    server: FakeOpenRouter, option: dict[str, Any], message: str
+) -> None:
+    from openrouter_registry import ConfigurationError
+
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, catalog=False)
+    async with OpenRouterService(settings, registry=Registry(environ={})) as service:
+        for call in (service.estimate_cost, service.generate):
+            with pytest.raises(ConfigurationError) as raised:
+                await call("hi", model="acme/x-1", **option)
+            assert str(raised.value) == message
+    assert server.requests == []
+
+
+async def test_a_library_error_from_a_generator_s_facts_reaches_the_caller(server: FakeOpenRouter) -> None:
+    """A generator's ``facts()`` that raises one of the library's own errors (a ConfigurationError
+    telling the user what to set) is that call's answer, not a plugin failure to step past."""
+    from openrouter_registry import ConfigurationError
+    from openrouter_registry.plugin import Generator
+
+    from test_generator_containment import plugin_for
+
+    class Strict(Generator):
+        def facts(self) -> Any:
+            raise ConfigurationError("the acme plugin needs ACME_REGION; set it and call again")
+
+    registry = Registry(environ={})
+    registry.register(plugin_for(Strict, exact="acme/strict-1"), name="acme")
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, catalog=False)
+    async with OpenRouterService(settings, registry=registry) as service:
+        with pytest.raises(ConfigurationError, match="^the acme plugin needs ACME_REGION; set it and call again$"):
+            await service.generate("a city", schema={"type": "object"}, model="acme/strict-1")
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("model", ["not a model", 7])
+async def test_embed_refuses_a_model_that_is_not_a_model_id_before_any_request(server: FakeOpenRouter, model: Any) -> None:
+    from openrouter_registry import ConfigurationError
+
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, catalog=False)
+    async with OpenRouterService(settings, registry=Registry(environ={})) as service:
+        with pytest.raises(ConfigurationError) as raised:
+            await service.embed(["Paris"], model=model)
+    assert str(raised.value) == f"model must be a model id such as 'openai/text-embedding-3-large', got {model!r}"
+    assert server.requests == []
+
+
+@pytest.mark.parametrize(("length", "dots"), [(200, ""), (201, "...")])
+def test_a_plugin_failure_names_200_characters_of_the_model(length: int, dots: str) -> None:
+    import types
+
+    def offer(model: str, settings: Settings) -> Any:
+        raise RuntimeError("no table")
+
+    model = "acme/" + "m" * (length - 5)
+    registry = Registry(environ={})
+    registry.register(types.SimpleNamespace(resolve_generator=hookimpl(offer)), name="broken")
+    assert registry.resolve(model, Settings.from_env({})).plugin == "openrouter_registry"
+    [info] = [p for p in registry.plugins() if p.name == "broken"]
+    assert info.error is not None and info.error.endswith(f"raised RuntimeError: no table for model {model[:200]!r}{dots}")
