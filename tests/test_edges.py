@@ -726,13 +726,19 @@ async def test_only_the_models_list_of_a_catalog_answer_gives_models(server: Fak
     assert catalog is not None and list(catalog.models) == ["acme/real"]
 
 
-async def test_without_network_a_stale_cache_file_is_still_used(server: FakeOpenRouter, tmp_path: Path) -> None:
+def _with_a_stale_cache_file(server: FakeOpenRouter, tmp_path: Path) -> Settings:
+    """Settings for ``server`` whose disk cache holds a 3-day-old catalog of one model, acme/from-the-file."""
     settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, cache_dir=str(tmp_path))
     path = catalog_module.cache_file(settings, "catalog")
     assert path is not None
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"format": catalog_module.CACHE_FORMAT, "fetched_at": time.time() - 3 * 86400,
                                 "source": "test", "models": [{"id": "acme/from-the-file", "context_length": 1000}]}))
+    return settings
+
+
+async def test_without_network_a_stale_cache_file_is_still_used(server: FakeOpenRouter, tmp_path: Path) -> None:
+    settings = _with_a_stale_cache_file(server, tmp_path)
     catalog = await load_catalog(settings, network=False)  # however old, and never a fetch
     assert catalog is not None and list(catalog.models) == ["acme/from-the-file"]
     assert server.catalog_requests == []
@@ -1263,12 +1269,7 @@ async def test_calls_that_waited_while_a_catalog_fetch_failed_get_the_stale_cach
     """OpenRouter's /models is down and the cached catalog is old: the first call fetches and fails, and
     the calls that queued behind its lock get the cached catalog, not nothing, and send no fetch of their
     own (catalog.py `_load`'s `return held` after a recent failure)."""
-    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, cache_dir=str(tmp_path))
-    path = catalog_module.cache_file(settings, "catalog")
-    assert path is not None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"format": catalog_module.CACHE_FORMAT, "fetched_at": time.time() - 3 * 86400,
-                                "source": "test", "models": [{"id": "acme/from-the-file", "context_length": 1000}]}))
+    settings = _with_a_stale_cache_file(server, tmp_path)
     server.catalog_answer = Scripted(status=500, json={"error": {"message": "down", "code": 500}}, delay=0.3)
     import asyncio
 
