@@ -1481,3 +1481,79 @@ def test_a_plugin_failure_names_200_characters_of_the_model(length: int, dots: s
     assert registry.resolve(model, Settings.from_env({})).plugin == "openrouter_registry"
     [info] = [p for p in registry.plugins() if p.name == "broken"]
     assert info.error is not None and info.error.endswith(f"raised RuntimeError: no table for model {model[:200]!r}{dots}")
+
+
+# Survivors of the sample of seed 6003, part 2 (replies, schemas, settings). Judged equivalent:
+# - settings.py `has_space_or_control`'s `ord(c) < 0x20` -> `ord(c) <= 32`: the one character it adds, the
+#   space (0x20), is already counted by `c.isspace()` in the same `any`: the same answer for every text.
+
+
+@pytest.mark.parametrize(("depth", "found"), [(500, True), (501, False)])
+def test_the_candidate_scan_takes_brackets_nested_500_deep_and_stops_at_501(depth: int, found: bool) -> None:
+    """MAX_SCAN_DEPTH: an opener 501 levels deep ends the scan, and a block that never closed in it is
+    no candidate."""
+    text = "[" * depth + "]" * depth
+    assert list(json_candidates(text)) == ([text] if found else [])
+
+
+def test_a_float_in_a_repaired_object_keeps_its_value() -> None:
+    """A missing comma: only json_repair reads this block; its float comes back as the number written."""
+    assert parse_json_reply('{"price": 1.5 "qty": 2}', None) == {"price": 1.5, "qty": 2}
+
+
+def test_a_repaired_value_is_bounded_by_its_own_nesting_not_only_by_the_brackets_before_repair() -> None:
+    """json_repair pairs quotes its own way: here it reads ``x"`` as an unquoted ``x``, so the 250
+    brackets that the pre-check (which pairs ``", "`` ... ``,"`` as one string) never counts nest 250
+    lists deep in the value. Such a value is kept while it nests at most MAX_DEPTH (500) levels, lists
+    counted one level each like objects (json_repair itself gives up with a RecursionError, caught, long
+    before 500, so that side of the bound cannot be reached through a reply)."""
+    n = 250
+    value = parse_json_reply('{"a": x", "b": ' + "[" * n + "1" + "]" * n + ' ,"c": "y"}', None)
+    assert value is not None and sorted(value) == ["a", "b", "c"] and (value["a"], value["c"]) == ("x", "y")
+    assert value["b"] == json.loads("[" * n + "1" + "]" * n)
+
+
+def test_a_block_json_reads_is_not_read_again_as_a_python_literal() -> None:
+    """JSON reads this whole reply as its first object (followed by chatter); Python would read it as a
+    tuple of both objects, an array that is not in the text: for an array schema there is no answer."""
+    from openrouter_registry.replies.structured import parse_python_literal
+
+    text = '{"a": 1}, {"b": 2}'
+    assert parse_json_reply(text, None) == {"a": 1}
+    assert parse_json_reply(text, {"type": "array"}) is None
+    assert parse_python_literal(text, {"type": "array"}) is None
+
+
+def test_the_repair_reads_a_reasoning_draft_without_its_control_tokens() -> None:
+    """Three views (the raw reply, the reply without control tokens, what follows an unopened
+    ``</think>``): the repair pass reads the last two only, so the token inside the draft's string is
+    never taken as content (a value that is not valid comes back as the fallback, as written less the token)."""
+    schema = {"type": "object", "required": ["reply"], "properties": {"reply": {"minLength": 1}}}
+    text = 'Draft: {"reply": "<|eot_id|>" "n": 1}</think>No JSON here.'
+    assert parse_json_reply(text, schema) == {"reply": "", "n": 1}
+
+
+@pytest.mark.parametrize(("depth", "valid"), [(100, True), (101, False)])
+def test_a_value_nested_100_deep_is_validated_and_101_is_not(depth: int, valid: bool) -> None:
+    """Schema validation's bound (MAX_DEPTH of schemas/validation.py): 100 levels are validated, 101 never
+    validate; parse_embedded_json returns only a value that validates."""
+    from openrouter_registry.replies.structured import parse_embedded_json
+
+    text = "[" * depth + "]" * depth
+    assert parse_embedded_json(text, {"type": "array"}) == (json.loads(text) if valid else None)
+
+
+def test_a_value_too_deep_for_the_schema_s_recursion_never_counts_as_valid() -> None:
+    """Ten ``allOf`` around a ``$ref`` per level: jsonschema runs out of stack on 99 levels (within the
+    100-level bound) and the value is taken as not valid, with the reason validate gives."""
+    from openrouter_registry.replies.structured import parse_embedded_json
+    from openrouter_registry.schemas.validation import validate
+
+    inner: dict[str, Any] = {"$ref": "#"}
+    for _ in range(10):
+        inner = {"allOf": [inner]}
+    schema = {"type": "array", "items": inner}
+    text = "[" * 99 + '"x"' + "]" * 99
+    assert validate(json.loads(text), schema) == ["$: the reply nests too deeply to validate"]
+    assert parse_embedded_json(text, schema) is None
+    assert parse_json_reply(text, schema) == json.loads(text)  # not valid: the fallback of the right type
