@@ -1557,3 +1557,51 @@ def test_a_value_too_deep_for_the_schema_s_recursion_never_counts_as_valid() -> 
     assert validate(json.loads(text), schema) == ["$: the reply nests too deeply to validate"]
     assert parse_embedded_json(text, schema) is None
     assert parse_json_reply(text, schema) == json.loads(text)  # not valid: the fallback of the right type
+
+
+# Survivors of the sample of seed 6004 (2026-12-03, at b0e78ca).
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600)])
+def test_the_batch_output_file_is_created_read_write_for_its_owner_and_never_executable(
+    tmp_path: Path, umask: int, mode: int
+) -> None:
+    """OUT is made with mode 0o644 less the umask: the owner reads and writes, the umask decides who else
+    reads, and nobody may execute it."""
+    out = tmp_path / "out.jsonl"
+    old = os.umask(umask)
+    try:
+        with RowWriter(out) as writer:
+            writer.write(BatchRow(id="a", ok=True, content={"x": 1}))
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == mode
+
+
+@pytest.mark.parametrize("model", ["", 7])
+async def test_the_error_event_of_a_call_without_a_usable_model_names_the_default_model(
+    server: FakeOpenRouter, model: Any
+) -> None:
+    from openrouter_registry import ConfigurationError
+
+    seen: list[Any] = []
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, catalog=False)
+    async with OpenRouterService(settings, registry=Registry(environ={}), on_event=seen.append) as service:
+        with pytest.raises(ConfigurationError, match="model must be a model id such as 'openai/gpt-4o'"):
+            await service.generate("hi", model=model)
+    assert [(event.kind, event.model) for event in seen] == [("error", settings.model)]
+    assert server.requests == []
+
+
+@pytest.mark.parametrize("call", ["generate", "stream"])
+async def test_parallel_tool_calls_without_tools_is_refused_before_any_request(server: FakeOpenRouter, call: str) -> None:
+    from openrouter_registry import ConfigurationError
+
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, catalog=False)
+    async with OpenRouterService(settings, registry=Registry(environ={})) as service:
+        with pytest.raises(ConfigurationError, match="^parallel_tool_calls was given without tools="):
+            answer = await getattr(service, call)("hi", model="acme/x-1", parallel_tool_calls=False)
+            if call == "stream":
+                async for _ in answer:
+                    pass
+    assert server.requests == []
