@@ -1605,3 +1605,33 @@ async def test_parallel_tool_calls_without_tools_is_refused_before_any_request(s
                 async for _ in answer:
                     pass
     assert server.requests == []
+
+
+# More of seed 6004. Judged equivalent:
+# - models/catalog.py `fetched_at = 0.0` -> 1.0 for a cache file written in the future: 1970 either way, so the
+#   catalog is as stale (and refetched) in both; the warning is the same;
+# - plugins/registry.py `_Record.failures` default 0 -> 1: `register` sets every record's failures to 0 before
+#   the plugin is listed or called (registry.py's reset of failures, streaks, logged and bad_headers).
+# - models/catalog.py `_fetch`'s `verify = False if url.startswith("http://")` -> True: a plain-http URL has no
+#   TLS, so httpx never reads verify there (an https URL takes the shared CA context either way).
+
+
+def test_a_free_model_s_price_written_with_zeros_after_the_point_is_a_plain_zero() -> None:
+    """"0.0000000" is Decimal(0), not Decimal("0E-7"): a free model's costs and its to_dict() say "0"."""
+    models = parse_models([{"id": "acme/free-1", "context_length": 1000,
+                            "pricing": {"prompt": "0.0000000", "completion": "0.00"}}])
+    pricing = models["acme/free-1"].pricing
+    assert pricing is not None
+    assert str(pricing.prompt) == "0" and str(pricing.completion) == "0"
+    assert pricing.to_dict()["prompt"] == "0" and pricing.to_dict()["completion"] == "0"
+
+
+async def test_a_catalog_fetch_follows_no_redirect(server: FakeOpenRouter, tmp_path: Path) -> None:
+    """A /models answered with a redirect is a failed fetch (HTTP 302, a warning), never a request to the
+    redirect's target (catalog.py's follow_redirects=False, found beside a seed-6004 survivor)."""
+    with FakeOpenRouter() as elsewhere:
+        elsewhere.catalog_answer = Scripted(json={"data": [{"id": "acme/elsewhere", "context_length": 1000}]})
+        server.catalog_answer = Scripted(status=302, headers={"Location": elsewhere.base_url + "/models"})
+        settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, cache_dir=str(tmp_path))
+        assert await load_catalog(settings) is None
+        assert elsewhere.catalog_requests == [] and len(server.catalog_requests) == 1
