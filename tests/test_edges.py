@@ -1635,3 +1635,56 @@ async def test_a_catalog_fetch_follows_no_redirect(server: FakeOpenRouter, tmp_p
         settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, cache_dir=str(tmp_path))
         assert await load_catalog(settings) is None
         assert elsewhere.catalog_requests == [] and len(server.catalog_requests) == 1
+
+
+async def test_a_row_held_by_the_budget_is_published_to_the_job_at_the_costliest_row_once_it_launches(
+    server: FakeOpenRouter, tmp_path: Path
+) -> None:
+    """The first row costs three times its catalog estimate; the second, held until then, launches with its
+    bound raised to that cost: another worker of the job sees both counted at the costliest row while the
+    second is in flight, never the second at its (too low) estimate. (The run's own budget check takes
+    max(bound, costliest row) itself, so without a shared ledger the run behaves the same either way.)"""
+    from openrouter_registry import JobLedger
+
+    prompt = "Where is landmark 1?"
+    job = tmp_path / "job"
+    other = JobLedger(job, worker="other", stale_after=0)
+    seen: list[Decimal] = []
+
+    def on_event(event: Any) -> None:
+        if event.kind == "request":
+            seen.append(other.others())  # what the other worker reads as this row's request goes out
+
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key)
+    async with OpenRouterService(settings, registry=Registry(environ={}), on_event=on_event) as service:
+        estimate = await service.estimate_cost(prompt, max_tokens=60)
+        assert estimate is not None and estimate.high > 0
+        costly = Scripted.chat("Paris", usage={"prompt_tokens": 5, "completion_tokens": 2, "cost": float(estimate.high * 3)})
+        cheap = Scripted.chat("Rome", usage={"prompt_tokens": 5, "completion_tokens": 2, "cost": float(estimate.high / 10)})
+        server.enqueue(costly, cheap)
+        run = service.batch([{"id": i, "prompt": prompt} for i in range(2)], concurrency=2, max_tokens=60,
+                            max_cost=estimate.high * 10, ledger=JobLedger(job, worker="me", stale_after=0))
+        rows = [row async for row in run]
+    assert [(row.id, row.ok) for row in rows] == [(0, True), (1, True)] and run.summary().stopped is None
+    first, second = rows[0].cost, rows[1].cost
+    assert first is not None and second is not None and first > estimate.high
+    assert len(seen) == 2 and seen[0] <= estimate.high  # the first row alone, at its estimate
+    assert seen[1] == first * 2  # spent, plus the held row at the costliest row's cost
+    assert other.others() == first + second == run.summary().cost
+
+
+@pytest.mark.parametrize(("finish", "reported"), [(None, "tool_calls"), ("stop", "tool_calls"), ("length", "length")])
+async def test_a_streamed_reply_with_tool_calls_reports_tool_calls_unless_it_ended_for_another_reason(
+    server: FakeOpenRouter, finish: str | None, reported: str
+) -> None:
+    server.enqueue(Scripted(sse=[
+        _tool_chunk([{"index": 0, "id": "call_1", "type": "function", "function": {"name": "add", "arguments": '{"a": 1}'}}]),
+        _tool_chunk([], finish),
+        "data: [DONE]\n\n",
+    ]))
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, catalog=False)
+    async with OpenRouterService(settings, registry=Registry(environ={})) as service:
+        stream = service.stream("add 1", model="acme/x-1")
+        await stream.collect()
+    assert [(c.id, c.name, c.arguments) for c in stream.tool_calls] == [("call_1", "add", {"a": 1})]
+    assert stream.finish_reason == reported
