@@ -1688,3 +1688,39 @@ async def test_a_streamed_reply_with_tool_calls_reports_tool_calls_unless_it_end
         await stream.collect()
     assert [(c.id, c.name, c.arguments) for c in stream.tool_calls] == [("call_1", "add", {"a": 1})]
     assert stream.finish_reason == reported
+
+
+# The rest of seed 6004. Judged equivalent:
+# - plugins/registry.py `_hook_order`'s `cached[0] == epoch` -> `cached[1] == epoch`: the cache is never hit, and
+#   every call sorts the same hookimpls into the same order again (only slower);
+# - plugins/registry.py `c.plugin == CORE_PLUGIN and c.match is Match.FALLBACK` -> `or`: the core plugin cannot
+#   be unregistered and its resolve_generator always offers its FALLBACK, so both find one and append nothing;
+# - replies/structured.py `_json_compatible`'s `depth > MAX_DEPTH` -> `>=`: json_repair gives up (a RecursionError,
+#   caught) long before 500 levels, so a repaired value never reaches that bound (see the test above on it);
+# - schemas/validation.py validate()'s plain=True -> False: judged above (fastvalid checks the shape again).
+
+
+@pytest.mark.parametrize("reasons", ["violence", ["violence", 7], {"violence": True}])
+def test_moderation_reasons_of_another_type_are_left_out_of_the_error_metadata(reasons: Any) -> None:
+    """ModerationError reads metadata["reasons"] as a list of strings: anything else is not kept there
+    (the error's reasons are empty), while the rest of the metadata is."""
+    from openrouter_registry import ModerationError
+
+    body = {"error": {"code": 403, "message": "flagged", "metadata": {"reasons": reasons, "provider_name": "OpenAI"}}}
+    error = error_for(403, body, model="openai/gpt-4o")
+    assert isinstance(error, ModerationError)
+    assert "reasons" not in error.metadata and error.metadata["provider_name"] == "OpenAI"
+    assert error.reasons == [] and "Reasons:" not in str(error)
+
+
+async def test_a_reply_whose_only_extra_is_images_keeps_them(server: FakeOpenRouter) -> None:
+    """A message with images and nothing else besides its content (an image model's usual reply)."""
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    body = {"id": "gen-img", "model": "acme/painter-1", "choices": [{"message": {
+        "role": "assistant", "content": "Here it is.", "images": [image]}, "finish_reason": "stop"}]}
+    server.enqueue(Scripted(json=body))
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, catalog=False)
+    async with OpenRouterService(settings, registry=Registry(environ={})) as service:
+        result = await service.generate("a cat", model="acme/painter-1")
+    assert result.text == "Here it is." and [dict(i) for i in result.images] == [image]
+    assert result.tool_calls == () and result.reasoning is None
