@@ -46,3 +46,15 @@ def test_only_deletions_that_change_behaviour_are_drawn(tmp_path: Path) -> None:
     deletions = {(m.line, m.before) for m in tool.mutants_of(path) if m.kind == "deletion" and tool.changes_the_code(m)}
     assert (8, "return None") not in deletions and (13, "return") not in deletions  # last statements: no change
     assert {(4, 'return "negative"'), (6, "return None"), (7, "print(x)"), (12, "print(x)")} <= deletions
+
+
+def test_shards_split_a_sample_into_disjoint_parts_that_cover_it() -> None:
+    import pytest
+
+    tool = _tool()
+    sample = list(range(7))
+    parts = [sample[tool._shard(f"{k}/3")] for k in range(3)]
+    assert parts == [[0, 3, 6], [1, 4], [2, 5]]
+    for bad in ("3/3", "-1/2", "x", "1/0"):
+        with pytest.raises(SystemExit, match="--shard"):
+            tool._shard(bad)

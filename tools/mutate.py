@@ -575,6 +575,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds per mutant (default: 20 + 4x the measured time of its tests)")
     parser.add_argument("--all-tests", action="store_true", help="rerun each survivor against the whole suite")
     parser.add_argument("--rebuild-map", action="store_true", help="measure the coverage map again")
+    parser.add_argument("--shard", default=None, metavar="K/N",
+                        help="only every Nth mutant of the sample, from the Kth (0 <= K < N): one run per checkout")
     parser.add_argument("--list", action="store_true", help="print the sample and stop")
     parser.add_argument("--python", default=sys.executable, help="the interpreter that runs pytest")
     args = parser.parse_args(argv)
@@ -598,6 +600,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         sample = draw(pool, args.sample, seed)
     sample.sort(key=lambda m: (str(m.path), m.start, m.kind))
+    if args.shard:
+        sample = sample[_shard(args.shard)]
     names = ", ".join(str(p.relative_to(PACKAGE.parent)) for p in paths)
     print(f"mutate: {len(sample)} of {len(pool)} mutants of {names} (seed {seed})")
     if args.list:
@@ -636,6 +640,17 @@ def main(argv: list[str] | None = None) -> int:
               + (f" (git status of them, as before the run: {status})" if status else " (git status clean)")
               if not changed else f"mutate: PUT BACK {len(changed)} files that were still mutated")
     return report(outcomes, time.monotonic() - started, seed)
+
+
+def _shard(text: str) -> slice:
+    """``K/N`` as the slice of a sorted sample that shard K of N runs."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise SystemExit(f"mutate: --shard takes K/N such as 0/2, not {text!r}") from None
+    if not 0 <= index < count:
+        raise SystemExit(f"mutate: --shard {text}: K must be at least 0 and below N")
+    return slice(index, None, count)
 
 
 def report(outcomes: list[Outcome], seconds: float, seed: int) -> int:
