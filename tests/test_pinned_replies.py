@@ -48,5 +48,6 @@ def test_json_repair_reads_blocks_while_their_total_stays_within_100_000_charact
 
 
 # Judged equivalent (constant sweep of 2026-12-03):
-# - replies/decode.py decode_chat's `"<think>" in text[:64]` -> text[:65]: only a pre-check; split_think
-#   checks `text[:64]` again (the test above kills that one), so the wider pre-check calls it in vain.
+# - replies/decode.py decode_chat's `"<think>" in text[:64]` -> text[:65], and split_think's own
+#   `text[:64]` -> text[:65]: the content passes both checks on its way (split_think's other caller passes
+#   no text), so widening either one alone changes nothing; the test above pins the bound they share.
