@@ -32,3 +32,16 @@ def test_a_batch_row_s_repr_leaves_out_its_generation_result() -> None:
     row = BatchRow(id="a", ok=True, content={"x": 1}, result=marker)  # type: ignore[arg-type]
     assert row.result is marker
     assert repr(row).startswith("BatchRow(id='a', ok=True, content={'x': 1}") and "result" not in repr(row)
+
+
+@pytest.mark.parametrize(("width", "refused"), [("000000001", False), ("0000000001", True)])
+def test_a_template_width_of_more_than_9_digits_is_refused_even_when_small(width: str, refused: bool) -> None:
+    """A width or precision is read as a number only up to 9 digits (reading a longer one costs time on
+    hostile input): 10 digits are refused whatever they say, 9 are read (here, a width of 1)."""
+    from openrouter_registry.batch.run import render
+
+    if refused:
+        with pytest.raises(ValueError, match=f"the field width or precision {width} would build a prompt over"):
+            render("Say {text:>{w}}", {"text": "x", "w": width})
+    else:
+        assert render("Say {text:>{w}}", {"text": "x", "w": width}) == "Say x"
