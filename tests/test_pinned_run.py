@@ -1,12 +1,23 @@
 """batch/run.py behaviour pinned after issue 24's sweep of constant mutants: the limiter's round after a
 decrease (only a request sent at or after the decrease plus max(Retry-After wait, 0.05 s) can halve the
-limit again) and what a row's repr shows."""
+limit again; a 429 that reaches the batch adds no pause), template widths, and what a row's repr shows."""
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import pytest
 
-from openrouter_registry.batch.run import _Limiter
+from openrouter_registry import OpenRouterService, Registry, Settings
+from openrouter_registry.batch.run import BatchRow, _Limiter, render
+from openrouter_registry.testing import FakeOpenRouter, Scripted
+
+
+@pytest.fixture
+def server() -> Any:
+    with FakeOpenRouter() as fake:
+        yield fake
 
 
 @pytest.mark.parametrize(("wait", "sent_after", "halved_again"), [
@@ -26,8 +37,6 @@ def test_a_second_decrease_needs_a_request_sent_after_the_round(wait: float, sen
 def test_a_batch_row_s_repr_leaves_out_its_generation_result() -> None:
     """A row's repr shows its own fields; the whole GenerationResult behind it (reply, raw body) stays out
     of logs that print rows, and is read through ``row.result``."""
-    from openrouter_registry.batch.run import BatchRow
-
     marker = object()
     row = BatchRow(id="a", ok=True, content={"x": 1}, result=marker)  # type: ignore[arg-type]
     assert row.result is marker
@@ -38,10 +47,25 @@ def test_a_batch_row_s_repr_leaves_out_its_generation_result() -> None:
 def test_a_template_width_of_more_than_9_digits_is_refused_even_when_small(width: str, refused: bool) -> None:
     """A width or precision is read as a number only up to 9 digits (reading a longer one costs time on
     hostile input): 10 digits are refused whatever they say, 9 are read (here, a width of 1)."""
-    from openrouter_registry.batch.run import render
-
     if refused:
         with pytest.raises(ValueError, match=f"the field width or precision {width} would build a prompt over"):
             render("Say {text:>{w}}", {"text": "x", "w": width})
     else:
         assert render("Say {text:>{w}}", {"text": "x", "w": width}) == "Say x"
+
+
+async def test_rows_failing_with_a_429_after_their_last_attempt_do_not_pause_the_batch(server: FakeOpenRouter) -> None:
+    """A row whose 429 reaches the batch (no attempt left) counts towards the 429 share, with no wait of its
+    own: its Retry-After was already the transport's to honour, so the next rows launch at once."""
+    limited = Scripted(status=429, json={"error": {"message": "Rate limit exceeded", "code": 429}},
+                       headers={"Retry-After": "3"})
+    server.enqueue(limited, limited, limited)
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, catalog=False, max_attempts=1)
+    async with OpenRouterService(settings, registry=Registry(environ={})) as service:
+        started = time.monotonic()
+        run = service.batch([{"id": i, "prompt": "hi"} for i in range(3)], concurrency=1)
+        rows = [row async for row in run]
+        elapsed = time.monotonic() - started
+    assert [(row.id, row.ok, row.error.type if row.error else None) for row in rows] == [
+        (0, False, "RateLimitError"), (1, False, "RateLimitError"), (2, False, "RateLimitError")]
+    assert elapsed < 1.0  # a pause of its own would hold the third row for a second or more
