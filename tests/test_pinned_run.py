@@ -69,3 +69,11 @@ async def test_rows_failing_with_a_429_after_their_last_attempt_do_not_pause_the
     assert [(row.id, row.ok, row.error.type if row.error else None) for row in rows] == [
         (0, False, "RateLimitError"), (1, False, "RateLimitError"), (2, False, "RateLimitError")]
     assert elapsed < 1.0  # a pause of its own would hold the third row for a second or more
+
+
+# Judged equivalent (constant sweep of 2026-12-03):
+# - batch/run.py `_Limiter.paused_until = 0.0` -> 1.0: a time on the monotonic clock, which is past 1 s long
+#   before a batch runs, so launches are never held by it either way;
+# - batch/run.py `_Limiter._credit = 0` -> 1: credit counts only while the limit is below its start, which
+#   takes a decrease first, and a decrease sets the credit to 0;
+# - batch/run.py `self.limit > 1` -> `> 2` is killed by test_pinned_batch.py's 2-slot run (halved to 1).
