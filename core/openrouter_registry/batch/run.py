@@ -226,17 +226,17 @@ _FORMATTER = _JSONFormatter()
 
 
 @functools.lru_cache(maxsize=64)
-def _plain_fields(template: str) -> tuple[tuple[str, int], ...] | None:
+def _plain_fields(template: str) -> tuple[tuple[str, str, int], ...] | None:
     """The field names of ``template`` (once per occurrence) when every one is a plain input key with a
     fixed format spec (``{text}``, ``{n:>4}``), else None (``{a.b}``, ``{a[0]}``, ``{a:{width}}``: only
     `_JSONFormatter` renders those, with its bounds)."""
     try:
-        fields = [(name, spec or "") for _, name, spec, _ in _FORMATTER.parse(template) if name is not None]
+        fields = [(name, spec or "", conv) for _, name, spec, conv in _FORMATTER.parse(template) if name is not None]
     except ValueError:
         return None
-    if not all(name.isidentifier() and "{" not in spec for name, spec in fields):
-        return None
-    return tuple((name, max(map(int, _SPEC_NUMBER.findall(spec)), default=0)) for name, spec in fields)
+    if not all(name.isidentifier() and "{" not in spec and conv is None for name, spec, conv in fields):
+        return None  # a conversion ({s!a}: ten characters for one) is measured after it, by `_JSONFormatter`
+    return tuple((name, spec, max(map(int, _SPEC_NUMBER.findall(spec)), default=0)) for name, spec, _ in fields)
 
 
 def render(template: str, entry: Mapping[str, Any]) -> str:
@@ -247,12 +247,12 @@ def render(template: str, entry: Mapping[str, Any]) -> str:
     fields = _plain_fields(template)
     if fields is not None:
         size = len(template)
-        for name, width in fields:
+        for name, spec, width in fields:
             value = entry.get(name)
             if isinstance(value, str):
                 size += max(len(value), width)
             elif isinstance(value, (int, float)) and width <= 64:
-                size += 64  # a number's text (a huge integer fails to render: an InputError row)
+                size += len(format(value, spec))  # a number's text, measured ({n:b} of a 300-digit int: 997)
             else:
                 break  # dicts, lists and others: the bounded formatter
         else:
