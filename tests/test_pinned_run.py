@@ -4,7 +4,6 @@ limit again; a 429 that reaches the batch adds no pause), template widths, and w
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -62,13 +61,14 @@ async def test_rows_failing_with_a_429_after_their_last_attempt_do_not_pause_the
     server.enqueue(limited, limited, limited)
     settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, catalog=False, max_attempts=1)
     async with OpenRouterService(settings, registry=Registry(environ={})) as service:
-        started = time.monotonic()
         run = service.batch([{"id": i, "prompt": "hi"} for i in range(3)], concurrency=1)
         rows = [row async for row in run]
-        elapsed = time.monotonic() - started
     assert [(row.id, row.ok, row.error.type if row.error else None) for row in rows] == [
         (0, False, "RateLimitError"), (1, False, "RateLimitError"), (2, False, "RateLimitError")]
-    assert elapsed < 1.0  # a pause of its own would hold the third row for a second or more
+    arrivals = [request.time for request in server.requests if request.path.endswith("/chat/completions")]
+    assert len(arrivals) == 3
+    # the second 429 lifts the share over 5%: a wait of its own would hold the third request a second or more
+    assert arrivals[2] - arrivals[1] < 1.0
 
 
 # Judged equivalent (constant sweep of 2026-12-03):
@@ -77,3 +77,32 @@ async def test_rows_failing_with_a_429_after_their_last_attempt_do_not_pause_the
 # - batch/run.py `_Limiter._credit = 0` -> 1: credit counts only while the limit is below its start, which
 #   takes a decrease first, and a decrease sets the credit to 0;
 # - batch/run.py `self.limit > 1` -> `> 2` is killed by test_pinned_batch.py's 2-slot run (halved to 1).
+
+
+def test_each_round_of_clean_completions_after_a_decrease_adds_the_step_back() -> None:
+    """After a decrease, every full round (as many clean completions as there are slots) adds `step`
+    slots, the second round as the first: 16 completions at 16 slots, then 18 at 18."""
+    now = [100.0]
+    limiter = _Limiter(64, clock=lambda: now[0])
+    for _ in range(4):
+        limiter.rate_limited(sent_at=99.0, wait=0.0)
+    now[0] = 101.0
+    limiter.rate_limited(sent_at=100.5, wait=0.0)
+    assert limiter.slots == 16
+    for expected in [16] * 15 + [18] * 18 + [20]:
+        limiter.completed()
+        assert limiter.slots == expected
+
+
+def test_a_batch_summary_s_dict_gives_latency_quantiles_to_4_places() -> None:
+    """p50 and p95 are histogram bucket values (many digits): to_dict() rounds them to 4 decimal places."""
+    from decimal import Decimal
+
+    from openrouter_registry.batch.run import BatchSummary, ConcurrencyReport
+
+    report = ConcurrencyReport(start=8, min=8, max=8, final=8, decreases=0, increases=0)
+    summary = BatchSummary(rows=3, ok=3, failed={}, requests=3, prompt_tokens=1, completion_tokens=1,
+                           cost=Decimal("0"), rows_without_cost=0, latency_p50_s=0.020694661010170513,
+                           latency_p95_s=1.23456789, wall_s=0.2431, rows_per_s=12.3456, concurrency=report,
+                           max_cost=None, stopped=None, not_started=None)
+    assert summary.to_dict()["latency_s"] == {"p50": 0.0207, "p95": 1.2346}
