@@ -106,3 +106,40 @@ def test_a_batch_summary_s_dict_gives_latency_quantiles_to_4_places() -> None:
                            latency_p95_s=1.23456789, wall_s=0.2431, rows_per_s=12.3456, concurrency=report,
                            max_cost=None, stopped=None, not_started=None)
     assert summary.to_dict()["latency_s"] == {"p50": 0.0207, "p95": 1.2346}
+
+
+async def test_a_batch_run_is_iterated_once(server: FakeOpenRouter) -> None:
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, catalog=False)
+    async with OpenRouterService(settings, registry=Registry(environ={})) as service:
+        run = service.batch([{"id": 1, "prompt": "hi"}])
+        assert [row.id async for row in run] == [1]
+        with pytest.raises(RuntimeError, match="a BatchRun can be iterated only once"):
+            [row async for row in run]
+
+
+def test_a_sequence_with_duplicate_ids_is_refused_naming_the_first_five() -> None:
+    from openrouter_registry import ConfigurationError
+
+    settings = Settings.from_env({}, api_key="sk-or-test", catalog=False)
+    service = OpenRouterService(settings, registry=Registry(environ={}))
+    items = [{"id": f"r{i}", "prompt": "hi"} for i in range(6)] * 2
+    with pytest.raises(ConfigurationError) as refused:
+        service.batch(items)
+    assert str(refused.value) == ('duplicate ids in the batch input: "r0", "r1", "r2", "r3", "r4"; every row needs '
+                                  "its own id")
+
+
+async def test_rows_that_cost_nothing_let_a_budgeted_batch_run_in_parallel(server: FakeOpenRouter) -> None:
+    """A free model's rows come back with cost 0: the highest observed cost is 0, so after the first row
+    the others are in flight together, within any max_cost (no floor is added for rows without a price)."""
+    from decimal import Decimal
+
+    free = Scripted.chat("hi", usage={"prompt_tokens": 5, "completion_tokens": 2, "cost": 0.0})
+    server.enqueue(*[free] * 4)
+    server.latency = 0.05
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, catalog=False)
+    async with OpenRouterService(settings, registry=Registry(environ={})) as service:
+        run = service.batch([{"id": i, "prompt": "hi"} for i in range(4)], concurrency=4, max_cost=Decimal("0.5"))
+        in_flight = [run.in_flight async for _ in run]
+    assert run.summary().stopped is None and run.summary().cost == 0
+    assert in_flight[0] == 0 and max(in_flight) == 2  # the first alone, then the other three together
