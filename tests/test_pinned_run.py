@@ -143,3 +143,17 @@ async def test_rows_that_cost_nothing_let_a_budgeted_batch_run_in_parallel(serve
         in_flight = [run.in_flight async for _ in run]
     assert run.summary().stopped is None and run.summary().cost == 0
     assert in_flight[0] == 0 and max(in_flight) == 2  # the first alone, then the other three together
+
+
+async def test_cancel_drops_the_rows_in_flight_at_once(server: FakeOpenRouter) -> None:
+    """cancel() after the first row: the slow row in flight is cancelled, never yielded, and the run ends
+    without waiting for its reply."""
+    server.enqueue(Scripted.chat("quick"), Scripted.chat("slow", delay=2.0))
+    settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, catalog=False)
+    async with OpenRouterService(settings, registry=Registry(environ={})) as service:
+        run = service.batch([{"id": i, "prompt": "hi"} for i in range(2)], concurrency=2)
+        rows = []
+        async for row in run:
+            rows.append(row.id)
+            run.cancel()
+    assert len(rows) == 1 and run.summary().stopped == "interrupted"
