@@ -85,6 +85,7 @@ def test_batch_rows_the_budget_skipped_come_back_not_started(client: OpenRouterS
     items = [{"id": i, "prompt": f"Extract: Paris, visit {i}"} for i in range(10)]
     rows = client.batch(items, schema=CITY, concurrency=1, max_cost="0.0000001")  # below one row's estimate
     assert [row.id for row in rows] == list(range(10))  # one row per item, never a gap
+    assert [row.line for row in rows] == list(range(1, 11))  # each at its 1-based position in the input
     assert all(row.error is not None and row.error.type == "NotStarted" for row in rows)
     assert "budget (max_cost)" in rows[0].error.message and server.requests == []
 
