@@ -157,3 +157,21 @@ async def test_cancel_drops_the_rows_in_flight_at_once(server: FakeOpenRouter) -
             rows.append(row.id)
             run.cancel()
     assert len(rows) == 1 and run.summary().stopped == "interrupted"
+
+
+@pytest.mark.parametrize(("filled", "refused"), [(95, False), (96, True)])
+def test_the_bounded_formatter_counts_the_template_s_own_text(
+    monkeypatch: pytest.MonkeyPatch, filled: int, refused: bool
+) -> None:
+    """``{v[0]}`` is rendered by the bounded formatter: "Say: " counts towards MAX_PROMPT_CHARS as the field
+    does, so a prompt is never longer than the bound (it was the field's text alone before)."""
+    from openrouter_registry.batch import run as run_module
+
+    assert run_module.MAX_PROMPT_CHARS == 32 * 1024 * 1024
+    monkeypatch.setattr(run_module, "MAX_PROMPT_CHARS", 100)
+    entry = {"v": ["x" * filled]}
+    if refused:
+        with pytest.raises(ValueError, match="the prompt would pass 100 characters"):
+            render("Say: {v[0]}", entry)
+    else:
+        assert render("Say: {v[0]}", entry) == "Say: " + "x" * 95

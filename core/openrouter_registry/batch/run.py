@@ -259,7 +259,18 @@ def render(template: str, entry: Mapping[str, Any]) -> str:
             if size <= MAX_PROMPT_CHARS:
                 return template.format_map(entry)
             raise ValueError(f"the prompt would pass {MAX_PROMPT_CHARS} characters")
-    return _JSONFormatter().vformat(template, (), entry)
+    formatter = _JSONFormatter()
+    formatter.size = _literal_size(template)  # the template's own text counts towards the bound too
+    return formatter.vformat(template, (), entry)
+
+
+def _literal_size(template: str) -> int:
+    """The characters of ``template`` outside its fields (0 for a template `str.format` cannot parse: it
+    fails the same way when rendered)."""
+    try:
+        return sum(len(literal) for literal, _, _, _ in _FORMATTER.parse(template))
+    except ValueError:
+        return 0
 
 
 def check_template(template: str | None) -> None:
