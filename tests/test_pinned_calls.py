@@ -6,6 +6,7 @@ whose id or name come in a later fragment than their first one.
 from __future__ import annotations
 
 import json
+import logging
 import types
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -39,12 +40,14 @@ def add(a: int, b: int = 0) -> int:
     return a + b
 
 
-def _tool_reply(arguments: str) -> Scripted:
+def _tool_reply(arguments: str, names: Sequence[str] = ("add",)) -> Scripted:
+    calls = [{"id": f"call_{i}", "index": i, "type": "function", "function": {"name": name, "arguments": arguments}}
+             for i, name in enumerate(names)]
     return Scripted(json={
         "id": "gen-t", "provider": "OpenAI", "model": MODEL, "object": "chat.completion", "created": 1757000000,
         "choices": [{"finish_reason": "tool_calls", "native_finish_reason": "tool_calls", "index": 0, "message": {
             "role": "assistant", "content": None,
-            "tool_calls": [{"id": "call_1", "index": 0, "type": "function", "function": {"name": "add", "arguments": arguments}}]}}],
+            "tool_calls": calls}}],
         "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
     })
 
@@ -81,6 +84,37 @@ async def test_max_reasks_two_allows_two_re_asks_of_invalid_tool_arguments(serve
     assert caught.value.attempts == 3
 
 
+async def test_the_re_ask_log_line_names_the_first_three_schema_errors(
+    server: FakeOpenRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The INFO line of a re-ask quotes the first three validation errors of the reply, not more."""
+    schema = {"type": "object", "properties": {k: {"type": "integer"} for k in "abcd"}, "required": list("abcd"),
+              "additionalProperties": False}
+    server.enqueue(Scripted.chat({"x": 1}, model=MODEL), Scripted.chat({"x": 1}, model=MODEL))
+    with caplog.at_level(logging.INFO, logger="openrouter_registry"):
+        async with make_service(server) as service:
+            with pytest.raises(StructuredOutputError) as caught:
+                await service.generate("Extract.", schema=schema, model=MODEL, max_reasks=1)
+    errors = caught.value.errors
+    assert len(errors) >= 4
+    lines = [r.getMessage() for r in caplog.records if "asking again" in r.getMessage()]
+    assert lines == [f"reply from {MODEL} did not validate ({'; '.join(errors[:3])}); asking again"]
+
+
+async def test_the_tool_re_ask_log_line_names_the_first_three_errors(
+    server: FakeOpenRouter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The INFO line of a tool call re-ask quotes the first three calls' errors, not the fourth."""
+    server.enqueue(_tool_reply("{}", ["sub1", "sub2", "sub3", "sub4"]), _tool_reply('{"a": 1}'))
+    with caplog.at_level(logging.INFO, logger="openrouter_registry"):
+        async with make_service(server) as service:
+            result = await service.generate("What is 2 + 3?", tools=[add], model=MODEL, max_reasks=1)
+    assert result.attempts == 2
+    errors = "; ".join(f"sub{i}: no tool of this name was declared (add)" for i in (1, 2, 3))
+    lines = [r.getMessage() for r in caplog.records if "asking again" in r.getMessage()]
+    assert lines == [f"tool calls from {MODEL} did not validate ({errors}); asking again"]
+
+
 # --- the streamed call's body (engine/calls.py:866) ----------------------------------------------------
 
 
@@ -107,6 +141,50 @@ async def test_a_generator_builds_the_body_of_a_stream_knowing_it_is_one(server:
     body = server.requests[-1].body
     assert stream.text == "Bonjour !" and body["stream"] is True
     assert body["stream_options"] == {"include_usage": True}
+
+
+async def test_a_stream_counts_no_attempt_before_it_is_iterated(server: FakeOpenRouter) -> None:
+    """``attempts`` is 0 until the stream answered (nothing is sent before the first step), then 1."""
+    server.enqueue(Scripted.stream("Bonjour !", model=MODEL))
+    async with make_service(server) as service:
+        stream = service.stream("Say hello.", model=MODEL)
+        assert stream.attempts == 0 and server.requests == []
+        assert await stream.collect() == "Bonjour !"
+    assert stream.attempts == 1 and len(server.requests) == 1
+
+
+async def test_a_streams_span_is_not_the_current_span_in_the_consumers_loop(
+    server: FakeOpenRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chat span of a stream does not become the current span of the code in the ``async for``
+    (it would parent the app's own spans, and its context could not be detached in another task)."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    spans = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+    server.enqueue(Scripted.stream("Bonjour, tout le monde !", model=MODEL))
+    inside = []
+    async with make_service(server) as service:
+        async for _ in service.stream("Say hello.", model=MODEL):
+            inside.append(trace.get_current_span().get_span_context().is_valid)
+    provider.shutdown()
+    assert inside and not any(inside)
+    (call,) = [s for s in spans.get_finished_spans() if s.name == f"chat {MODEL}"]  # the call was traced
+    assert call.attributes is not None and call.attributes["gen_ai.request.stream"] is True
+
+
+async def test_a_stream_of_no_data_event_counts_its_request(server: FakeOpenRouter) -> None:
+    """A stream that answered with only ``[DONE]`` still took one request: ``attempts`` is 1 (it was 0)."""
+    server.enqueue(Scripted(sse=[": OPENROUTER PROCESSING\n\n", "data: [DONE]\n\n"]))
+    async with make_service(server) as service:
+        stream = service.stream("Say hello.", model=MODEL)
+        assert await stream.collect() == ""
+    assert stream.attempts == 1 and len(server.requests) == 1
 
 
 # --- streamed tool calls (engine/calls.py:1260 and :1262) ---------------------------------------------
