@@ -1155,6 +1155,7 @@ class TextStream:
                             self.usage = chunk.usage
                             if not text_only:
                                 yield UsageReport(chunk.usage, chunk.cost)
+                    self.attempts = handle.attempts  # a stream of no data event (only ``[DONE]``) answered too
                     rest = self._end_think()
                     if self._think_delta and not text_only:
                         yield self._reasoning_delta()
