@@ -271,6 +271,11 @@ class CallOptions(TypedDict, total=False):
     models: Sequence[str] | None
     plugins: Sequence[Plugin] | None
     session_id: str | None
+    #: Tools, reasoning: see the "Tools, reasoning and the rest of a reply" guide for the values they take.
+    tools: Sequence[Any] | None
+    tool_choice: Any
+    parallel_tool_calls: bool | None
+    reasoning: Any
 
 
 class GenerateOptions(CallOptions, total=False):
