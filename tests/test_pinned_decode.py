@@ -1,0 +1,91 @@
+"""Behaviours of replies/candidates.py and replies/decode.py that a constant-mutation pre-screen found
+unpinned (issue 24): each test fails on one constant changed by one (or a bool flipped) and asserts what
+a caller of the module's public functions sees."""
+
+from __future__ import annotations
+
+from openrouter_registry.replies.candidates import Replay, json_candidates, strip_control_tokens, trim
+
+# Judged equivalent (nothing a user sees changes):
+# - replies/candidates.py:49 `_LONGEST_TOKEN = 76` -> 77: the window around a cut only grows; no token is longer than 76, so the same tokens cross each cut and the pieces give the same text.
+# - replies/candidates.py:51 `_STEP_CHARS = 16_384` -> 16_385: only the size of the pieces (and of `_string_end`'s C calls) changes; both paths are exact, so the text and the string ends are the same.
+# - replies/candidates.py:54 `_TAIL = 128` -> 129: the trailing-token window stays longer than any token (76), so `trim` strips the same tokens.
+# - replies/candidates.py:100 `token.start() + 1` -> `+ 2`: no control token can start one character after another one starts (the second characters are `|`, `/`, `s`, `I` or a `<` that begins no token), so no token is skipped.
+# - replies/candidates.py:125 `strip_preamble`'s `count=1` -> 2: `_PREAMBLE` is anchored at `^` without MULTILINE and never matches empty, so a second match cannot happen.
+# - replies/candidates.py:161/163 `_after_structural`'s `i >= 0` -> `>= 1` and `i < 0` -> `i < 1`: it is only asked inside an open bracket, so the walk back stops at the opener (at index 0 or later) and index 0, when reached, is `{` or `[` either way.
+# - replies/candidates.py:181 `stop < step_end - 1` -> `- 2`: when the body stops two before the step's end (a line break in a single-quoted string), the next step starts at that stop, reads nothing and returns None, as the original does one step earlier.
+# - replies/candidates.py:250 `line_end = -1` -> 0, :253 `marks[i] + 3` -> `+ 4` in the reuse test, :255 `line_end < 0` -> `< 1`, :258 `>= 0` -> `>= 1`: the first mark's `+ 3` is at least 3, so the first look-up always runs; a recomputed line end is the same value; `find` from `marks[i] + 3` never returns 0.
+# - replies/candidates.py:268 `else 2` -> `else 3`: other tags still rank after json-tagged (0) and untagged (1) blocks, in the same order.
+
+
+def test_a_single_quoted_value_after_a_colon_is_a_string_so_its_brace_does_not_close_the_block() -> None:
+    """A ``'...'`` right after ``:`` (or after ``: ``) is read as a string: its ``}`` closes nothing."""
+    assert list(json_candidates("{'a':'}'}")) == ["{'a':'}'}"]
+    assert list(json_candidates("{'a': '}'}")) == ["{'a': '}'}"]
+
+
+def test_an_escaped_quote_outside_a_string_starts_no_string() -> None:
+    r"""JSON quoted inside a JSON string (``{\"k\": ...}``): each ``\"`` is skipped, so a ``}`` after one closes."""
+    assert list(json_candidates(r'{\"k\": \"}\"}')) == [r'{\"k\": \"}']
+
+
+def test_a_string_longer_than_one_scan_step_is_read_to_its_closing_quote() -> None:
+    """A double-quoted string of 20,000 characters (past the 16,384-character step), one starting with an
+    escaped quote, is one string: the block closes right after it."""
+    plain = '{"k": "' + "a" * 20_000 + '"}'
+    assert list(json_candidates(plain)) == [plain]
+    escaped = '{"k": "\\"' + "a" * 20_000 + '"} tail'
+    assert list(json_candidates(escaped)) == [escaped[: -len(" tail")]]
+
+
+def test_control_tokens_are_stripped_from_a_long_text_without_losing_its_first_character() -> None:
+    """A text longer than one clean-up piece (16,384 characters) keeps every character but its tokens."""
+    text = "x" + "a" * 20_000 + "<|eot_id|>" + "b" * 20_000
+    assert strip_control_tokens(text) == "x" + "a" * 20_000 + "b" * 20_000
+
+
+def test_trim_drops_a_trailing_invisible_character() -> None:
+    assert trim("{}\u200b") == "{}"
+    assert trim("ab ") == "ab"
+
+
+def test_a_closing_fence_may_be_indented_by_one_blank() -> None:
+    assert list(json_candidates("```\nA\n ```\n")) == ["A"]
+    assert list(json_candidates("```\nA\n\t```\n")) == ["A"]
+
+
+def test_an_untagged_fence_right_before_its_line_break_opens_a_block() -> None:
+    assert list(json_candidates("```\nnot json\n```")) == ["not json"]
+
+
+def test_a_fence_of_four_backticks_opens_no_block() -> None:
+    """```` ```` ```` is a header holding a backtick: not an opening fence."""
+    assert list(json_candidates("````\nnot json\n```")) == []
+
+
+def test_a_fence_mark_whose_header_holds_a_backtick_is_skipped_and_the_next_mark_opens() -> None:
+    assert list(json_candidates("x ``` ` \n```\nBODY\n```\n")) == ["BODY"]
+
+
+def test_a_fence_mark_inside_a_line_of_the_body_does_not_close_it() -> None:
+    assert list(json_candidates("```\nuse ``` here\n```")) == ["use ``` here"]
+
+
+def test_json_tagged_blocks_come_first_then_untagged_then_other_tags() -> None:
+    assert list(json_candidates("```\nA\n```\n```json\nB\n```")) == ["B", "A"]
+    assert list(json_candidates("```python\nA\n```\n```\nB\n```")) == ["B", "A"]
+    assert list(json_candidates("```\nA\n```\n```\nB\n```\n```\nC\n```")) == ["A", "B", "C"]
+
+
+def test_a_replay_gives_every_item_once_computed_on_each_iteration() -> None:
+    pulled: list[str] = []
+
+    def items():
+        for item in ["a", "b", "c"]:
+            pulled.append(item)
+            yield item
+
+    replay = Replay(items())
+    assert list(replay) == ["a", "b", "c"]
+    assert list(replay) == ["a", "b", "c"]
+    assert pulled == ["a", "b", "c"]
