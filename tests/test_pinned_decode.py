@@ -4,7 +4,13 @@ a caller of the module's public functions sees."""
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
+from openrouter_registry import APIError, InvalidResponseError, ProviderError
 from openrouter_registry.replies.candidates import Replay, json_candidates, strip_control_tokens, trim
+from openrouter_registry.replies.decode import body_error, decode_chunk, error_for, split_think, tool_call_of
 
 # Judged equivalent (nothing a user sees changes):
 # - replies/candidates.py:49 `_LONGEST_TOKEN = 76` -> 77: the window around a cut only grows; no token is longer than 76, so the same tokens cross each cut and the pieces give the same text.
@@ -89,3 +95,120 @@ def test_a_replay_gives_every_item_once_computed_on_each_iteration() -> None:
     assert list(replay) == ["a", "b", "c"]
     assert list(replay) == ["a", "b", "c"]
     assert pulled == ["a", "b", "c"]
+
+
+# --- the bounded copy of error.metadata (replies/decode.py _bounded) ---------------------------------
+
+
+
+def _metadata_of(metadata: object) -> dict:
+    return error_for(502, {"error": {"message": "m", "metadata": metadata}}, model=None).metadata
+
+
+def _nested(levels: int) -> object:
+    value: object = "bottom"
+    for _ in range(levels):
+        value = {"k": value}
+    return value
+
+
+def _bottom(metadata: object, levels: int) -> object:
+    for _ in range(levels):
+        metadata = metadata["k"]  # type: ignore[index]
+    return metadata
+
+
+def test_metadata_keeps_values_8_levels_deep_and_cuts_the_9th() -> None:
+    assert _bottom(_metadata_of(_nested(8)), 8) == "bottom"
+    assert _bottom(_metadata_of(_nested(9)), 9) == "…"
+
+
+def test_metadata_keeps_255_values_besides_itself() -> None:
+    """256 values in all: the metadata object and 255 of its values."""
+    assert _metadata_of({str(i): i for i in range(255)}) == {str(i): i for i in range(255)}
+    assert _metadata_of({str(i): i for i in range(300)}) == {str(i): i for i in range(255)}
+
+
+def test_a_metadata_string_of_4096_characters_is_kept_and_a_longer_one_is_cut() -> None:
+    assert _metadata_of({"s": "y" * 4096})["s"] == "y" * 4096
+    assert _metadata_of({"s": "y" * 4097})["s"] == "y" * 4096 + "…"
+
+
+def test_a_metadata_integer_is_kept_up_to_the_64_bit_signed_maximum() -> None:
+    kept = _metadata_of({"a": 2**63 - 1, "b": -(2**63 - 1), "c": 2**63, "d": -(2**63)})
+    assert kept == {"a": 2**63 - 1, "b": -(2**63 - 1), "c": "…", "d": "…"}
+
+
+# --- statuses, messages and stream chunks (replies/decode.py) ----------------------------------------
+
+
+@pytest.mark.parametrize(("code", "status"), [(99, 502), (100, 100), (599, 599), (600, 502), ("429", 429), ("0429", 502)])
+def test_an_error_code_is_a_status_from_100_to_599_given_as_at_most_3_digits(code: object, status: int) -> None:
+    """Inside an HTTP 200, an unusable ``error.code`` gives the provider-failure status 502."""
+    error = body_error({"error": {"code": code, "message": "m"}}, model=None)
+    assert error is not None and error.status == status
+
+
+@pytest.mark.parametrize(("status", "cls"), [(499, APIError), (500, ProviderError), (599, ProviderError), (600, APIError)])
+def test_statuses_500_to_599_are_provider_errors(status: int, cls: type) -> None:
+    assert type(error_for(status, None, model=None)) is cls
+
+
+@pytest.mark.parametrize(("status", "shown"), [(299, False), (300, True), (399, True), (400, False)])
+def test_only_a_3xx_answer_says_where_it_was_redirected(status: int, shown: bool) -> None:
+    error = error_for(status, None, model=None, headers={"Location": "https://elsewhere.example/v1"})
+    assert ("redirected to https://elsewhere.example/v1" in error.api_message) is shown
+
+
+def _nested_error(levels: int) -> object:
+    value: object = "the deep reason"
+    for _ in range(levels):
+        value = {"error": value}
+    return value
+
+
+@pytest.mark.parametrize(("levels", "message"), [(3, "m: the deep reason"), (4, "m")])
+def test_a_provider_detail_is_looked_for_4_levels_deep_in_metadata_raw(levels: int, message: str) -> None:
+    raw = json.dumps(_nested_error(levels))
+    error = error_for(502, {"error": {"message": "m", "metadata": {"raw": raw}}}, model=None)
+    assert error.api_message == message
+
+
+def test_errors_count_one_attempt_by_default() -> None:
+    assert error_for(500, None, model=None).attempts == 1
+    assert body_error({"error": {"message": "m"}}, model=None).attempts == 1  # type: ignore[union-attr]
+    with pytest.raises(ProviderError) as caught:
+        decode_chunk({"error": {"message": "m"}})
+    assert caught.value.attempts == 1
+
+
+def test_a_tool_call_without_an_id_is_named_by_its_index_0_by_default() -> None:
+    assert tool_call_of({"function": {"name": "f", "arguments": ""}}).id == "call_0"
+
+
+def test_tool_call_arguments_sent_as_an_object_keep_their_non_ascii_text() -> None:
+    call = tool_call_of({"id": "c", "function": {"name": "f", "arguments": {"city": "Lyon é"}}})
+    assert call.arguments_text == '{"city": "Lyon é"}' and call.arguments == {"city": "Lyon é"}
+    chunk = decode_chunk({"choices": [{"delta": {"tool_calls": [{"index": 0, "function": {"arguments": {"c": "é"}}}]}}]})
+    assert chunk.tool_calls[0].arguments == '{"c": "é"}'
+
+
+@pytest.mark.parametrize(("index", "ok"), [(0, True), (1023, True), (1024, False)])
+def test_a_tool_call_fragment_index_is_below_1024(index: int, ok: bool) -> None:
+    chunk = {"choices": [{"delta": {"tool_calls": [{"index": index, "function": {"name": "f"}}]}}]}
+    if ok:
+        assert decode_chunk(chunk).tool_calls[0].index == index
+    else:
+        with pytest.raises(InvalidResponseError, match="index is not a small integer"):
+            decode_chunk(chunk)
+
+
+def test_only_the_first_of_a_chunks_choices_must_be_an_object() -> None:
+    assert decode_chunk({"choices": [{"delta": {"content": "hi"}}, 1]}).text == "hi"
+    with pytest.raises(InvalidResponseError, match="choices are not a list of objects"):
+        decode_chunk({"choices": [1, {"delta": {"content": "hi"}}]})
+
+
+def test_an_empty_think_block_leaves_no_reasoning() -> None:
+    assert split_think("<think></think>answer", None) == ("answer", None)
+    assert split_think("answer", "<think></think>") == ("answer", None)
