@@ -20,8 +20,14 @@ from openrouter_registry.replies.decode import body_error, decode_chunk, error_f
 # - replies/candidates.py:125 `strip_preamble`'s `count=1` -> 2: `_PREAMBLE` is anchored at `^` without MULTILINE and never matches empty, so a second match cannot happen.
 # - replies/candidates.py:161/163 `_after_structural`'s `i >= 0` -> `>= 1` and `i < 0` -> `i < 1`: it is only asked inside an open bracket, so the walk back stops at the opener (at index 0 or later) and index 0, when reached, is `{` or `[` either way.
 # - replies/candidates.py:181 `stop < step_end - 1` -> `- 2`: when the body stops two before the step's end (a line break in a single-quoted string), the next step starts at that stop, reads nothing and returns None, as the original does one step earlier.
+# - replies/candidates.py:236/238 `_at_line_start`'s `i >= 0` -> `i >= 1`: a closing mark comes after the opening fence's line, so the walk back over blanks stops at a non-blank at index 1 or later; index 0 is never the last character looked at.
 # - replies/candidates.py:250 `line_end = -1` -> 0, :253 `marks[i] + 3` -> `+ 4` in the reuse test, :255 `line_end < 0` -> `< 1`, :258 `>= 0` -> `>= 1`: the first mark's `+ 3` is at least 3, so the first look-up always runs; a recomputed line end is the same value; `find` from `marks[i] + 3` never returns 0.
 # - replies/candidates.py:268 `else 2` -> `else 3`: other tags still rank after json-tagged (0) and untagged (1) blocks, in the same order.
+
+
+def test_a_list_inside_an_object_closes_in_order_and_a_stray_closer_is_skipped() -> None:
+    """Both kinds of block open at once (``{ [``), then each alone: every state of the scan."""
+    assert list(json_candidates('] {"a": [1, {"b": 2}]} } [3] {"c": 4}')) == ['{"a": [1, {"b": 2}]}', "[3]", '{"c": 4}']
 
 
 def test_a_single_quoted_value_after_a_colon_is_a_string_so_its_brace_does_not_close_the_block() -> None:
@@ -33,6 +39,7 @@ def test_a_single_quoted_value_after_a_colon_is_a_string_so_its_brace_does_not_c
 def test_an_escaped_quote_outside_a_string_starts_no_string() -> None:
     r"""JSON quoted inside a JSON string (``{\"k\": ...}``): each ``\"`` is skipped, so a ``}`` after one closes."""
     assert list(json_candidates(r'{\"k\": \"}\"}')) == [r'{\"k\": \"}']
+    assert list(json_candidates(r'{\"a\": x\"} "')) == [r'{\"a\": x\"}']
 
 
 def test_a_string_longer_than_one_scan_step_is_read_to_its_closing_quote() -> None:
@@ -42,12 +49,23 @@ def test_a_string_longer_than_one_scan_step_is_read_to_its_closing_quote() -> No
     assert list(json_candidates(plain)) == [plain]
     escaped = '{"k": "\\"' + "a" * 20_000 + '"} tail'
     assert list(json_candidates(escaped)) == [escaped[: -len(" tail")]]
+    braced = '{"k": "\\"}' + "a" * 20_000 + '"}'
+    assert list(json_candidates(braced)) == [braced]
+
+
+def test_a_block_completed_inside_an_opener_that_never_closes_ends_at_its_closer() -> None:
+    assert list(json_candidates("{ [1] x")) == ["[1]"]
 
 
 def test_control_tokens_are_stripped_from_a_long_text_without_losing_its_first_character() -> None:
     """A text longer than one clean-up piece (16,384 characters) keeps every character but its tokens."""
     text = "x" + "a" * 20_000 + "<|eot_id|>" + "b" * 20_000
     assert strip_control_tokens(text) == "x" + "a" * 20_000 + "b" * 20_000
+
+
+def test_a_control_token_lying_across_a_clean_up_piece_boundary_is_still_stripped() -> None:
+    """The token at characters 16,380-16,390 crosses the first 16,384-character cut: the cut moves past it."""
+    assert strip_control_tokens("a" * 16_380 + "<|eot_id|>" + "b" * 10) == "a" * 16_380 + "b" * 10
 
 
 def test_trim_drops_a_trailing_invisible_character() -> None:
