@@ -24,6 +24,8 @@ from openrouter_registry.replies.decode import body_error, decode_chunk, error_f
 # - replies/candidates.py:250 `line_end = -1` -> 0, :253 `marks[i] + 3` -> `+ 4` in the reuse test, :255 `line_end < 0` -> `< 1`, :258 `>= 0` -> `>= 1`: the first mark's `+ 3` is at least 3, so the first look-up always runs; a recomputed line end is the same value; `find` from `marks[i] + 3` never returns 0.
 # - replies/candidates.py:268 `else 2` -> `else 3`: other tags still rank after json-tagged (0) and untagged (1) blocks, in the same order.
 
+# - replies/decode.py:110 `0 < len(text) <= 3` -> `1 < len(text)`: a one-digit code is below 100, so `_as_status` refuses it either way.
+# - replies/decode.py:728 `len(delta) > 2` -> `> 3`: a delta of 3 keys none of which is an extra only skips `_delta_extras`, which would find nothing in it.
 
 def test_a_list_inside_an_object_closes_in_order_and_a_stray_closer_is_skipped() -> None:
     """Both kinds of block open at once (``{ [``), then each alone: every state of the scan."""
