@@ -609,6 +609,7 @@ def main(argv: list[str] | None = None) -> int:
             print("  " + mutant.describe())
         return 0
 
+    signal.signal(signal.SIGTERM, _interrupted)  # a kill ends like Ctrl-C: the mutated file is put back first
     cmap = None if args.tests else coverage_map(args.python, args.rebuild_map, paths)
     outcomes: list[Outcome] = []
     originals = {p: p.read_bytes() for p in paths}
@@ -640,6 +641,10 @@ def main(argv: list[str] | None = None) -> int:
               + (f" (git status of them, as before the run: {status})" if status else " (git status clean)")
               if not changed else f"mutate: PUT BACK {len(changed)} files that were still mutated")
     return report(outcomes, time.monotonic() - started, seed)
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _shard(text: str) -> slice:
