@@ -116,3 +116,74 @@ def test_the_blocking_load_catalog_does_not_refresh_by_default(
         client.load_catalog()
         client.load_catalog(refresh=True)
     assert seen == [False, True]
+
+
+# --- learned modes (models/modes.py) ----------------------------------------------------------------
+
+
+def _mode_settings(tmp_path: Path) -> Any:
+    from openrouter_registry import Settings
+
+    return Settings.from_env({}, base_url="http://127.0.0.1:9/api/v1", api_key="k", cache_dir=str(tmp_path))
+
+
+def test_the_modes_file_is_format_1_both_written_and_read(tmp_path: Path) -> None:
+    """A learned mode is saved as ``{"format": 1, ...}``, and a format-1 file written earlier is read back."""
+    from openrouter_registry.models.modes import ModeMemory
+
+    settings = _mode_settings(tmp_path)
+    memory = ModeMemory()
+    memory.fall_back("acme/a", "json_schema", "json_object", settings=settings)
+    [path] = list(tmp_path.rglob("modes-*.json"))
+    assert json.loads(path.read_text())["format"] == 1
+    entry = {"model": "acme/b", "route": "", "mode": "prompt", "learned_at": time.time()}
+    path.write_text(json.dumps({"format": 1, "modes": [entry]}))
+    assert ModeMemory().get("acme/b", settings=settings) == "prompt"
+
+
+def test_a_modes_file_of_4_mib_is_read_and_one_byte_more_is_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The learned-modes file is read up to 4 MiB (bound lowered here to keep the test small)."""
+    from openrouter_registry.models import modes
+    from openrouter_registry.models.modes import ModeMemory
+
+    assert modes.MAX_MODES_BYTES == 4 * 1024 * 1024 == 4_194_304
+    settings = _mode_settings(tmp_path)
+    ModeMemory().fall_back("acme/a", "json_schema", "json_object", settings=settings)
+    [path] = list(tmp_path.rglob("modes-*.json"))
+    size = len(path.read_bytes())
+    monkeypatch.setattr(modes, "MAX_MODES_BYTES", size)
+    assert ModeMemory().get("acme/a", settings=settings) == "json_object"
+    monkeypatch.setattr(modes, "MAX_MODES_BYTES", size - 1)
+    assert ModeMemory().get("acme/a", settings=settings) is None
+
+
+def test_the_routing_key_of_a_learned_mode_sorts_its_keys() -> None:
+    """``route_of`` is the same key whatever order ``provider`` and ``models`` were given in."""
+    from openrouter_registry.models.modes import route_of
+
+    route = route_of({"provider": {"only": ["x"]}, "models": ["a/b"], "temperature": 1})
+    assert route == '{"models":["a/b"],"provider":{"only":["x"]}}'
+    assert route_of({}) == "" and route_of({"temperature": 1}) == ""
+
+
+@pytest.mark.parametrize("bad", [0, 1, 2])
+def test_the_warning_for_malformed_learned_modes_counts_them(
+    bad: int, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each malformed entry of the modes file counts once in the warning; none gives no warning."""
+    from openrouter_registry.models.modes import ModeMemory
+
+    settings = _mode_settings(tmp_path)
+    ModeMemory().fall_back("acme/a", "json_schema", "json_object", settings=settings)
+    [path] = list(tmp_path.rglob("modes-*.json"))
+    data = json.loads(path.read_text())
+    wrong = [{"model": "acme/x", "route": "", "mode": "no-such-mode", "learned_at": time.time()},
+             {"model": "acme/y", "route": "", "mode": "prompt", "learned_at": "soon"}][:bad]
+    path.write_text(json.dumps({**data, "modes": data["modes"] + wrong}))
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="openrouter_registry"):
+        assert ModeMemory().get("acme/a", settings=settings) == "json_object"
+    shown = [r.getMessage() for r in caplog.records if "malformed" in r.getMessage()]
+    assert shown == ([f"Ignored {bad} malformed entries in the learned-modes file {path}"] if bad else [])
