@@ -187,3 +187,47 @@ def test_the_warning_for_malformed_learned_modes_counts_them(
         assert ModeMemory().get("acme/a", settings=settings) == "json_object"
     shown = [r.getMessage() for r in caplog.records if "malformed" in r.getMessage()]
     assert shown == ([f"Ignored {bad} malformed entries in the learned-modes file {path}"] if bad else [])
+
+
+def test_resolve_explain_numbers_the_candidates_from_1() -> None:
+    """``resolve --explain`` lists the candidates as ``1.``, ``2.``... best first, the core's fallback last."""
+    from openrouter_registry import Registry
+
+    lines = Registry(environ={}).resolve("acme/unknown-model").explain().splitlines()
+    listed = [line for line in lines if line.startswith("  ") and line.strip()[:1].isdigit()]
+    assert listed and [line.split(".")[0].strip() for line in listed] == [str(i) for i in range(1, len(listed) + 1)]
+    assert listed[0].startswith("  1. fallback")
+
+
+# --- the plugin registry (plugins/registry.py) -------------------------------------------------------
+
+
+@pytest.mark.parametrize(("odd_one", "shown"), [("acme/m4", "per-model"), ("acme/m5", "static")])
+def test_build_headers_is_probed_with_the_first_5_claimed_models(odd_one: str, shown: str) -> None:
+    """At load, ``build_headers`` is asked for the probe model, the default model and the first 5 claimed ids
+    (sorted): headers that differ only for the 6th id are not seen, and the listing shows ``static``."""
+    from openrouter_registry import Registry
+    from openrouter_registry.plugin import hookimpl
+
+    class Headers:
+        @hookimpl
+        def claimed_models(self) -> Any:
+            return [f"acme/m{i}" for i in range(7)]
+
+        @hookimpl
+        def build_headers(self, model: str) -> Any:
+            return {"X-Acme": "odd" if model == odd_one else "same"}
+
+    registry = Registry(environ={})
+    registry.register(Headers(), name="headers")
+    [info] = [p for p in registry.plugins() if p.name == "headers"]
+    assert info.headers == shown
+
+
+def test_the_documented_parser_deadline_and_pause() -> None:
+    """docs/guides/errors.md: a plugin's ``parse_structured`` call may take 2 s; a parser past it is skipped
+    for 60 s; a hook is probed after 5 failures in a row."""
+    from openrouter_registry.plugins import registry as registry_module
+
+    assert registry_module.PARSE_DEADLINE == 2.0 and registry_module.HUNG_PARSER_PAUSE == 60.0
+    assert registry_module.DISABLE_AFTER == 5
