@@ -231,3 +231,64 @@ def test_the_documented_parser_deadline_and_pause() -> None:
 
     assert registry_module.PARSE_DEADLINE == 2.0 and registry_module.HUNG_PARSER_PAUSE == 60.0
     assert registry_module.DISABLE_AFTER == 5
+
+
+def test_a_plugin_s_fallback_against_the_core_s_fallback_is_a_tie_broken_by_priority() -> None:
+    """Two candidates with the same match (a plugin's fallback and the core's) are a tie, and
+    ``tie_break`` says how it was broken."""
+    from openrouter_registry import Registry
+    from openrouter_registry.plugin import Generator, hookimpl
+    from openrouter_registry.plugins.matching import Candidate
+
+    class Mine(Generator):
+        pass
+
+    class Fallback:
+        @hookimpl
+        def resolve_generator(self, model: str) -> Any:
+            return Candidate(Mine, "fallback", priority=1)
+
+    registry = Registry(environ={})
+    registry.register(Fallback(), name="alpha")
+    resolution = registry.resolve("acme/unknown-model")
+    assert [c.plugin for c in resolution.candidates] == ["alpha", "openrouter_registry"]
+    assert resolution.tie_break == "alpha and openrouter_registry both match fallback; priority 1 > 0"
+
+
+def test_a_freshly_registered_plugin_is_listed_loaded_with_no_failures() -> None:
+    """A new plugin shows ``loaded`` (not ``degraded``) and 0 failures in ``openrouter-registry plugins``;
+    a `PluginInfo` built without a count has 0 failures."""
+    from openrouter_registry import Registry
+    from openrouter_registry.plugin import hookimpl
+    from openrouter_registry.plugins.registry import PluginInfo
+
+    class Quiet:
+        @hookimpl
+        def claimed_models(self) -> Any:
+            return ["acme/m"]
+
+    registry = Registry(environ={})
+    registry.register(Quiet(), name="quiet")
+    [info] = [p for p in registry.plugins() if p.name == "quiet"]
+    assert (info.status, info.failures, info.models) == ("loaded", 0, ("acme/m",))
+    assert PluginInfo("x", None, None, "loaded").failures == 0
+
+
+@pytest.mark.parametrize(("status", "message", "mode", "refusal"), [
+    (400, "json_schema is not supported", None, True),
+    (422, "json_schema is not supported", None, False),
+    (500, "json_schema is not supported", None, False),
+    (401, "json mode: no auth", None, False),
+    (404, "No endpoints found that support tool use", "tools", True),
+    (404, "No endpoints found that support tool use", "json_schema", False),
+])
+def test_only_a_400_naming_json_mode_or_a_no_endpoints_404_is_a_mode_refusal(
+    status: int, message: str, mode: Any, refusal: bool
+) -> None:
+    """A mode refusal (so a fallback to the next mode) is a 400 naming structured output or the 404s
+    saying no provider can; any other error is raised to the caller."""
+    from openrouter_registry.models.modes import is_mode_refusal
+    from openrouter_registry.replies.decode import error_for
+
+    error = error_for(status, {"error": {"message": message, "code": status}}, model="acme/m")
+    assert is_mode_refusal(error, mode) is refusal
