@@ -1,8 +1,10 @@
 """Behaviours of the plugin registry, model matching, learned modes and the service that a constant
 mutation pre-screen found unpinned (issue 24): each test fails on one constant changed by one.
 
-Judged equivalent (no behaviour a user can see changes):
-"""
+Judged equivalent (no behaviour a user can see changes) are listed in the comments below."""
+
+# - plugins/registry.py:78 _CACHE_SIZE 1024 -> 1025: the bound of the resolution cache; past it the cache is
+#   emptied and models are resolved again to the same answers: only speed changes.
 
 from __future__ import annotations
 
@@ -172,7 +174,8 @@ def test_the_routing_key_of_a_learned_mode_sorts_its_keys() -> None:
 def test_the_warning_for_malformed_learned_modes_counts_them(
     bad: int, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Each malformed entry of the modes file counts once in the warning; none gives no warning."""
+    """Each malformed entry of the modes file (an unknown mode, an infinite time) counts once in the
+    warning; none gives no warning."""
     from openrouter_registry.models.modes import ModeMemory
 
     settings = _mode_settings(tmp_path)
@@ -180,7 +183,7 @@ def test_the_warning_for_malformed_learned_modes_counts_them(
     [path] = list(tmp_path.rglob("modes-*.json"))
     data = json.loads(path.read_text())
     wrong = [{"model": "acme/x", "route": "", "mode": "no-such-mode", "learned_at": time.time()},
-             {"model": "acme/y", "route": "", "mode": "prompt", "learned_at": "soon"}][:bad]
+             {"model": "acme/y", "route": "", "mode": "prompt", "learned_at": "1e999"}][:bad]
     path.write_text(json.dumps({**data, "modes": data["modes"] + wrong}))
     caplog.clear()
     with caplog.at_level("WARNING", logger="openrouter_registry"):
