@@ -5,6 +5,8 @@ Judged equivalent (no behaviour a user can see changes) are listed in the commen
 
 # - plugins/registry.py:78 _CACHE_SIZE 1024 -> 1025: the bound of the resolution cache; past it the cache is
 #   emptied and models are resolved again to the same answers: only speed changes.
+# - plugins/registry.py:223 self._epoch = 0 -> 1: the epoch is only compared with itself (cache validity),
+#   never shown; any start value behaves the same.
 
 from __future__ import annotations
 
@@ -295,3 +297,25 @@ def test_only_a_400_naming_json_mode_or_a_no_endpoints_404_is_a_mode_refusal(
 
     error = error_for(status, {"error": {"message": message, "code": status}}, model="acme/m")
     assert is_mode_refusal(error, mode) is refusal
+
+
+def test_an_exact_match_over_the_core_fallback_needs_no_tie_break() -> None:
+    """Candidates with different matches are no tie: ``tie_break`` is None, ``--explain`` says none needed."""
+    from openrouter_registry import Registry
+    from openrouter_registry.plugin import Generator, ModelTable, hookimpl
+
+    class Mine(Generator):
+        pass
+
+    table = ModelTable(exact={"acme/m": Mine})
+
+    class Exact:
+        @hookimpl
+        def resolve_generator(self, model: str) -> Any:
+            return table.match(model)
+
+    registry = Registry(environ={})
+    registry.register(Exact(), name="exact")
+    resolution = registry.resolve("acme/m")
+    assert [c.plugin for c in resolution.candidates] == ["exact", "openrouter_registry"]
+    assert resolution.tie_break is None and resolution.explain().endswith("tie-break: none needed")
