@@ -7,6 +7,7 @@ Judged equivalent (no behaviour a user can see changes) are listed in the commen
 #   emptied and models are resolved again to the same answers: only speed changes.
 # - plugins/registry.py:223 self._epoch = 0 -> 1: the epoch is only compared with itself (cache validity),
 #   never shown; any start value behaves the same.
+# - plugins/registry.py:359 self._epoch += 1 -> += 2: the same; only "has it changed" is ever asked.
 
 from __future__ import annotations
 
@@ -319,3 +320,18 @@ def test_an_exact_match_over_the_core_fallback_needs_no_tie_break() -> None:
     resolution = registry.resolve("acme/m")
     assert [c.plugin for c in resolution.candidates] == ["exact", "openrouter_registry"]
     assert resolution.tie_break is None and resolution.explain().endswith("tie-break: none needed")
+
+
+def test_a_plugin_registered_three_times_without_a_name_gets_suffixes_2_and_3() -> None:
+    """`Registry.register` names a repeated default name ``name#2``, then ``name#3``."""
+    from openrouter_registry import Registry
+    from openrouter_registry.plugin import hookimpl
+
+    class Same:
+        @hookimpl
+        def claimed_models(self) -> Any:
+            return []
+
+    registry = Registry(environ={})
+    first, second, third = (registry.register(Same()) for _ in range(3))
+    assert (second, third) == (f"{first}#2", f"{first}#3") and "#" not in first
