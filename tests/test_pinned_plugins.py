@@ -335,3 +335,20 @@ def test_a_plugin_registered_three_times_without_a_name_gets_suffixes_2_and_3() 
     registry = Registry(environ={})
     first, second, third = (registry.register(Same()) for _ in range(3))
     assert (second, third) == (f"{first}#2", f"{first}#3") and "#" not in first
+
+
+def test_registering_an_invalid_plugin_raises_and_logs_nothing_else(caplog: pytest.LogCaptureFixture) -> None:
+    """`Registry.register` of a plugin with an unknown hook raises `PluginError`; nothing is logged for it."""
+    from openrouter_registry import Registry
+    from openrouter_registry.errors import PluginError
+    from openrouter_registry.plugin import hookimpl
+
+    class Wrong:
+        @hookimpl
+        def no_such_hook(self) -> Any:
+            return None
+
+    registry = Registry(environ={})
+    with caplog.at_level("DEBUG", logger="openrouter_registry"), pytest.raises(PluginError):
+        registry.register(Wrong(), name="wrong")
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []
