@@ -8,6 +8,8 @@ Judged equivalent (no behaviour a user can see changes) are listed in the commen
 # - plugins/registry.py:223 self._epoch = 0 -> 1: the epoch is only compared with itself (cache validity),
 #   never shown; any start value behaves the same.
 # - plugins/registry.py:359 self._epoch += 1 -> += 2: the same; only "has it changed" is ever asked.
+# - plugins/registry.py:139 _Record.bad_headers = False -> True: reset to False whenever a plugin is loaded
+#   (line 351), and only read for a loaded plugin (its shown status, its request headers).
 
 from __future__ import annotations
 
@@ -352,3 +354,23 @@ def test_registering_an_invalid_plugin_raises_and_logs_nothing_else(caplog: pyte
     with caplog.at_level("DEBUG", logger="openrouter_registry"), pytest.raises(PluginError):
         registry.register(Wrong(), name="wrong")
     assert [r for r in caplog.records if r.levelname == "ERROR"] == []
+
+
+def test_headers_seen_for_only_one_probed_model_are_listed_as_static() -> None:
+    """A ``build_headers`` that answers for the probe model only (and raises for the others) still registers;
+    its listing shows the headers it gave: ``static`` with their names."""
+    from openrouter_registry import Registry
+    from openrouter_registry.plugin import hookimpl
+    from openrouter_registry.plugins.registry import PROBE_MODEL
+
+    class OneModel:
+        @hookimpl
+        def build_headers(self, model: str) -> Any:
+            if model != PROBE_MODEL:
+                raise RuntimeError("no headers for this model")
+            return {"X-Acme": "1"}
+
+    registry = Registry(environ={})
+    registry.register(OneModel(), name="one")
+    [info] = [p for p in registry.plugins() if p.name == "one"]
+    assert (info.headers, info.header_names) == ("static", ("X-Acme",))
