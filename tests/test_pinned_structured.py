@@ -64,3 +64,75 @@ def _nested_x(depth: int) -> Any:
     for _ in range(depth):
         data = [data]
     return data
+
+
+def _missing_comma(total: int) -> str:
+    """A ``{...}`` of ``total`` characters only json_repair reads (a comma missing between two members)."""
+    text = '{"a": "' + "x" * (total - len('{"a": "" "b": 1}')) + '" "b": 1}'
+    assert len(text) == total
+    return text
+
+
+def test_a_candidate_longer_than_max_repair_chars_is_never_repaired(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MAX_REPAIR_CHARS is 50,000: a candidate of that length is repaired, one character more is not
+    (the bound lowered to 200 here, for speed; the comparison is the same)."""
+    from openrouter_registry.replies import structured
+
+    assert structured.MAX_REPAIR_CHARS == 50_000
+    monkeypatch.setattr(structured, "MAX_REPAIR_CHARS", 200)
+    assert structured.parse_json_reply(_missing_comma(200), None) == {"a": "x" * 184, "b": 1}
+    assert structured.parse_json_reply(_missing_comma(201), None) is None
+
+
+@pytest.mark.parametrize(("depth", "found"), [(500, True), (501, False)])
+def test_a_reply_nested_500_deep_is_read_and_501_is_refused(depth: int, found: bool) -> None:
+    """MAX_DEPTH is 500: a reply nesting 500 levels deep is decoded, one nesting 501 gives None."""
+    from openrouter_registry.replies.structured import MAX_DEPTH as REPLY_DEPTH
+    from openrouter_registry.replies.structured import parse_clean_json, parse_json_reply
+
+    assert REPLY_DEPTH == 500
+    text = "[" * depth + "1" + "]" * depth
+    expected = _nested(depth) if found else None
+    assert parse_json_reply(text, None) == expected
+    assert parse_clean_json(text) == expected
+
+
+@pytest.mark.parametrize(("depth", "found"), [(64, True), (65, False)])
+def test_python_literals_and_repairs_are_read_64_deep_and_not_65(depth: int, found: bool) -> None:
+    """MAX_REPAIR_DEPTH is 64: a Python literal (``True``) or a block json_repair mends (a missing comma)
+    nesting 64 levels is read, 65 levels give None."""
+    from openrouter_registry.replies.structured import MAX_REPAIR_DEPTH, parse_json_reply, parse_python_literal
+
+    assert MAX_REPAIR_DEPTH == 64
+    literal = "[" * depth + "True" + "]" * depth
+    expected: Any = True
+    for _ in range(depth):
+        expected = [expected]
+    assert parse_python_literal(literal, None) == (expected if found else None)
+    assert parse_json_reply(literal, None) == (expected if found else None)
+    mended = '{"a": ' * depth + '1 "b": 2' + "}" * depth
+    value = parse_json_reply(mended, None)
+    if not found:
+        assert value is None
+    else:
+        for _ in range(depth - 1):
+            assert list(value) == ["a"]
+            value = value["a"]
+        assert value == {"a": 1, "b": 2}
+
+
+@pytest.mark.parametrize(("encodings", "found"), [(4, True), (5, False)])
+def test_json_encoded_as_a_string_is_unwrapped_three_times_and_not_four(encodings: int, found: bool) -> None:
+    """MAX_UNWRAP is 3: a reply that is an object JSON-encoded 4 times (3 string layers after the first
+    decode) gives the object; encoded 5 times, nothing."""
+    import json
+
+    from openrouter_registry.replies.structured import MAX_UNWRAP, parse_json_reply
+
+    assert MAX_UNWRAP == 3
+    text: Any = {"a": 1}
+    for _ in range(encodings):
+        text = json.dumps(text)
+    expected = {"a": 1} if found else None
+    assert parse_json_reply(text, None) == expected
+    assert parse_json_reply(text, {"type": "object"}) == expected
