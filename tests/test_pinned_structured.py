@@ -13,6 +13,12 @@ from openrouter_registry.schemas.validation import MAX_DEPTH, is_valid, validate
 #   schema is compiled again (speed); every validation answers the same.
 # - schemas/validation.py _schema_key's ensure_ascii=False -> True: the key is only a cache key, read back by
 #   json.loads (the same schema either way) and by jsonschema-rs, whose "no" or failure falls back to jsonschema.
+# - schemas/validation.py is_valid's surely_valid(..., plain=True) -> False: fastvalid checks the shape again
+#   (as judged for validate() in tests/test_edges.py); only the time changes.
+# - replies/structured.py _DEPTH_CHUNK 16_384 -> 16385: the chunks carry the running level across (initial=level),
+#   so any chunk size gives the same depth; only how long one C call holds the GIL changes.
+# - replies/structured.py nesting_depth's `level = highest = lowest = 0` -> 1: all three start one higher, so
+#   highest - lowest (the answer) is unchanged.
 
 _INT_FIELDS = {"type": "object", "properties": {f"k{i:03}": {"type": "integer"} for i in range(210)}}
 
@@ -136,3 +142,44 @@ def test_json_encoded_as_a_string_is_unwrapped_three_times_and_not_four(encoding
     expected = {"a": 1} if found else None
     assert parse_json_reply(text, None) == expected
     assert parse_json_reply(text, {"type": "object"}) == expected
+
+
+def test_json_s_true_false_and_null_are_read_inside_a_python_literal() -> None:
+    """A single-quoted literal using JSON's ``true``/``false``/``null`` reads them as True/False/None."""
+    from openrouter_registry.replies.structured import parse_json_reply, parse_python_literal
+
+    text = "{'a': true, 'b': false, 'c': null}"
+    assert parse_python_literal(text, None) == {"a": True, "b": False, "c": None}
+    assert parse_json_reply(text, None) == {"a": True, "b": False, "c": None}
+
+
+def test_a_literal_newline_in_a_string_is_kept_while_the_other_habits_are_undone() -> None:
+    """Literal control characters inside strings are accepted (a lenient decode) together with the habit
+    fixes: ``"\\_"`` becomes ``"_"`` in the same object that holds a raw newline."""
+    from openrouter_registry.replies.structured import parse_json_reply
+
+    assert parse_json_reply('{"a": "x\ny", "b": "\\_"}', None) == {"a": "x\ny", "b": "_"}
+    assert parse_json_reply('["a\x01b"]', None) == ["a\x01b"]
+
+
+@pytest.mark.parametrize(("depth", "found"), [(500, True), (501, False)])
+def test_an_unclosed_reply_counts_its_first_bracket_towards_the_500_levels(depth: int, found: bool) -> None:
+    """A reply opening ``depth`` arrays and closing one fewer: at 500 levels its balanced inner block (499
+    deep) is found, at 501 nothing is (the first bracket counts towards the bound like the others)."""
+    from openrouter_registry.replies.structured import parse_json_reply
+
+    value = parse_json_reply("[" * depth + "1" + "]" * (depth - 1), None)
+    assert (value == _nested(depth - 1)) if found else value is None
+
+
+def test_a_reply_past_the_scan_bound_is_still_read_when_it_starts_with_the_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reply longer than MAX_SCAN_CHARS (2,000,000; lowered to 50 here) is read only from its start: an
+    object followed by chatter, or an object whose quotes are escaped, is still found."""
+    from openrouter_registry.replies import structured
+
+    assert structured.MAX_SCAN_CHARS == 2_000_000
+    monkeypatch.setattr(structured, "MAX_SCAN_CHARS", 50)
+    chatter = '{"a": 1} and then some chatter that goes on and on for a while'
+    assert structured.parse_json_reply(chatter, None) == {"a": 1}
+    escaped = '{\\"a\\": 1}' + " " * 60
+    assert structured.parse_json_reply(escaped, None) == {"a": 1}
