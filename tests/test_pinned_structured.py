@@ -165,7 +165,7 @@ def test_a_literal_newline_in_a_string_is_kept_while_the_other_habits_are_undone
 @pytest.mark.parametrize(("depth", "found"), [(500, True), (501, False)])
 def test_an_unclosed_reply_counts_its_first_bracket_towards_the_500_levels(depth: int, found: bool) -> None:
     """A reply opening ``depth`` arrays and closing one fewer: at 500 levels its balanced inner block (499
-    deep) is found, at 501 nothing is (the first bracket counts towards the bound like the others)."""
+    deep) is found, at 501 nothing is."""
     from openrouter_registry.replies.structured import parse_json_reply
 
     value = parse_json_reply("[" * depth + "1" + "]" * (depth - 1), None)
@@ -183,3 +183,13 @@ def test_a_reply_past_the_scan_bound_is_still_read_when_it_starts_with_the_value
     assert structured.parse_json_reply(chatter, None) == {"a": 1}
     escaped = '{\\"a\\": 1}' + " " * 60
     assert structured.parse_json_reply(escaped, None) == {"a": 1}
+
+
+def test_a_python_literal_with_an_escape_python_would_keep_is_not_read_as_a_literal() -> None:
+    """``'zip\\_code'``: Python would keep the backslash, so the literal reader refuses it and the habit fixes
+    read it as meant (``zip_code``)."""
+    from openrouter_registry.replies.structured import parse_json_reply, parse_python_literal
+
+    text = "{'zip\\_code': 1}"
+    assert parse_python_literal(text, None) is None
+    assert parse_json_reply(text, None) == {"zip_code": 1}
