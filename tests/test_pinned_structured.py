@@ -19,6 +19,10 @@ from openrouter_registry.schemas.validation import MAX_DEPTH, is_valid, validate
 #   so any chunk size gives the same depth; only how long one C call holds the GIL changes.
 # - replies/structured.py nesting_depth's `level = highest = lowest = 0` -> 1: all three start one higher, so
 #   highest - lowest (the answer) is unchanged.
+# - replies/structured.py _json_compatible's `depth: int = 0` -> 1 and its `depth + 1` -> 2 (lines 259, 272):
+#   its one caller gives it json_repair's value of a text _shallow(text, MAX_REPAIR_DEPTH) let through (at most
+#   64 levels: json_repair adds closers, never openers), far below the MAX_DEPTH (500) it checks, even counted
+#   twice per level.
 
 _INT_FIELDS = {"type": "object", "properties": {f"k{i:03}": {"type": "integer"} for i in range(210)}}
 
