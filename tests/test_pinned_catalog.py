@@ -1,0 +1,145 @@
+"""Catalog behaviour a constant-mutant pre-screen found unpinned: the documented limits, each bound of a
+price, a token count and a model id (the value at the bound and one past it), the clock-skew allowance,
+the retry pause after a failed fetch, the cache file's name and format."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from openrouter_registry.models import catalog as catalog_module
+from openrouter_registry.models.catalog import cache_file, load_catalog, parse_models, settled
+from openrouter_registry.settings import Settings
+
+
+def test_documented_limits_have_their_values() -> None:
+    """The module docstring's FETCH_TIMEOUT and RETRY_AFTER_FAILURE, the body and cache caps, the cache format."""
+    assert catalog_module.FETCH_TIMEOUT == 5.0
+    assert catalog_module.RETRY_AFTER_FAILURE == 300.0
+    assert catalog_module.MAX_BODY_BYTES == 32 * 1024 * 1024 == 33_554_432
+    assert catalog_module.MAX_CACHE_BYTES == 64 * 1024 * 1024
+    assert catalog_module.CLOCK_SKEW == 300.0
+    assert catalog_module.CACHE_FORMAT == 1
+    assert catalog_module.APP_NAME == "openrouter-registry"
+    assert catalog_module.MAX_PRICE_DIGITS == 30
+    assert catalog_module.MIN_PRICE_EXPONENT == -30
+    assert catalog_module.MAX_PRICE == Decimal(1_000_000)
+    assert catalog_module.MAX_TOKEN_COUNT == 1_000_000_000
+    assert catalog_module.MAX_ID_LENGTH == 256
+
+
+def _one(entry: dict[str, Any], caplog: pytest.LogCaptureFixture) -> tuple[dict[str, Any], str]:
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="openrouter_registry"):
+        models = parse_models([entry])
+    return models, " ".join(r.getMessage() for r in caplog.records)
+
+
+def _prompt(price: str, caplog: pytest.LogCaptureFixture) -> tuple[Decimal | None, str]:
+    models, warned = _one({"id": "a/b", "pricing": {"prompt": price}}, caplog)
+    return (models["a/b"].pricing.prompt if "a/b" in models else None), warned
+
+
+def test_price_bounds_are_exact(caplog: pytest.LogCaptureFixture) -> None:
+    """64 characters, 30 digits, 1e-30 and just under 1e6 are prices; one more of any is refused."""
+    assert _prompt("0" * 63 + "1", caplog) == (Decimal(1), "")
+    price, warned = _prompt("0" * 64 + "1", caplog)
+    assert price is None and "Skipped 1 malformed model(s)" in warned
+    # (the price's own message stays inside cattrs' "While structuring Pricing": no user sees its text[:20])
+    assert _prompt("0." + "1" * 30, caplog)[0] == Decimal("0." + "1" * 30)
+    assert "malformed" in _prompt("0." + "1" * 31, caplog)[1]
+    assert _prompt("1e-30", caplog)[0] == Decimal("1e-30")
+    assert "malformed" in _prompt("9e-31", caplog)[1]
+    assert _prompt("999999.9", caplog)[0] == Decimal("999999.9")
+    assert "malformed" in _prompt("1000000", caplog)[1]
+    assert _prompt("0", caplog)[0] == Decimal(0)
+    assert _prompt("-1", caplog) == (None, "")
+
+
+def _context(value: Any, caplog: pytest.LogCaptureFixture) -> tuple[int | None, str]:
+    models, warned = _one({"id": "a/b", "context_length": value}, caplog)
+    return (models["a/b"].context_length if "a/b" in models else -1), warned
+
+
+def test_token_count_bounds_are_exact(caplog: pytest.LogCaptureFixture) -> None:
+    """At most 1e9 tokens; a digit string under 20 characters is a count; 0 means unknown, 1 is one."""
+    assert _context(1_000_000_000, caplog) == (1_000_000_000, "")
+    count, warned = _context(1_000_000_001, caplog)
+    assert count == -1 and "a token count of 1000000001 is out of range (at most 1000000000)" in warned
+    assert _context("0" * 18 + "7", caplog) == (7, "")
+    count, warned = _context("0" * 19 + "7", caplog)
+    assert count == -1 and f"a token count must be an integer, got {'0' * 19 + '7'!r}" in warned
+    assert "got " + repr("x" * 40) + ")" in _context("x" * 50, caplog)[1]
+    big = 10 ** 50
+    assert f"a token count of {str(big)[:40]} is out of range" in _context(big, caplog)[1]
+    assert _context(0, caplog) == (None, "")
+    assert _context(1, caplog) == (1, "")
+
+
+def test_model_id_bounds_and_skip_message(caplog: pytest.LogCaptureFixture) -> None:
+    """Ids of 1 to 256 characters; the warning shows 80 characters of a name, 60 of a refused id's repr."""
+    long_ok = "a" * 256
+    assert long_ok in _one({"id": long_ok}, caplog)[0]
+    models, warned = _one({"id": "a" * 257}, caplog)
+    assert models == {}
+    assert f"(first: {'a' * 80}: id {repr('a' * 257)[:60]} is not a model id (printable ASCII, no spaces, 1 to 256 characters))" in warned
+    models, warned = _one({"id": ""}, caplog)
+    assert models == {} and "(first: entry 0: id '' is not a model id" in warned
+    # the first problem is cut at 300 characters
+    _, warned = _one({"id": "b" * 100, "context_length": "x" * 50, "max_completion_tokens": "y" * 50,
+                      "name": 1, "tokenizer": 2, "expiration_date": 3}, caplog)
+    first = warned.split("(first: ", 1)[1]
+    assert first.startswith("b" * 80 + ": ") and len(first) == 301 and first.endswith(")")
+
+
+def test_cache_file_is_named_by_16_hex_of_the_base_url(tmp_path: Path) -> None:
+    """``<dir>/catalog-<first 16 hex of sha256(base_url)>.json``."""
+    settings = Settings.from_env({}, base_url="https://example.test/api/v1", api_key="k", cache_dir=str(tmp_path))
+    digest = hashlib.sha256(b"https://example.test/api/v1").hexdigest()[:16]
+    assert cache_file(settings, "catalog") == tmp_path / f"catalog-{digest}.json"
+
+
+def _cached(tmp_path: Path, fetched_at: float, fmt: Any = 1) -> Settings:
+    settings = Settings.from_env({}, base_url="http://127.0.0.1:9/api/v1", api_key="k", cache_dir=str(tmp_path),
+                                 catalog_ttl=3600)
+    path = cache_file(settings, "catalog")
+    assert path is not None
+    path.parent.mkdir(mode=0o700, parents=True)
+    path.write_text(json.dumps({"format": fmt, "source": "s", "fetched_at": fetched_at, "models": [{"id": "a/b"}]}))
+    path.chmod(0o600)
+    return settings
+
+
+async def test_a_cache_stamped_within_the_clock_skew_is_fresh(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A timestamp up to CLOCK_SKEW (300 s) ahead is kept; beyond it the file is stale (fetched_at 0)."""
+    catalog = await load_catalog(_cached(tmp_path / "a", time.time() + 290), network=False)
+    assert catalog is not None and catalog.fetched_at > time.time() and "a/b" in catalog.models
+    catalog_module.reset()
+    with caplog.at_level(logging.WARNING, logger="openrouter_registry"):
+        catalog = await load_catalog(_cached(tmp_path / "b", time.time() + 310), network=False)
+    assert catalog is not None and catalog.fetched_at == 0.0
+    assert "written in the future" in caplog.text
+
+
+async def test_only_cache_format_1_is_read(tmp_path: Path) -> None:
+    """A cache file of another format is ignored."""
+    assert await load_catalog(_cached(tmp_path / "a", time.time(), fmt=1), network=False) is not None
+    catalog_module.reset()
+    assert await load_catalog(_cached(tmp_path / "b", time.time(), fmt=2), network=False) is None
+
+
+def test_the_fetch_is_not_retried_for_300_seconds_after_a_failure(tmp_path: Path) -> None:
+    """`settled` holds for RETRY_AFTER_FAILURE (300 s) after a failed fetch, and not after it."""
+    settings = Settings.from_env({}, base_url="http://127.0.0.1:9/api/v1", api_key="k", cache_dir=str(tmp_path))
+    key = catalog_module._key(settings)
+    catalog_module._STORE.failed_at[key] = time.monotonic() - 299.5
+    assert settled(settings)
+    catalog_module._STORE.failed_at[key] = time.monotonic() - 300.5
+    assert not settled(settings)
