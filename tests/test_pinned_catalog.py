@@ -143,3 +143,33 @@ def test_the_fetch_is_not_retried_for_300_seconds_after_a_failure(tmp_path: Path
     assert settled(settings)
     catalog_module._STORE.failed_at[key] = time.monotonic() - 300.5
     assert not settled(settings)
+
+
+# -- http/transport.py ----------------------------------------------------------------------------
+
+
+class _Recording:
+    def __init__(self) -> None:
+        self.asked: list[tuple[float, float]] = []
+
+    def uniform(self, low: float, high: float) -> float:
+        self.asked.append((low, high))
+        return low
+
+
+def test_backoff_is_documented_exponential_with_jitter_in_0_75_to_1() -> None:
+    """docs/guides/errors.md: 0.5 s doubling, at most 8 s, jitter [0.75, 1); Retry-After capped at 60 s by default."""
+    from openrouter_registry.http import transport
+
+    rng = _Recording()
+    assert transport.retry_delay(0, base_delay=0.5, max_delay=8.0, rng=rng) == 0.5 * 0.75
+    assert transport.retry_delay(4, base_delay=0.5, max_delay=8.0, rng=rng) == 8.0 * 0.75
+    assert transport.retry_delay(5, base_delay=0.5, max_delay=8.0, rng=rng) == 8.0 * 0.75
+    assert rng.asked == [(0.75, 1.0)] * 3
+    assert transport.retry_delay(0, base_delay=0.5, max_delay=8.0, retry_after=60.0) == 60.0
+    assert transport.retry_delay(0, base_delay=0.5, max_delay=8.0, retry_after=61.0) == 60.0
+    assert transport.retry_delay(0, base_delay=0.5, max_delay=8.0, retry_after=-1.0) == 0.0
+    settings = Settings.from_env({}, base_url="http://127.0.0.1:9/api/v1", api_key="k", catalog=False)
+    service_transport = transport.Transport(settings)
+    assert (service_transport.base_delay, service_transport.max_delay) == (0.5, 8.0)
+    assert (transport.DRAIN_LINES, transport.DRAIN_SECONDS) == (16, 1.0)
