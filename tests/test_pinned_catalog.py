@@ -51,7 +51,7 @@ def test_price_bounds_are_exact(caplog: pytest.LogCaptureFixture) -> None:
     """64 characters, 30 digits, 1e-30 and just under 1e6 are prices; one more of any is refused."""
     assert _prompt("0" * 63 + "1", caplog) == (Decimal(1), "")
     price, warned = _prompt("0" * 64 + "1", caplog)
-    assert price is None and "Skipped 1 malformed model(s)" in warned
+    assert price is None and "Skipped 1 malformed model(s) in the catalog from /models (first: a/b: While" in warned
     # (the price's own message stays inside cattrs' "While structuring Pricing": no user sees its text[:20])
     assert _prompt("0." + "1" * 30, caplog)[0] == Decimal("0." + "1" * 30)
     assert "malformed" in _prompt("0." + "1" * 31, caplog)[1]
@@ -60,6 +60,7 @@ def test_price_bounds_are_exact(caplog: pytest.LogCaptureFixture) -> None:
     assert _prompt("999999.9", caplog)[0] == Decimal("999999.9")
     assert "malformed" in _prompt("1000000", caplog)[1]
     assert _prompt("0", caplog)[0] == Decimal(0)
+    assert _prompt("0e-40", caplog) == (Decimal(0), "")  # a zero is zero, whatever its exponent
     assert _prompt("-1", caplog) == (None, "")
 
 
@@ -97,6 +98,12 @@ def test_model_id_bounds_and_skip_message(caplog: pytest.LogCaptureFixture) -> N
                       "name": 1, "tokenizer": 2, "expiration_date": 3}, caplog)
     first = warned.split("(first: ", 1)[1]
     assert first.startswith("b" * 80 + ": ") and len(first) == 301 and first.endswith(")")
+
+
+def test_a_just_fetched_catalog_is_under_a_second_old() -> None:
+    """`Catalog.age` is now minus fetched_at, never below 0."""
+    assert 0.0 <= catalog_module.Catalog({}, time.time(), "s").age() < 0.5
+    assert catalog_module.Catalog({}, time.time() + 100, "s").age() == 0.0
 
 
 def test_cache_file_is_named_by_16_hex_of_the_base_url(tmp_path: Path) -> None:
