@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from openrouter_registry.http import transport
 from openrouter_registry.models import catalog as catalog_module
 from openrouter_registry.models.catalog import cache_file, load_catalog, parse_models, settled
 from openrouter_registry.settings import Settings
@@ -166,8 +167,6 @@ class _Recording:
 
 def test_backoff_is_documented_exponential_with_jitter_in_0_75_to_1() -> None:
     """docs/guides/errors.md: 0.5 s doubling, at most 8 s, jitter [0.75, 1); Retry-After capped at 60 s by default."""
-    from openrouter_registry.http import transport
-
     rng = _Recording()
     assert transport.retry_delay(0, base_delay=0.5, max_delay=8.0, rng=rng) == 0.5 * 0.75
     assert transport.retry_delay(4, base_delay=0.5, max_delay=8.0, rng=rng) == 8.0 * 0.75
@@ -180,3 +179,15 @@ def test_backoff_is_documented_exponential_with_jitter_in_0_75_to_1() -> None:
     service_transport = transport.Transport(settings)
     assert (service_transport.base_delay, service_transport.max_delay) == (0.5, 8.0)
     assert (transport.DRAIN_LINES, transport.DRAIN_SECONDS) == (16, 1.0)
+
+
+def test_load_catalog_blocking_defaults_fetch_once_then_use_what_is_held(tmp_path: Path) -> None:
+    """`load_catalog_blocking(settings)`: network on (the first call fetches), refresh off (the second does not)."""
+    from openrouter_registry.models.catalog import load_catalog_blocking
+    from openrouter_registry.testing import FakeOpenRouter
+
+    with FakeOpenRouter() as server:
+        settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, cache_dir=str(tmp_path))
+        first = load_catalog_blocking(settings)
+        assert first is not None and len(server.catalog_requests) == 1
+        assert load_catalog_blocking(settings) is first and len(server.catalog_requests) == 1
