@@ -191,3 +191,38 @@ def test_load_catalog_blocking_defaults_fetch_once_then_use_what_is_held(tmp_pat
         first = load_catalog_blocking(settings)
         assert first is not None and len(server.catalog_requests) == 1
         assert load_catalog_blocking(settings) is first and len(server.catalog_requests) == 1
+
+
+def test_read_listing_takes_empty_objects_and_lists_with_whitespace_around() -> None:
+    """``{}`` and ``{"data": []}``, with or without whitespace after, are read; ``each`` is never called."""
+    from openrouter_registry.models.catalog import LISTED, read_listing
+
+    seen: list[Any] = []
+    assert read_listing("{}", "data", seen.append) == {}
+    assert read_listing(" { } \n", "data", seen.append) == {}
+    assert read_listing('{"data":[]}', "data", seen.append) == {"data": LISTED}
+    assert read_listing('{"data": [ ] , "x": 1}\n', "data", seen.append) == {"data": LISTED, "x": 1}
+    assert seen == []
+
+
+def test_a_nameless_malformed_entry_is_named_by_its_index(caplog: pytest.LogCaptureFixture) -> None:
+    """The second entry of a listing is "entry 1" in the warning."""
+    with caplog.at_level(logging.WARNING, logger="openrouter_registry"):
+        models = parse_models([{"id": "a/b"}, {"context_length": 1}])
+    assert list(models) == ["a/b"]
+    assert "(first: entry 1: id NoneType is not a model id" in caplog.text
+
+
+def test_the_default_cache_dir_is_platformdirs_without_an_author_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No OPENROUTER_CACHE_DIR, a remote API: ``user_cache_dir("openrouter-registry", appauthor=False)``
+    (on Windows an author would add a folder level)."""
+    import platformdirs
+
+    asked: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(platformdirs, "user_cache_dir", lambda *a, **k: asked.append((a, k)) or str(tmp_path))
+    settings = Settings.from_env({}, base_url="https://openrouter.example/api/v1", api_key="k")
+    assert catalog_module.cache_dir(settings) == tmp_path
+    assert asked == [(("openrouter-registry",), {"appauthor": False})]
+
+# Judged equivalent (nothing a user sees changes):
+# - models/catalog.py:388 model.split(":", 1)[0] -> split(":", 2)[0]: the part before the first colon is the same.
