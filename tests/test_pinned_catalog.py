@@ -224,5 +224,44 @@ def test_the_default_cache_dir_is_platformdirs_without_an_author_folder(monkeypa
     assert catalog_module.cache_dir(settings) == tmp_path
     assert asked == [(("openrouter-registry",), {"appauthor": False})]
 
+
+async def test_a_redirected_catalog_is_not_followed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A 3xx from ``/models`` is a failed fetch (one request, "HTTP 302"), never followed elsewhere."""
+    from openrouter_registry.testing import FakeOpenRouter, Scripted
+
+    with FakeOpenRouter() as server:
+        server.catalog_answer = Scripted(status=302, headers={"Location": server.base_url + "/models?again"})
+        settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, cache_dir=str(tmp_path))
+        with caplog.at_level(logging.WARNING, logger="openrouter_registry"):
+            assert await load_catalog(settings) is None
+        assert len(server.catalog_requests) == 1
+    assert "(ValueError: HTTP 302); going on without it" in caplog.text
+
+
+async def test_a_failed_fetch_warning_cuts_its_reason_at_200_characters(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The reason in "Could not fetch the model catalog" is at most 200 characters."""
+    async def failing(settings: Settings) -> Any:
+        raise ValueError("x" * 500)
+
+    monkeypatch.setattr(catalog_module, "_fetch", failing)
+    settings = Settings.from_env({}, base_url="https://openrouter.example/api/v1", api_key="k", cache_dir=str(tmp_path))
+    with caplog.at_level(logging.WARNING, logger="openrouter_registry"):
+        assert await load_catalog(settings) is None
+    assert f"(ValueError: {'x' * 188}); going on without it" in caplog.text
+
+
+def test_settled_when_off_or_when_a_fresh_catalog_is_held(tmp_path: Path) -> None:
+    """`settled` is True with the catalog off, and with a fresh catalog held; False with nothing held."""
+    off = Settings.from_env({}, base_url="https://openrouter.example/api/v1", api_key="k", catalog=False)
+    assert settled(off)
+    on = Settings.from_env({}, base_url="https://openrouter.example/api/v1", api_key="k", cache_dir=str(tmp_path))
+    assert not settled(on)
+    catalog_module._STORE.catalogs[catalog_module._key(on)] = catalog_module.Catalog({}, time.time(), "s")
+    assert settled(on)
+
 # Judged equivalent (nothing a user sees changes):
 # - models/catalog.py:388 model.split(":", 1)[0] -> split(":", 2)[0]: the part before the first colon is the same.
+# - models/catalog.py:414 lru_cache(maxsize=64) -> 65: only how many parsed URLs are kept (speed).
+# - models/catalog.py:551 verify False -> True for an http:// URL: plain HTTP does no TLS, the context goes unused.
