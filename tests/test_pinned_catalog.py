@@ -88,6 +88,7 @@ def test_token_count_bounds_are_exact(caplog: pytest.LogCaptureFixture) -> None:
 def test_model_id_bounds_and_skip_message(caplog: pytest.LogCaptureFixture) -> None:
     """Ids of 1 to 256 characters; the warning shows 80 characters of a name, 60 of a refused id's repr."""
     long_ok = "a" * 256
+    assert "a" in _one({"id": "a"}, caplog)[0]
     assert long_ok in _one({"id": long_ok}, caplog)[0]
     models, warned = _one({"id": "a" * 257}, caplog)
     assert models == {}
