@@ -132,3 +132,12 @@ def http_stack(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
 
         monkeypatch.setattr(Settings, "from_env", classmethod(from_env))
     return name
+
+
+@pytest.fixture
+def server() -> Iterator[Any]:
+    """A local `FakeOpenRouter` on 127.0.0.1 for one test (a test module may define its own)."""
+    from openrouter_registry.testing import FakeOpenRouter
+
+    with FakeOpenRouter() as fake:
+        yield fake

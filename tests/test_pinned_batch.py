@@ -9,7 +9,6 @@ import fcntl
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -22,12 +21,6 @@ from openrouter_registry.testing import FakeOpenRouter, Scripted
 # - batch/files.py:192 OutputLock.__enter__'s os.ftruncate(fd, 0) -> ftruncate(fd, 1): the pid written next at
 #   offset 0 is at least one digit long, so it covers the one byte left (or the NUL added to an empty file):
 #   the lock file holds exactly the pid either way, and that is all anyone reads of it.
-
-
-@pytest.fixture
-def server() -> Any:
-    with FakeOpenRouter() as fake:
-        yield fake
 
 
 def _settings(server: FakeOpenRouter) -> Settings:

@@ -18,12 +18,6 @@ from openrouter_registry.testing import FakeOpenRouter, Scripted
 #   private cache of a pure function; the fields, the prompt and its bounds are the same, only speed changes.
 
 
-@pytest.fixture
-def server() -> Any:
-    with FakeOpenRouter() as fake:
-        yield fake
-
-
 def _settings(server: FakeOpenRouter) -> Settings:
     return Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, catalog=False)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import types
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -22,12 +22,6 @@ MODEL = "openai/gpt-4o"
 # - engine/calls.py:392 constant '0' -> '(1)' (`plain[0] is not settings` -> `plain[1] ...`): plain[1] is the headers dict, never the settings, so the plain headers are rebuilt on every call instead of reused; without a plugin's build_headers they depend on the frozen Settings alone, so every request carries the same headers.
 
 CITY = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"], "additionalProperties": False}
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenRouter]:
-    with FakeOpenRouter() as fake:
-        yield fake
 
 
 def make_service(server: FakeOpenRouter, registry: Registry | None = None, **overrides: Any) -> OpenRouterService:

@@ -120,7 +120,6 @@ def test_a_replay_gives_every_item_once_computed_on_each_iteration() -> None:
 # --- the bounded copy of error.metadata (replies/decode.py _bounded) ---------------------------------
 
 
-
 def _metadata_of(metadata: object) -> dict:
     return error_for(502, {"error": {"message": "m", "metadata": metadata}}, model=None).metadata
 

@@ -25,12 +25,6 @@ from openrouter_registry.models.catalog import parse_models, read_listing
 from openrouter_registry.testing import FakeOpenRouter, Scripted
 
 
-@pytest.fixture
-def server() -> Any:
-    with FakeOpenRouter() as fake:
-        yield fake
-
-
 def _service(server: FakeOpenRouter, **overrides: Any) -> OpenRouterService:
     overrides.setdefault("catalog", False)
     settings = Settings.from_env({}, base_url=server.base_url, api_key=server.api_key, **overrides)

@@ -45,14 +45,6 @@ def test_a_candidate_and_a_model_table_default_to_priority_0() -> None:
 # --- the service (service.py) ---------------------------------------------------------------------
 
 
-@pytest.fixture
-def server() -> Any:
-    from openrouter_registry.testing import FakeOpenRouter
-
-    with FakeOpenRouter() as fake:
-        yield fake
-
-
 def _service(server: Any, tmp_path: Path) -> Any:
     from openrouter_registry import OpenRouterService, Registry, Settings
 

@@ -4,19 +4,12 @@ limit again; a 429 that reaches the batch adds no pause), template widths, and w
 
 from __future__ import annotations
 
-from typing import Any
 
 import pytest
 
 from openrouter_registry import OpenRouterService, Registry, Settings
 from openrouter_registry.batch.run import BatchRow, _Limiter, render
 from openrouter_registry.testing import FakeOpenRouter, Scripted
-
-
-@pytest.fixture
-def server() -> Any:
-    with FakeOpenRouter() as fake:
-        yield fake
 
 
 @pytest.mark.parametrize(("wait", "sent_after", "halved_again"), [
