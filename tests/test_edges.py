@@ -1726,3 +1726,34 @@ async def test_a_reply_whose_only_extra_is_images_keeps_them(server: FakeOpenRou
         result = await service.generate("a cat", model="acme/painter-1")
     assert result.text == "Here it is." and [dict(i) for i in result.images] == [image]
     assert result.tool_calls == () and result.reasoning is None
+
+
+# Survivors of the final fresh sample of 2026-12-03 (seed 9001, 80 mutants at 9702dcd). Judged equivalent:
+# - batch/run.py `_note_cost`'s `row.attempts > 0` -> `>= 0`: an ok row made at least one request (attempts >= 1);
+# - replies/candidates.py `_after_structural`'s `i < 0` -> `i < 1`: a quote is only looked at inside an open
+#   bracket, so index 0, when the walk back reaches it, is that `{` or `[` either way;
+# - replies/structured.py nesting_depth's `level = highest = lowest = 0` -> 1: all three move together and only
+#   `highest - lowest` is returned;
+# - http/transport.py `_Call.attempts = 0` -> 1: both places that build a `_Call` pass attempts themselves.
+
+
+async def test_a_stream_without_an_api_key_is_refused_before_any_request(server: FakeOpenRouter) -> None:
+    from openrouter_registry import MissingAPIKeyError
+
+    settings = Settings.from_env({}, base_url=server.base_url, catalog=False)
+    async with OpenRouterService(settings, registry=Registry(environ={})) as service:
+        with pytest.raises(MissingAPIKeyError, match="OPENROUTER_API_KEY is not set"):
+            service.stream("hi")
+    assert server.requests == []
+
+
+def test_the_blocking_client_s_repr_names_its_model_and_base_url() -> None:
+    from openrouter_registry.service import OpenRouterSyncService
+
+    settings = Settings.from_env({}, api_key="sk-or-v1-test", catalog=False)
+    client = OpenRouterSyncService(OpenRouterService(settings, registry=Registry(environ={})))
+    try:
+        assert repr(client) == "OpenRouterSyncService(model='openai/gpt-4o', base_url='https://openrouter.ai/api/v1')"
+        assert "sk-or" not in repr(client)
+    finally:
+        client.close()
